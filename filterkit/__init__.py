@@ -1,0 +1,13 @@
+"""filterkit: keep synthetic and near-duplicate text out of training corpora."""
+from __future__ import annotations
+
+__version__ = "0.1.0"
+
+from filterkit.config import DetectorSpec, FilterConfig, load_config  # noqa: E402
+from filterkit.rules import FilterStage, Rule, WeightSpec  # noqa: E402
+
+__all__ = ["DetectorSpec", "FilterConfig", "FilterStage", "Rule", "WeightSpec", "load_config", "__version__"]
+
+from filterkit.pipeline import RunResult, run, score  # noqa: E402
+
+__all__ += ["RunResult", "run", "score"]

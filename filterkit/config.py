@@ -1,0 +1,123 @@
+"""Typed run configuration, loaded from YAML or TOML."""
+from __future__ import annotations
+
+import json
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from filterkit.rules import Combine, FilterStage, Mode, Rule, WeightSpec
+
+
+@dataclass(frozen=True)
+class DetectorSpec:
+    """A detector by registry name, with the parameters for its constructor."""
+
+    name: str
+    params: dict[str, Any] = field(default_factory=dict)
+
+    def key(self) -> str:
+        """A stable string that identifies this detector and its parameters."""
+        return json.dumps({"name": self.name, "params": self.params}, sort_keys=True, default=str)
+
+
+@dataclass(frozen=True)
+class FilterConfig:
+    """Everything that decides a run's outputs; two runs with equal configs and inputs write the same bytes."""
+
+    detectors: tuple[DetectorSpec, ...] = (DetectorSpec("exact"),)
+    rules: tuple[Rule, ...] | None = None
+    """None means: each detector's default rules."""
+    combine: Combine = "any"
+    mode: Mode = "drop"
+    weight: WeightSpec | None = None
+    text_column: str = "text"
+    id_column: str | None = None
+    max_text_bytes: int = 5_000_000
+    rows_per_shard: int = 50_000
+    batch_size: int = 1024
+
+    def __post_init__(self) -> None:
+        if self.mode not in ("drop", "tag", "weight"):
+            raise ValueError(f"mode must be drop, tag or weight, got {self.mode!r}")
+        if self.max_text_bytes <= 0 or self.rows_per_shard <= 0 or self.batch_size <= 0:
+            raise ValueError("max_text_bytes, rows_per_shard and batch_size must be positive")
+
+    def stage(self, default_rules: list[Rule]) -> FilterStage:
+        """The filter stage this config describes, given the detectors' default rules."""
+        rules = tuple(default_rules) if self.rules is None else self.rules
+        return FilterStage(rules=rules, combine=self.combine, weight=self.weight)
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data, for YAML/JSON."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> FilterConfig:
+        """Build from plain data, rejecting unknown keys so a typo never passes silently."""
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown config keys {sorted(unknown)}; valid keys are {sorted(known)}")
+        data = dict(data)
+        if "detectors" in data:
+            data["detectors"] = tuple(_detector_spec(d) for d in data["detectors"] or ())
+        if data.get("rules") is not None:
+            data["rules"] = tuple(_build(Rule, r, "rule") for r in data["rules"])
+        if data.get("weight") is not None:
+            data["weight"] = _build(WeightSpec, data["weight"], "weight")
+        return cls(**data)
+
+    def replace(self, **changes: Any) -> FilterConfig:
+        """A copy with some fields changed (None values are ignored, so CLI defaults can pass through)."""
+        current = {f.name: getattr(self, f.name) for f in fields(self)}
+        current.update({k: v for k, v in changes.items() if v is not None})
+        return FilterConfig(**current)
+
+
+def _build(cls: type, data: Any, what: str) -> Any:
+    if not isinstance(data, dict):
+        raise ValueError(f"{what} must be a mapping, got {data!r}")
+    known = {f.name for f in fields(cls)}
+    unknown = set(data) - known
+    if unknown:
+        raise ValueError(f"unknown {what} keys {sorted(unknown)}; valid keys are {sorted(known)}")
+    return cls(**data)
+
+
+def _detector_spec(item: Any) -> DetectorSpec:
+    if isinstance(item, str):
+        return DetectorSpec(item)
+    return _build(DetectorSpec, item, "detector")
+
+
+def load_config(path: str | Path) -> FilterConfig:
+    """Load a config from a ``.yaml``/``.yml`` or ``.toml`` file."""
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".toml":
+        data = tomllib.loads(text)
+    elif path.suffix in (".yaml", ".yml"):
+        data = yaml.safe_load(text) or {}
+    else:
+        raise ValueError(f"{path}: config must end in .yaml, .yml or .toml")
+    try:
+        return FilterConfig.from_dict(data)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: {exc}") from exc
+
+
+def dump_config(config: FilterConfig, path: str | Path) -> None:
+    """Write a config as YAML, which `load_config` reads back."""
+    Path(path).write_text(yaml.safe_dump(_plain(config.to_dict()), sort_keys=False), encoding="utf-8")
+
+
+def _plain(value: Any) -> Any:
+    if isinstance(value, dict):
+        return {k: _plain(v) for k, v in value.items()}
+    if isinstance(value, (list, tuple)):
+        return [_plain(v) for v in value]
+    return value

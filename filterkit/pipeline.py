@@ -1,0 +1,170 @@
+"""The driver: plan shards, map, reduce, decide, report. Nothing here knows which executor runs the tasks."""
+from __future__ import annotations
+
+import dataclasses
+import logging
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from detectors.base import CorpusDetector
+from filterkit import __version__
+from filterkit.config import FilterConfig
+from filterkit.executors import Executor, LocalExecutor
+from filterkit.layout import Layout
+from filterkit.report import build_report, render_report
+from filterkit.sources import FileFailure, Shard, discover, file_schema, plan_shards
+from filterkit.storage import read_json, remove_stale_temporaries, write_json
+from filterkit.tasks import ReduceTask, ShardTask, decide_shard, load_detectors, map_shard, reduce_detector
+
+log = logging.getLogger(__name__)
+Progress = Callable[[str, int, int], None]
+"""Called as ``progress(phase, done, total)`` while a run advances."""
+
+
+class OutputExistsError(RuntimeError):
+    """The output directory holds another run, or a run the caller did not ask to resume."""
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a run produced."""
+
+    out: Path
+    report: dict[str, Any]
+
+    @property
+    def ok(self) -> bool:
+        """False when a file or row group could not be read (its rows are in the report, not in outputs)."""
+        return not self.report["files_failed"] and not self.report["counts"]["unreadable_rows"]
+
+
+def run(
+    inputs: list[str],
+    out: str | Path,
+    config: FilterConfig | None = None,
+    *,
+    executor: Executor | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    keep_work: bool = False,
+    progress: Progress | None = None,
+) -> RunResult:
+    """Score, decide and write ``inputs`` into ``out``; see the README for the output layout."""
+    started = time.perf_counter()
+    config = config or FilterConfig()
+    executor = executor or LocalExecutor()
+    lay = Layout(out)
+    files = discover(inputs)
+    if not files:
+        raise FileNotFoundError(f"no Parquet files found in {inputs}")
+    manifest = {
+        "filterkit": __version__,
+        "config": config.to_dict(),
+        "inputs": [{"source": f.source, "path": f.path, "bytes": Path(f.path).stat().st_size} for f in files],
+    }
+    _prepare(lay, manifest, resume=resume, overwrite=overwrite)
+    dets = load_detectors(config.detectors)
+    stage = config.stage([r for d in dets for r in d.default_rules()])
+
+    if lay.plan.exists():
+        plan = read_json(lay.plan)
+        shards = [Shard(**{**s, "row_groups": tuple(s["row_groups"])}) for s in plan["shards"]]
+        failures = [FileFailure(**f) for f in plan["failures"]]
+    else:
+        shards, failures = plan_shards(files, config.rows_per_shard)
+        shards, failures = _check_columns(shards, failures, config)
+        _check_rules(shards, stage, dets)
+        write_json({"shards": [dataclasses.asdict(s) for s in shards],
+                    "failures": [dataclasses.asdict(f) for f in failures]}, lay.plan)
+
+    todo = [s for s in shards if not lay.is_done(f"map-{s.name}")]
+    _run_phase(executor, map_shard, [ShardTask(s, str(lay.root), config) for s in todo], "score", len(shards),
+               len(shards) - len(todo), progress)
+    names = tuple(s.name for s in shards)
+    reduces = [ReduceTask(d.name, str(lay.root), config, names) for d in dets
+               if isinstance(d, CorpusDetector) and not lay.is_done(f"reduce-{d.name}")]
+    _run_phase(executor, reduce_detector, reduces, "dedup", len(reduces), 0, progress)
+    todo = [s for s in shards if not lay.is_done(f"decide-{s.name}")]
+    _run_phase(executor, decide_shard, [ShardTask(s, str(lay.root), config) for s in todo], "decide", len(shards),
+               len(shards) - len(todo), progress)
+
+    report = build_report(lay, shards, failures, stage, config, wall_seconds=time.perf_counter() - started)
+    render_report(lay, report)
+    if not keep_work:
+        for sub in ("scored", "keys", "reduced"):
+            shutil.rmtree(lay.work / sub, ignore_errors=True)
+    return RunResult(out=lay.root, report=report)
+
+
+def score(inputs: list[str], out: str | Path, config: FilterConfig | None = None, **kwargs: Any) -> RunResult:
+    """Write every row with its score columns and a decision column (the ``tag`` mode)."""
+    return run(inputs, out, (config or FilterConfig()).replace(mode="tag"), **kwargs)
+
+
+def _run_phase(executor: Executor, fn: Callable, tasks: list, phase: str, total: int, done: int,
+               progress: Progress | None) -> None:
+    if progress:
+        progress(phase, done, total)
+    for _ in executor.map_unordered(fn, tasks):
+        done += 1
+        if progress:
+            progress(phase, done, total)
+
+
+def _prepare(lay: Layout, manifest: dict[str, Any], *, resume: bool, overwrite: bool) -> None:
+    if resume and overwrite:
+        raise ValueError("choose one of resume and overwrite")
+    if lay.root.exists() and any(lay.root.iterdir()):
+        if overwrite:
+            shutil.rmtree(lay.root)
+        elif not lay.manifest.exists():
+            raise OutputExistsError(f"{lay.root} is not empty and holds no filterkit run; refusing to write into it")
+        elif read_json(lay.manifest) != manifest:
+            if resume:
+                raise OutputExistsError(f"{lay.root} holds a different run (other config or inputs); use --overwrite")
+            raise OutputExistsError(f"{lay.root} holds a different run; pass --overwrite to replace it")
+        elif not resume:
+            raise OutputExistsError(f"{lay.root} already holds this run; pass --resume to finish it or --overwrite")
+        else:
+            removed = remove_stale_temporaries(lay.root)
+            log.info("resuming %s (%d stale temporary files removed)", lay.root, removed)
+    lay.root.mkdir(parents=True, exist_ok=True)
+    if not lay.manifest.exists():
+        write_json(manifest, lay.manifest)
+
+
+def _check_columns(shards: list[Shard], failures: list[FileFailure], config: FilterConfig
+                   ) -> tuple[list[Shard], list[FileFailure]]:
+    """Files without the text (or id) column fail whole; if no file has it the run stops before any work."""
+    needed = [c for c in (config.text_column, config.id_column) if c]
+    bad: dict[str, str] = {}
+    for s in shards:
+        if s.source in bad:
+            continue
+        columns = file_schema(s.path).names
+        missing = [c for c in needed if c not in columns]
+        if missing:
+            bad[s.source] = f"{s.source}: no column {missing[0]!r}; its columns are {columns}"
+    if bad and len(bad) == len({s.source for s in shards}):
+        raise ValueError(next(iter(bad.values())))
+    for source, message in bad.items():
+        rows = sum(s.num_rows for s in shards if s.source == source)
+        failures.append(FileFailure(source, message, 0, rows))
+    kept = [s for s in shards if s.source not in bad]
+    return [dataclasses.replace(s, index=i) for i, s in enumerate(kept)], failures
+
+
+def _check_rules(shards: list[Shard], stage: Any, dets: tuple) -> None:
+    """Every rule must read a column some detector makes or the input has, checked before any work."""
+    columns = {c for d in dets for c in d.columns}
+    if shards:
+        columns |= set(file_schema(shards[0].path).names)
+    needed = [r.column for r in stage.rules] + ([stage.weight.column] if stage.weight else [])
+    for column in needed:
+        if column not in columns:
+            raise ValueError(f"a rule reads column {column!r}, which no configured detector produces; "
+                             f"detectors give {sorted(c for d in dets for c in d.columns)}")

@@ -1,0 +1,201 @@
+"""The run report: counts merged from per-shard stats, score summaries, and a Markdown page with plots."""
+from __future__ import annotations
+
+import dataclasses
+import logging
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.dataset as ds
+
+from filterkit.config import FilterConfig
+from filterkit.layout import Layout
+from filterkit.rules import FilterStage
+from filterkit.sources import FileFailure, Shard
+from filterkit.storage import read_json, write_json
+
+log = logging.getLogger(__name__)
+_SAMPLE_CAP = 500_000
+_QUANTILES = (0.01, 0.05, 0.25, 0.5, 0.75, 0.95, 0.99)
+
+
+def build_report(
+    lay: Layout,
+    shards: list[Shard],
+    failures: list[FileFailure],
+    stage: FilterStage,
+    config: FilterConfig,
+    wall_seconds: float,
+) -> dict[str, Any]:
+    """Merge the per-shard stats of a finished run into ``report.json`` (written here) and return it."""
+    maps = [read_json(lay.stats("map", s)) for s in shards]
+    decides = [read_json(lay.stats("decide", s)) for s in shards]
+    unreadable = [u for m in maps for u in m["unreadable"]]
+    file_rows = sum(f.num_rows or 0 for f in failures)
+    counts = {
+        "rows_in": sum(m["rows_in"] for m in maps) + file_rows,
+        "kept": sum(d["kept"] for d in decides),
+        "removed": sum(d["removed"] for d in decides),
+        "quarantined": sum(m["quarantined"] for m in maps),
+        "unreadable_rows": sum(m["unreadable_rows"] for m in maps) + file_rows,
+        "flagged": sum(d["flagged"] for d in decides),
+    }
+    accounted = counts["kept"] + counts["removed"] + counts["quarantined"] + counts["unreadable_rows"]
+    task_seconds = sum(m["map_seconds"] for m in maps) + sum(d["decide_seconds"] for d in decides)
+    report = {
+        "mode": config.mode,
+        "counts": counts,
+        "conservation": {
+            "holds": accounted == counts["rows_in"],
+            "statement": f"rows_in {counts['rows_in']} = kept {counts['kept']} + removed {counts['removed']} "
+            f"+ quarantined {counts['quarantined']} + unreadable {counts['unreadable_rows']}",
+        },
+        "filter_reasons": _merge(d["filter_reasons"] for d in decides),
+        "quarantine_reasons": _merge(m["quarantine_reasons"] for m in maps),
+        "files_failed": [dataclasses.asdict(f) for f in failures],
+        "unreadable_ranges": unreadable,
+        "shards": len(shards),
+        "detectors": [{"name": d.name, "params": d.params} for d in config.detectors],
+        "rules": [dataclasses.asdict(r) | {"label": r.label} for r in stage.rules],
+        "combine": stage.combine,
+        "weight": dataclasses.asdict(stage.weight) if stage.weight else None,
+        "scores": score_summaries(lay),
+        "throughput": {
+            "wall_seconds_this_invocation": round(wall_seconds, 3),
+            "task_seconds": round(task_seconds, 3),
+            "rows_per_task_second": round(counts["rows_in"] / task_seconds, 1) if task_seconds else None,
+        },
+    }
+    write_json(report, lay.report_json)
+    _write_unreadable(lay, failures, unreadable)
+    return report
+
+
+def _merge(dicts: Any) -> dict[str, int]:
+    out: dict[str, int] = {}
+    for d in dicts:
+        for k, v in d.items():
+            out[k] = out.get(k, 0) + v
+    return dict(sorted(out.items()))
+
+
+def _write_unreadable(lay: Layout, failures: list[FileFailure], unreadable: list[dict[str, Any]]) -> None:
+    # A leading underscore keeps this file out of pyarrow.dataset reads of quarantine/.
+    entries = [dataclasses.asdict(f) for f in failures] + unreadable
+    if entries:
+        write_json(entries, lay.root / "quarantine" / "_unreadable.json")
+
+
+def _score_columns(schema: pa.Schema) -> list[str]:
+    return [f.name for f in schema if "." in f.name and pa.types.is_floating(f.type)]
+
+
+def _samples(lay: Layout) -> dict[str, dict[str, np.ndarray]]:
+    """Score values per column, split into kept and removed (or flagged), decimated past a cap."""
+    out: dict[str, dict[str, list[np.ndarray]]] = {}
+    for part in ("kept", "removed"):
+        files = sorted(str(p) for p in (lay.root / part).glob("*.parquet"))
+        for path in files:
+            fragment = ds.dataset(path, format="parquet")
+            cols = _score_columns(fragment.schema)
+            extra = [c for c in ("filter_decision",) if c in fragment.schema.names]
+            table = fragment.to_table(columns=cols + extra)
+            flagged = np.full(table.num_rows, part == "removed")
+            if "filter_decision" in extra:
+                flagged = np.asarray(table["filter_decision"].to_pylist()) == "remove"
+            for c in cols:
+                values = table[c].to_numpy(zero_copy_only=False).astype(np.float64)
+                slot = out.setdefault(c, {"kept": [], "removed": []})
+                slot["removed"].append(values[flagged])
+                slot["kept"].append(values[~flagged])
+    result = {}
+    for c, parts in out.items():
+        result[c] = {}
+        for k, arrays in parts.items():
+            v = np.concatenate(arrays) if arrays else np.zeros(0)
+            step = max(1, int(np.ceil(len(v) / _SAMPLE_CAP)))
+            result[c][k] = v[::step]
+    return result
+
+
+def score_summaries(lay: Layout) -> dict[str, dict[str, Any]]:
+    """Count, NaN count, mean, spread and quantiles of every score column over kept and removed rows."""
+    summaries = {}
+    for column, parts in _samples(lay).items():
+        v = np.concatenate([parts["kept"], parts["removed"]])
+        finite = v[~np.isnan(v)]
+        s: dict[str, Any] = {"count": int(v.size), "nan": int(v.size - finite.size)}
+        if finite.size:
+            s |= {"mean": float(finite.mean()), "std": float(finite.std()),
+                  "min": float(finite.min()), "max": float(finite.max())}
+            s |= {f"p{int(q * 100):02d}": float(np.quantile(finite, q)) for q in _QUANTILES}
+        summaries[column] = s
+    return summaries
+
+
+def render_report(lay: Layout, report: dict[str, Any]) -> Path:
+    """Write ``report/report.md`` with a histogram per score column and the thresholds drawn on it."""
+    import matplotlib
+
+    matplotlib.use("Agg")
+    import matplotlib.pyplot as plt
+
+    lay.report_dir.mkdir(parents=True, exist_ok=True)
+    c = report["counts"]
+    lines = [
+        "# filterkit report",
+        "",
+        f"Mode: `{report['mode']}`. {report['conservation']['statement']} "
+        f"({'holds' if report['conservation']['holds'] else 'DOES NOT HOLD'}).",
+        "",
+        "| rows in | kept | removed | quarantined | unreadable | flagged |",
+        "|---:|---:|---:|---:|---:|---:|",
+        f"| {c['rows_in']} | {c['kept']} | {c['removed']} | {c['quarantined']} | {c['unreadable_rows']} "
+        f"| {c['flagged']} |",
+        "",
+        "## Rules",
+        "",
+        f"Combined with `{report['combine']}`.",
+        "",
+        "| reason | column | op | threshold | rows |",
+        "|---|---|---|---:|---:|",
+    ]
+    for r in report["rules"]:
+        lines.append(f"| {r['label']} | `{r['column']}` | {r['op']} | {r['threshold']:g} "
+                     f"| {report['filter_reasons'].get(r['label'], 0)} |")
+    if report["quarantine_reasons"]:
+        lines += ["", "## Quarantine", "", "| reason | rows |", "|---|---:|"]
+        lines += [f"| {k} | {v} |" for k, v in report["quarantine_reasons"].items()]
+    if report["files_failed"] or report["unreadable_ranges"]:
+        lines += ["", "## Unreadable files and row groups", ""]
+        lines += [f"- `{f['source']}`: {f['error']}" for f in report["files_failed"] + report["unreadable_ranges"]]
+    lines += ["", "## Scores", ""]
+    samples = _samples(lay)
+    for column, summary in report["scores"].items():
+        image = lay.report_dir / f"{column}.png"
+        fig, ax = plt.subplots(figsize=(6, 3.2))
+        data = [samples[column][k][~np.isnan(samples[column][k])] for k in ("kept", "removed")]
+        both = np.concatenate(data)
+        if both.size:
+            bins = np.histogram_bin_edges(both, bins=50)
+            ax.hist(data, bins=bins, stacked=True, label=["kept", "removed/flagged"], color=["#4c72b0", "#dd8452"])
+        for r in report["rules"]:
+            if r["column"] == column:
+                ax.axvline(r["threshold"], color="black", linestyle="--", label=f"{r['op']} {r['threshold']:g}")
+        ax.set_yscale("symlog")
+        ax.set_xlabel(column)
+        ax.set_ylabel("rows")
+        ax.legend(fontsize=8)
+        fig.tight_layout()
+        fig.savefig(image, dpi=100)
+        plt.close(fig)
+        stats = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in summary.items())
+        lines += [f"### `{column}`", "", stats, "", f"![{column}]({image.name})", ""]
+    t = report["throughput"]
+    lines += ["## Throughput", "", f"{t['task_seconds']} s in tasks, {t['rows_per_task_second']} rows per task-second; "
+              f"{t['wall_seconds_this_invocation']} s wall time in the last invocation.", ""]
+    path = lay.report_dir / "report.md"
+    path.write_text("\n".join(lines), encoding="utf-8")
+    return path

@@ -1,0 +1,101 @@
+"""The filter stage: turns score columns into keep/remove decisions, reasons and weights. It never calls a model."""
+from __future__ import annotations
+
+import operator
+from dataclasses import dataclass
+from typing import Literal
+
+import numpy as np
+import pyarrow as pa
+
+Op = Literal[">", ">=", "<", "<="]
+_OPS = {">": operator.gt, ">=": operator.ge, "<": operator.lt, "<=": operator.le}
+Mode = Literal["drop", "tag", "weight"]
+Combine = Literal["any", "all"]
+
+
+@dataclass(frozen=True)
+class Rule:
+    """Remove a row when ``column op threshold``; a NaN score abstains (never fires)."""
+
+    column: str
+    op: Op = ">="
+    threshold: float = 0.5
+    reason: str | None = None
+
+    def __post_init__(self) -> None:
+        if self.op not in _OPS:
+            raise ValueError(f"rule on {self.column!r}: op must be one of {sorted(_OPS)}, got {self.op!r}")
+
+    @property
+    def label(self) -> str:
+        """The ``filter_reason`` this rule writes."""
+        return self.reason or f"{self.column}{self.op}{self.threshold:g}"
+
+    def fires(self, table: pa.Table) -> np.ndarray:
+        """Boolean mask of rows this rule would remove."""
+        if self.column not in table.column_names:
+            raise KeyError(
+                f"rule needs column {self.column!r}, which is not among the scored columns {table.column_names}"
+            )
+        return self.fires_values(np.asarray(table[self.column].to_numpy(zero_copy_only=False), dtype=np.float64))
+
+    def fires_values(self, values: np.ndarray) -> np.ndarray:
+        """Boolean mask over raw score values."""
+        with np.errstate(invalid="ignore"):
+            return _OPS[self.op](values, self.threshold) & ~np.isnan(values)
+
+
+@dataclass(frozen=True)
+class WeightSpec:
+    """Sampling weight ``(1 - clip(column, 0, 1)) ** power``; a NaN score gives weight 1."""
+
+    column: str
+    power: float = 1.0
+
+
+@dataclass(frozen=True)
+class Decision:
+    """What the filter stage decided for each row of a batch."""
+
+    remove: np.ndarray
+    reason: pa.Array
+    weight: np.ndarray
+
+
+@dataclass(frozen=True)
+class FilterStage:
+    """Rules, how they combine, and the sampling weight; ``decide`` only reads columns."""
+
+    rules: tuple[Rule, ...] = ()
+    combine: Combine = "any"
+    weight: WeightSpec | None = None
+
+    def __post_init__(self) -> None:
+        if self.combine not in ("any", "all"):
+            raise ValueError(f"combine must be 'any' or 'all', got {self.combine!r}")
+
+    def decide(self, table: pa.Table) -> Decision:
+        """Evaluate every rule on ``table`` and combine them into one decision per row."""
+        n = table.num_rows
+        if not self.rules:
+            remove = np.zeros(n, dtype=bool)
+            fired = np.zeros((0, n), dtype=bool)
+        else:
+            fired = np.vstack([r.fires(table) for r in self.rules])
+            remove = fired.any(axis=0) if self.combine == "any" else fired.all(axis=0)
+        labels = [r.label for r in self.rules]
+        reasons: list[str | None] = [None] * n
+        for i in np.flatnonzero(remove):
+            reasons[i] = ";".join(labels[j] for j in np.flatnonzero(fired[:, i]))
+        weight = np.where(remove, 0.0, self._weights(table))
+        return Decision(remove=remove, reason=pa.array(reasons, type=pa.string()), weight=weight)
+
+    def _weights(self, table: pa.Table) -> np.ndarray:
+        if self.weight is None:
+            return np.ones(table.num_rows)
+        if self.weight.column not in table.column_names:
+            raise KeyError(f"weight needs column {self.weight.column!r}, which is not among {table.column_names}")
+        p = np.asarray(table[self.weight.column].to_numpy(zero_copy_only=False), dtype=np.float64)
+        w = (1.0 - np.clip(p, 0.0, 1.0)) ** self.weight.power
+        return np.where(np.isnan(p), 1.0, w)

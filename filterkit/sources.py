@@ -1,0 +1,217 @@
+"""Finding Parquet files, cutting them into shards, and reading shards as validated record batches."""
+from __future__ import annotations
+
+import glob
+import os
+from collections.abc import Iterator
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.dataset as ds
+import pyarrow.fs as pafs
+
+SOURCE_FILE = "source_file"
+SOURCE_ROW = "source_row"
+QUARANTINE_REASON = "quarantine_reason"
+QUARANTINE_ERROR = "quarantine_error"
+_PARQUET = ds.ParquetFileFormat()
+_LOCAL = pafs.LocalFileSystem()
+
+
+@dataclass(frozen=True)
+class InputFile:
+    """A Parquet file and the stable name that row ids derive from."""
+
+    path: str
+    source: str
+
+
+@dataclass(frozen=True)
+class Shard:
+    """A row-group range of one file: the unit of work, retry and resume."""
+
+    index: int
+    path: str
+    source: str
+    row_groups: tuple[int, ...]
+    row_offset: int
+    num_rows: int
+
+    @property
+    def name(self) -> str:
+        """Deterministic stem of every file this shard writes."""
+        return f"part-{self.index:06d}"
+
+
+@dataclass(frozen=True)
+class FileFailure:
+    """A file (or a row range of one) that could not be read at all."""
+
+    source: str
+    error: str
+    row_start: int | None = None
+    num_rows: int | None = None
+
+
+def discover(inputs: list[str]) -> list[InputFile]:
+    """Expand files, directories and globs into Parquet files with stable source names."""
+    found: dict[str, str] = {}
+    for item in inputs:
+        if glob.has_magic(item):
+            base = Path(item.split("*")[0].split("?")[0].split("[")[0]).parent
+            matches = sorted(glob.glob(item, recursive=True))
+            if not matches:
+                raise FileNotFoundError(f"no files match {item!r}")
+            for m in matches:
+                found.setdefault(str(Path(m).resolve()), os.path.relpath(m, base))
+        elif Path(item).is_dir():
+            infos = _LOCAL.get_file_info(pafs.FileSelector(str(Path(item).resolve()), recursive=True))
+            root = Path(item).resolve()
+            for info in sorted(infos, key=lambda i: i.path):
+                rel = os.path.relpath(info.path, root)
+                hidden = any(part.startswith((".", "_")) for part in Path(rel).parts)
+                if info.type == pafs.FileType.File and rel.endswith(".parquet") and not hidden:
+                    found.setdefault(info.path, rel)
+        elif Path(item).is_file():
+            found.setdefault(str(Path(item).resolve()), Path(item).name)
+        else:
+            raise FileNotFoundError(f"input {item!r} does not exist")
+    if len(set(found.values())) < len(found):
+        # Two inputs share a relative name: fall back to full paths so ids stay unique.
+        found = {p: p for p in found}
+    return [InputFile(path=p, source=s) for p, s in sorted(found.items(), key=lambda kv: kv[1])]
+
+
+def plan_shards(files: list[InputFile], rows_per_shard: int) -> tuple[list[Shard], list[FileFailure]]:
+    """Cut files into shards of whole row groups, about ``rows_per_shard`` rows each; unreadable files fail."""
+    shards: list[Shard] = []
+    failures: list[FileFailure] = []
+    for f in files:
+        try:
+            fragment = _PARQUET.make_fragment(f.path, _LOCAL)
+            fragment.ensure_complete_metadata()
+            sizes = [rg.num_rows for rg in fragment.row_groups]
+        except (OSError, pa.ArrowException) as exc:
+            failures.append(FileFailure(f.source, f"cannot read Parquet metadata: {exc}"))
+            continue
+        start, group, rows = 0, [], 0
+        for i, n in enumerate(sizes):
+            group.append(i)
+            rows += n
+            if rows >= rows_per_shard or i == len(sizes) - 1:
+                shards.append(Shard(len(shards), f.path, f.source, tuple(group), start, rows))
+                start, group, rows = start + rows, [], 0
+    return shards, failures
+
+
+def file_schema(path: str) -> pa.Schema:
+    """The physical schema of one Parquet file."""
+    return _PARQUET.make_fragment(path, _LOCAL).physical_schema
+
+
+def read_shard(shard: Shard, batch_size: int) -> Iterator[tuple[int, pa.RecordBatch | FileFailure]]:
+    """Yield ``(first_row, batch)`` per batch; a row group that fails to decode yields a FileFailure instead."""
+    row = shard.row_offset
+    fragment = _PARQUET.make_fragment(shard.path, _LOCAL)
+    fragment.ensure_complete_metadata()
+    for rg in shard.row_groups:
+        rg_rows = fragment.row_groups[rg].num_rows
+        rg_end = row + rg_rows
+        try:
+            piece = _PARQUET.make_fragment(shard.path, _LOCAL, row_groups=[rg])
+            for batch in piece.to_batches(batch_size=batch_size, use_threads=False):
+                yield row, batch
+                row += batch.num_rows
+        except (OSError, pa.ArrowException) as exc:
+            yield row, FileFailure(shard.source, f"cannot decode row group {rg}: {exc}", row, rg_end - row)
+        if row != rg_end:
+            if row < rg_end:
+                yield row, FileFailure(shard.source, f"row group {rg} ended early", row, rg_end - row)
+            row = rg_end
+
+
+@dataclass(frozen=True)
+class Validated:
+    """A batch split into rows the detectors can score and rows that go to quarantine."""
+
+    good: pa.Table
+    bad: pa.Table
+
+
+def validate(
+    batch: pa.RecordBatch, first_row: int, source: str, text_column: str, id_column: str | None, max_text_bytes: int
+) -> Validated:
+    """Check the text (and id) of every row; good rows get their text as UTF-8 strings, bad rows a reason."""
+    table = pa.Table.from_batches([batch])
+    n = table.num_rows
+    rows = np.arange(first_row, first_row + n, dtype=np.int64)
+    reason = np.full(n, None, dtype=object)
+    error = np.full(n, None, dtype=object)
+    text, bad_type = _as_text(table[text_column], reason, error)
+    if not bad_type:
+        nbytes = pc.fill_null(pc.binary_length(text), 0).to_numpy(zero_copy_only=False)
+        null = pc.is_null(text).to_numpy(zero_copy_only=False)
+        blank = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(text), ""), False).to_numpy(zero_copy_only=False)
+        nul = pc.fill_null(pc.match_substring(text, "\x00"), False).to_numpy(zero_copy_only=False)
+        _mark(reason, error, null, "null_text", "text is null")
+        _mark(reason, error, nbytes > max_text_bytes, "too_large", f"text is over max_text_bytes={max_text_bytes}")
+        _mark(reason, error, blank, "empty_text", "text is empty or whitespace")
+        _mark(reason, error, nul, "binary_text", "text contains NUL bytes")
+    if id_column is not None:
+        _mark(reason, error, pc.is_null(table[id_column]).to_numpy(zero_copy_only=False), "null_id", "id is null")
+    bad_mask = np.array([r is not None for r in reason], dtype=bool)
+    for i in np.flatnonzero(bad_mask):
+        error[i] = f"{source} row {rows[i]}: {error[i]}"
+    provenance = {SOURCE_FILE: pa.array([source] * n, pa.string()), SOURCE_ROW: pa.array(rows)}
+    table = _with_columns(table, provenance)
+    good = table if bad_type else table.set_column(table.schema.get_field_index(text_column), text_column, text)
+    bad = _with_columns(
+        table.filter(pa.array(bad_mask)),
+        {
+            QUARANTINE_REASON: pa.array(reason[bad_mask].tolist(), pa.string()),
+            QUARANTINE_ERROR: pa.array(error[bad_mask].tolist(), pa.string()),
+        },
+    )
+    return Validated(good=good.filter(pa.array(~bad_mask)), bad=bad)
+
+
+def _as_text(column: pa.ChunkedArray, reason: np.ndarray, error: np.ndarray) -> tuple[pa.ChunkedArray, bool]:
+    """Return the column as valid UTF-8 strings, marking rows that are not; True when the type is not text."""
+    kind = column.type
+    if pa.types.is_string(kind) or pa.types.is_large_string(kind):
+        try:
+            column.validate(full=True)
+            return column, False
+        except pa.ArrowInvalid:
+            column = column.cast(pa.large_binary() if pa.types.is_large_string(kind) else pa.binary())
+            kind = column.type
+    if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
+        decoded = []
+        for i, value in enumerate(column.to_pylist()):
+            try:
+                decoded.append(None if value is None else value.decode("utf-8"))
+            except UnicodeDecodeError as exc:
+                decoded.append(None)
+                reason[i], error[i] = "undecodable", f"text is not UTF-8: {exc}"
+        return pa.chunked_array([pa.array(decoded, pa.string())]), False
+    reason[:] = "not_text"
+    error[:] = f"text column has type {kind}, not string"
+    return column, True
+
+
+def _mark(reason: np.ndarray, error: np.ndarray, mask: np.ndarray, code: str, message: str) -> None:
+    # The first problem found wins, so a row has exactly one reason.
+    hit = mask & np.array([r is None for r in reason], dtype=bool)
+    reason[hit] = code
+    error[hit] = message
+
+
+def _with_columns(table: pa.Table, columns: dict[str, pa.Array]) -> pa.Table:
+    for name, values in columns.items():
+        if name in table.column_names:
+            table = table.drop_columns([name])
+        table = table.append_column(name, values)
+    return table
