@@ -34,6 +34,8 @@ Workers = Annotated[int, typer.Option("--workers", help="Processes for shard tas
 Resume = Annotated[bool, typer.Option("--resume", help="Finish a killed run, skipping finished shards.")]
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace whatever the output directory holds.")]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details.")]
+Params = Annotated[Optional[list[str]], typer.Option(
+    "--param", help="Detector parameter as DETECTOR.NAME=VALUE (VALUE read as YAML); repeatable.")]
 
 
 @contextmanager
@@ -50,12 +52,25 @@ def _progress() -> Iterator:
         yield update
 
 
-def _config(config: Optional[Path], detectors: Optional[str], **changes: object):
+def _config(config: Optional[Path], detectors: Optional[str], params: Optional[list[str]] = None,
+            **changes: object):
+    import yaml
+
     from filterkit import DetectorSpec, FilterConfig, load_config
 
     cfg = load_config(config) if config else FilterConfig()
     if detectors:
         cfg = cfg.replace(detectors=tuple(DetectorSpec(n.strip()) for n in detectors.split(",") if n.strip()))
+    specs = {s.name: dict(s.params) for s in cfg.detectors}
+    for item in params or []:
+        key, sep, value = item.partition("=")
+        name, dot, param = key.partition(".")
+        if not sep or not dot:
+            raise ValueError(f"--param {item!r}: expected DETECTOR.NAME=VALUE")
+        if name not in specs:
+            raise ValueError(f"--param {item!r}: detector {name!r} is not configured (have {sorted(specs)})")
+        specs[name][param] = yaml.safe_load(value)
+    cfg = cfg.replace(detectors=tuple(DetectorSpec(n, p) for n, p in specs.items()))
     return cfg.replace(**changes)
 
 
@@ -64,7 +79,7 @@ def _fail(exc: Exception) -> None:
     raise typer.Exit(2)
 
 
-def _run(inputs: list[str], out: Path, cfg, workers: int, resume: bool, overwrite: bool, score_only: bool) -> None:
+def _run(inputs: list[str], out: Path, cfg, workers: int, resume: bool, overwrite: bool, score_only: bool) -> bool:
     from filterkit import run, score
     from filterkit.executors import LocalExecutor
 
@@ -85,8 +100,7 @@ def _run(inputs: list[str], out: Path, cfg, workers: int, resume: bool, overwrit
     for failure in result.report["files_failed"] + result.report["unreadable_ranges"]:
         console.print(f"[red]  unreadable[/red] {failure['source']}: {failure['error']}")
     console.print(f"report: {out / 'report' / 'report.md'}")
-    if not result.ok or not result.report["conservation"]["holds"]:
-        raise typer.Exit(1)
+    return result.ok and result.report["conservation"]["holds"]
 
 
 @app.callback()
@@ -97,27 +111,31 @@ def _main(verbose: Verbose = False) -> None:
 @app.command("filter")
 def filter_cmd(inputs: Inputs, out: Out, config: ConfigOpt = None, detectors: DetectorsOpt = None,
                mode: Annotated[Optional[Mode], typer.Option("--mode")] = None, text_column: TextCol = None,
-               id_column: IdCol = None, workers: Workers = 1, resume: Resume = False, overwrite: Overwrite = False
-               ) -> None:
+               id_column: IdCol = None, workers: Workers = 1, resume: Resume = False, overwrite: Overwrite = False,
+               param: Params = None) -> None:
     """Score, decide and write kept/, removed/, quarantine/ and a report. Exit 1 if any file failed to read."""
     try:
-        cfg = _config(config, detectors, mode=mode.value if mode else None, text_column=text_column,
+        cfg = _config(config, detectors, param, mode=mode.value if mode else None, text_column=text_column,
                       id_column=id_column)
-        _run(inputs, out, cfg, workers, resume, overwrite, score_only=False)
+        ok = _run(inputs, out, cfg, workers, resume, overwrite, score_only=False)
     except (ValueError, FileNotFoundError, RuntimeError) as exc:
         _fail(exc)
+    if not ok:
+        raise typer.Exit(1)
 
 
 @app.command("score")
 def score_cmd(inputs: Inputs, out: Out, detectors: DetectorsOpt = None, config: ConfigOpt = None,
               text_column: TextCol = None, id_column: IdCol = None, workers: Workers = 1, resume: Resume = False,
-              overwrite: Overwrite = False) -> None:
+              overwrite: Overwrite = False, param: Params = None) -> None:
     """Write every row with its score columns and a filter_decision column (tag mode)."""
     try:
-        cfg = _config(config, detectors, text_column=text_column, id_column=id_column)
-        _run(inputs, out, cfg, workers, resume, overwrite, score_only=True)
+        cfg = _config(config, detectors, param, text_column=text_column, id_column=id_column)
+        ok = _run(inputs, out, cfg, workers, resume, overwrite, score_only=True)
     except (ValueError, FileNotFoundError, RuntimeError) as exc:
         _fail(exc)
+    if not ok:
+        raise typer.Exit(1)
 
 
 @app.command("calibrate")
@@ -127,13 +145,13 @@ def calibrate_cmd(human: Annotated[list[str], typer.Argument(help="Known-human P
                   config: ConfigOpt = None, detectors: DetectorsOpt = None,
                   max_fpr: Annotated[float, typer.Option("--max-fpr", help="Largest share of humans removed.")] = 0.01,
                   op: Annotated[Optional[str], typer.Option("--op", help="Rule direction (default >=).")] = None,
-                  text_column: TextCol = None) -> None:
+                  text_column: TextCol = None, param: Params = None) -> None:
     """Set the threshold on COLUMN so that at most --max-fpr of the human documents would be removed."""
     from filterkit.calibrate import calibrate
     from filterkit.config import dump_config
 
     try:
-        cfg = _config(config, detectors, text_column=text_column)
+        cfg = _config(config, detectors, param, text_column=text_column)
         new, info = calibrate(human, cfg, column, max_fpr, op)  # type: ignore[arg-type]
     except (ValueError, FileNotFoundError) as exc:
         _fail(exc)

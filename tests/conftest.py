@@ -1,0 +1,14 @@
+"""Shared fixtures: the shared data directory and small Parquet corpora written for each test."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from filterkit.shared import shared_data_dir
+
+
+@pytest.fixture(scope="session")
+def shared_data() -> Path:
+    """``../shared/data`` (or ``$FILTERKIT_SHARED``); tests that need it fail loudly if it is missing."""
+    return shared_data_dir()
