@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 import dataclasses
+import json
 import logging
 import shutil
 import time
@@ -61,11 +62,11 @@ def run(
     files = discover(inputs)
     if not files:
         raise FileNotFoundError(f"no Parquet files found in {inputs}")
-    manifest = {
+    manifest = json.loads(json.dumps({
         "filterkit": __version__,
         "config": config.to_dict(),
         "inputs": [{"source": f.source, "path": f.path, "bytes": Path(f.path).stat().st_size} for f in files],
-    }
+    }, default=str))  # a JSON round trip, so it compares equal to the manifest read back on resume
     _prepare(lay, manifest, resume=resume, overwrite=overwrite)
     dets = load_detectors(config.detectors)
     stage = config.stage([r for d in dets for r in d.default_rules()])
