@@ -12,6 +12,7 @@ import pyarrow.dataset as ds
 from filterkit.config import FilterConfig
 from filterkit.pipeline import score
 from filterkit.rules import Op, Rule
+from filterkit.sources import discover
 
 
 def threshold_for_fpr(human_scores: np.ndarray, max_fpr: float, op: Op = ">=") -> float:
@@ -63,7 +64,7 @@ def calibrate(
 
 
 def _column_values(inputs: list[str], column: str) -> np.ndarray | None:
-    dataset = ds.dataset(inputs, format="parquet")
+    dataset = ds.dataset([f.path for f in discover(inputs)], format="parquet")
     if column not in dataset.schema.names:
         return None
     return dataset.to_table(columns=[column])[column].to_numpy(zero_copy_only=False).astype(np.float64)

@@ -43,6 +43,9 @@ class FilterConfig:
     def __post_init__(self) -> None:
         if self.mode not in ("drop", "tag", "weight"):
             raise ValueError(f"mode must be drop, tag or weight, got {self.mode!r}")
+        names = [d.name for d in self.detectors]
+        if len(set(names)) < len(names):
+            raise ValueError(f"each detector may be configured once, got {names}")
         if self.max_text_bytes <= 0 or self.rows_per_shard <= 0 or self.batch_size <= 0:
             raise ValueError("max_text_bytes, rows_per_shard and batch_size must be positive")
 

@@ -17,6 +17,8 @@ SOURCE_FILE = "source_file"
 SOURCE_ROW = "source_row"
 QUARANTINE_REASON = "quarantine_reason"
 QUARANTINE_ERROR = "quarantine_error"
+QUARANTINE_RAW = "quarantine_raw"
+"""Original bytes of a text that is not valid UTF-8 (its text column is null), so quarantine/ reads as one dataset."""
 _PARQUET = ds.ParquetFileFormat()
 _LOCAL = pafs.LocalFileSystem()
 
@@ -118,19 +120,20 @@ def read_shard(shard: Shard, batch_size: int) -> Iterator[tuple[int, pa.RecordBa
     fragment = _PARQUET.make_fragment(shard.path, _LOCAL)
     fragment.ensure_complete_metadata()
     for rg in shard.row_groups:
-        rg_rows = fragment.row_groups[rg].num_rows
-        rg_end = row + rg_rows
+        rg_end = row + fragment.row_groups[rg].num_rows
         try:
             piece = _PARQUET.make_fragment(shard.path, _LOCAL, row_groups=[rg])
             for batch in piece.to_batches(batch_size=batch_size, use_threads=False):
                 yield row, batch
                 row += batch.num_rows
-        except (OSError, pa.ArrowException) as exc:
-            yield row, FileFailure(shard.source, f"cannot decode row group {rg}: {exc}", row, rg_end - row)
-        if row != rg_end:
+            if row != rg_end:
+                raise ValueError(f"gave {row - (rg_end - fragment.row_groups[rg].num_rows)} rows, metadata says "
+                                 f"{fragment.row_groups[rg].num_rows}")
+        except (OSError, ValueError, pa.ArrowException) as exc:
+            # Rows already yielded stay; the rest of this row group is reported, never silently skipped.
             if row < rg_end:
-                yield row, FileFailure(shard.source, f"row group {rg} ended early", row, rg_end - row)
-            row = rg_end
+                yield row, FileFailure(shard.source, f"cannot decode row group {rg}: {exc}", row, rg_end - row)
+        row = rg_end
 
 
 @dataclass(frozen=True)
@@ -150,8 +153,8 @@ def validate(
     rows = np.arange(first_row, first_row + n, dtype=np.int64)
     reason = np.full(n, None, dtype=object)
     error = np.full(n, None, dtype=object)
-    text, bad_type = _as_text(table[text_column], reason, error)
-    if not bad_type:
+    text, raw = _as_text(table[text_column], reason, error)
+    if not (n and reason[0] == "not_text"):
         nbytes = pc.fill_null(pc.binary_length(text), 0).to_numpy(zero_copy_only=False)
         null = pc.is_null(text).to_numpy(zero_copy_only=False)
         blank = pc.fill_null(pc.equal(pc.utf8_trim_whitespace(text), ""), False).to_numpy(zero_copy_only=False)
@@ -167,39 +170,43 @@ def validate(
         error[i] = f"{source} row {rows[i]}: {error[i]}"
     provenance = {SOURCE_FILE: pa.array([source] * n, pa.string()), SOURCE_ROW: pa.array(rows)}
     table = _with_columns(table, provenance)
-    good = table if bad_type else table.set_column(table.schema.get_field_index(text_column), text_column, text)
+    table = table.set_column(table.schema.get_field_index(text_column), text_column, text)
     bad = _with_columns(
         table.filter(pa.array(bad_mask)),
         {
             QUARANTINE_REASON: pa.array(reason[bad_mask].tolist(), pa.string()),
             QUARANTINE_ERROR: pa.array(error[bad_mask].tolist(), pa.string()),
+            QUARANTINE_RAW: raw.filter(pa.array(bad_mask)),
         },
     )
-    return Validated(good=good.filter(pa.array(~bad_mask)), bad=bad)
+    return Validated(good=table.filter(pa.array(~bad_mask)), bad=bad)
 
 
-def _as_text(column: pa.ChunkedArray, reason: np.ndarray, error: np.ndarray) -> tuple[pa.ChunkedArray, bool]:
-    """Return the column as valid UTF-8 strings, marking rows that are not; True when the type is not text."""
+def _as_text(column: pa.ChunkedArray, reason: np.ndarray, error: np.ndarray) -> tuple[pa.ChunkedArray, pa.Array]:
+    """The column as UTF-8 strings, plus the raw bytes of rows that are not UTF-8 (marked in ``reason``)."""
     kind = column.type
+    n = len(column)
+    no_raw = pa.nulls(n, pa.binary())
     if pa.types.is_string(kind) or pa.types.is_large_string(kind):
         try:
             column.validate(full=True)
-            return column, False
+            return column.cast(pa.string()), no_raw
         except pa.ArrowInvalid:
             column = column.cast(pa.large_binary() if pa.types.is_large_string(kind) else pa.binary())
             kind = column.type
-    if pa.types.is_binary(kind) or pa.types.is_large_binary(kind):
-        decoded = []
-        for i, value in enumerate(column.to_pylist()):
-            try:
-                decoded.append(None if value is None else value.decode("utf-8"))
-            except UnicodeDecodeError as exc:
-                decoded.append(None)
-                reason[i], error[i] = "undecodable", f"text is not UTF-8: {exc}"
-        return pa.chunked_array([pa.array(decoded, pa.string())]), False
-    reason[:] = "not_text"
-    error[:] = f"text column has type {kind}, not string"
-    return column, True
+    if not (pa.types.is_binary(kind) or pa.types.is_large_binary(kind)):
+        reason[:] = "not_text"
+        error[:] = f"text column has type {kind}, not string"
+        return pa.chunked_array([pa.array([None if v is None else str(v) for v in column.to_pylist()], pa.string())]), no_raw
+    decoded, raw = [], [None] * n
+    for i, value in enumerate(column.to_pylist()):
+        try:
+            decoded.append(None if value is None else value.decode("utf-8"))
+        except UnicodeDecodeError as exc:
+            decoded.append(None)
+            raw[i] = value
+            reason[i], error[i] = "undecodable", f"text is not UTF-8: {exc}"
+    return pa.chunked_array([pa.array(decoded, pa.string())]), pa.array(raw, pa.binary())
 
 
 def _mark(reason: np.ndarray, error: np.ndarray, mask: np.ndarray, code: str, message: str) -> None:

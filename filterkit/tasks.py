@@ -209,6 +209,9 @@ def reduce_detector(task: ReduceTask) -> dict[str, Any]:
     (det,) = [d for d in load_detectors(task.config.detectors) if d.name == task.detector]
     assert isinstance(det, CorpusDetector)
     files = [str(p) for name in task.shards if (p := lay.keys_dir(det.name) / f"{name}.parquet").exists()]
+    if not files:  # no valid row anywhere: nothing to reduce
+        lay.mark_done(f"reduce-{det.name}")
+        return {"detector": det.name, "rows": 0, "seconds": time.perf_counter() - start}
     keys = ds.dataset(files, format="parquet")
     result = det.reduce(keys)
     if result.num_rows != keys.count_rows():

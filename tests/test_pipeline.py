@@ -1,0 +1,141 @@
+"""End to end: a messy directory of Parquet files through filterkit.run."""
+import json
+
+import pyarrow as pa
+import pytest
+
+import filterkit
+from filterkit import DetectorSpec, FilterConfig, Rule
+from filterkit.executors import LocalExecutor
+from filterkit.pipeline import OutputExistsError
+
+from .corpus import messy_corpus, read_dir, tree_bytes, write
+
+
+@pytest.fixture(scope="module")
+def messy(tmp_path_factory):
+    return messy_corpus(tmp_path_factory.mktemp("messy"))
+
+
+@pytest.fixture(scope="module")
+def result(messy, tmp_path_factory):
+    return filterkit.run([str(messy)], tmp_path_factory.mktemp("out") / "o", FilterConfig(rows_per_shard=4))
+
+
+def test_every_row_lands_exactly_once(result):
+    c = result.report["counts"]
+    assert result.report["conservation"]["holds"]
+    assert c["kept"] + c["removed"] + c["quarantined"] + c["unreadable_rows"] == c["rows_in"]
+    kept, removed = read_dir(result.out / "kept"), read_dir(result.out / "removed")
+    quarantine = read_dir(result.out / "quarantine")
+    assert (kept.num_rows, removed.num_rows, quarantine.num_rows) == (c["kept"], c["removed"], c["quarantined"])
+    positions = [(r["source_file"], r["source_row"]) for t in (kept, removed, quarantine)
+                 for r in t.select(["source_file", "source_row"]).to_pylist()]
+    assert len(positions) == len(set(positions))
+
+
+def test_duplicates_removed_across_files_with_reason_and_scores(result):
+    removed = read_dir(result.out / "removed").to_pylist()
+    assert sorted((r["source_file"], r["text"]) for r in removed) == [
+        ("a.parquet", "the  CAT sat."), ("sub/b.parquet", "The cat sat."), ("sub/b.parquet", "dog")]
+    assert all(r["filter_reason"] == "exact_duplicate" and r["exact.is_duplicate"] == 1.0 for r in removed)
+    assert all(r["lang"] == "en" for r in removed)  # other columns pass through
+
+
+def test_bad_rows_quarantined_with_file_and_row(result):
+    q = {r["quarantine_reason"]: r for r in read_dir(result.out / "quarantine").to_pylist()}
+    assert set(q) == {"null_text", "empty_text", "too_large", "binary_text", "undecodable"}
+    assert q["too_large"]["source_row"] == 5 and len(q["too_large"]["text"]) == 50_000_000  # nothing lost
+    assert q["undecodable"]["quarantine_error"].startswith("c.parquet row 1:")
+
+
+def test_unreadable_files_reported_with_errors(result):
+    failed = {f["source"]: f["error"] for f in result.report["files_failed"]}
+    assert "Parquet magic bytes" in failed["corrupt.parquet"] or "corrupt.parquet" in failed
+    assert "no column 'text'" in failed["no_text.parquet"] and "['body']" in failed["no_text.parquet"]
+    assert "truncated.parquet" in failed
+    assert not result.ok
+    listed = json.loads((result.out / "quarantine" / "_unreadable.json").read_text())
+    assert {e["source"] for e in listed} == set(failed)
+
+
+def test_report_files(result):
+    report = json.loads((result.out / "report.json").read_text())
+    assert report["filter_reasons"] == {"exact_duplicate": 3}
+    assert report["scores"]["exact.is_duplicate"]["count"] == report["counts"]["kept"] + report["counts"]["removed"]
+    md = (result.out / "report" / "report.md").read_text()
+    assert "exact_duplicate" in md and "![exact.is_duplicate](exact.is_duplicate.png)" in md
+    assert (result.out / "report" / "exact.is_duplicate.png").stat().st_size > 1000
+
+
+def test_refuses_existing_output_unless_told(messy, result):
+    cfg = FilterConfig(rows_per_shard=4)
+    with pytest.raises(OutputExistsError, match="--resume"):
+        filterkit.run([str(messy)], result.out, cfg)
+    with pytest.raises(OutputExistsError, match="different run"):
+        filterkit.run([str(messy)], result.out, cfg.replace(mode="tag"), resume=True)
+
+
+def test_resume_of_finished_run_changes_nothing(messy, result):
+    before = tree_bytes(result.out)
+    filterkit.run([str(messy)], result.out, FilterConfig(rows_per_shard=4), resume=True)
+    assert tree_bytes(result.out) == before
+
+
+def test_process_pool_gives_same_bytes(messy, result, tmp_path):
+    pooled = filterkit.run([str(messy)], tmp_path / "p", FilterConfig(rows_per_shard=4),
+                           executor=LocalExecutor(workers=2))
+    assert tree_bytes(pooled.out) == tree_bytes(result.out)
+
+
+def test_tag_and_weight_modes_keep_every_row(messy, tmp_path):
+    cfg = FilterConfig(rows_per_shard=4)
+    tag = filterkit.score([str(messy)], tmp_path / "t", cfg)
+    kept = read_dir(tag.out / "kept")
+    assert not (tag.out / "removed").exists() or read_dir(tag.out / "removed").num_rows == 0
+    assert kept.column("filter_decision").to_pylist().count("remove") == 3
+    weight = filterkit.run([str(messy)], tmp_path / "w", cfg.replace(mode="weight"))
+    w = read_dir(weight.out / "kept")
+    assert sorted(set(w["weight"].to_pylist())) == [0.0, 1.0]
+    assert w["weight"].to_pylist().count(0.0) == 3
+
+
+def test_id_column_and_text_column(tmp_path):
+    write(tmp_path / "in" / "x.parquet", pa.table({"body": ["a", "a", "b"], "doc": ["1", None, "3"]}))
+    r = filterkit.run([str(tmp_path / "in")], tmp_path / "o", FilterConfig(text_column="body", id_column="doc"))
+    assert r.report["quarantine_reasons"] == {"null_id": 1}
+    assert r.report["counts"]["kept"] == 2 and r.report["counts"]["removed"] == 0
+
+
+def test_missing_text_column_everywhere_is_an_error_before_work(tmp_path):
+    write(tmp_path / "in" / "x.parquet", pa.table({"body": ["a"], "n": [1]}))
+    with pytest.raises(ValueError, match=r"x.parquet: no column 'text'; its columns are \['body', 'n'\]"):
+        filterkit.run([str(tmp_path / "in")], tmp_path / "o")
+
+
+def test_rule_on_unknown_column_is_an_error_before_work(tmp_path):
+    write(tmp_path / "in" / "x.parquet", pa.table({"text": ["a"]}))
+    with pytest.raises(ValueError, match="no configured detector produces"):
+        filterkit.run([str(tmp_path / "in")], tmp_path / "o", FilterConfig(rules=(Rule("lm.perplexity"),)))
+
+
+def test_unknown_detector_lists_known(tmp_path):
+    write(tmp_path / "in" / "x.parquet", pa.table({"text": ["a"]}))
+    with pytest.raises(ValueError, match="known detectors: .*exact"):
+        filterkit.run([str(tmp_path / "in")], tmp_path / "o", FilterConfig(detectors=(DetectorSpec("nope"),)))
+
+
+def test_corrupt_row_group_reported_rest_of_file_processed(tmp_path):
+    import pyarrow.parquet as pq
+
+    path = write(tmp_path / "in" / "x.parquet", pa.table({"text": [f"document {i} " * 20 for i in range(40)]}), 10)
+    column = pq.ParquetFile(path).metadata.row_group(2).column(0)
+    start = column.dictionary_page_offset or column.data_page_offset
+    data = bytearray(path.read_bytes())
+    data[start + 20: start + column.total_compressed_size - 5] = b"\xab" * (column.total_compressed_size - 25)
+    path.write_bytes(bytes(data))
+    r = filterkit.run([str(tmp_path / "in")], tmp_path / "o", FilterConfig(rows_per_shard=10))
+    assert r.report["counts"]["kept"] == 30 and r.report["counts"]["unreadable_rows"] == 10
+    (rng,) = r.report["unreadable_ranges"]
+    assert (rng["source"], rng["row_start"], rng["num_rows"]) == ("x.parquet", 20, 10)
+    assert "row group 2" in rng["error"] and not r.ok
