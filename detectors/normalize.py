@@ -16,3 +16,20 @@ def normalize_texts(texts: pa.Array | pa.ChunkedArray, *, case: bool = True) -> 
         out = pc.utf8_lower(out)
     out = pc.replace_substring_regex(out, pattern=r"\s+", replacement=" ")
     return pc.utf8_trim_whitespace(out)
+
+
+# Latin look-alikes from Cyrillic and Greek: the homoglyph attack swaps these in to break n-gram and token features.
+_HOMOGLYPHS = str.maketrans({
+    "а": "a", "е": "e", "о": "o", "р": "p", "с": "c", "у": "y", "х": "x", "і": "i", "ј": "j", "ѕ": "s", "һ": "h",
+    "ԁ": "d", "ԛ": "q", "ԝ": "w", "А": "A", "В": "B", "Е": "E", "К": "K", "М": "M", "Н": "H", "О": "O", "Р": "P",
+    "С": "C", "Т": "T", "Х": "X", "І": "I", "Ј": "J", "Ѕ": "S", "α": "a", "ο": "o", "ν": "v", "ρ": "p", "τ": "t",
+    "Α": "A", "Β": "B", "Ε": "E", "Ζ": "Z", "Η": "H", "Ι": "I", "Κ": "K", "Μ": "M", "Ν": "N", "Ο": "O", "Ρ": "P",
+    "Τ": "T", "Υ": "Y", "Χ": "X",
+})
+
+
+def defend_texts(texts: pa.Array | pa.ChunkedArray) -> list[str]:
+    """NFKC, zero-width stripping and homoglyph folding, keeping case: the cheap defence every scorer shares."""
+    out = pc.utf8_normalize(texts, form="NFKC")
+    out = pc.replace_substring_regex(out, pattern=ZERO_WIDTH, replacement="")
+    return [t.translate(_HOMOGLYPHS) if t is not None else "" for t in out.to_pylist()]

@@ -1,0 +1,127 @@
+"""The trained classifier: training errors, safe saving, tamper checks, heads, and the pipeline."""
+import json
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.compute as pc
+import pyarrow.parquet as pq
+import pytest
+
+import filterkit
+from detectors.classifier import ClassifierDetector
+from filterkit import DetectorSpec, FilterConfig
+from filterkit.classifier_model import ClassifierModel, ModelFileError
+from filterkit.train import LM_FEATURES, TrainConfig, train_detector
+
+from .corpus import read_dir, write
+
+
+@pytest.fixture(scope="module")
+def labelled(shared_data):
+    t = pq.read_table(shared_data / "detect" / "open_models.parquet")
+    index = pc.cast(pc.list_element(pc.split_pattern(t["pair_id"], "/"), 2), pa.int64())
+    t = t.filter(pc.less(index, 40))  # 40 articles per domain, every generator
+    rng = np.random.default_rng(0)
+    # Fake LM columns that carry a weak signal, so the stacked head and the cascade can be tested without an LM.
+    y = np.array([v == "machine" for v in t["label"].to_pylist()])
+    for i, c in enumerate(LM_FEATURES[:4]):
+        t = t.append_column(c, pa.array(rng.normal(y * (i + 1) * 0.5, 1.0)))
+    return t
+
+
+@pytest.fixture(scope="module")
+def model_dir(labelled, tmp_path_factory):
+    model = train_detector(labelled, TrainConfig(stack="lm", folds=3))
+    return model.save(tmp_path_factory.mktemp("clf") / "model")
+
+
+def test_manifest_records_metrics_and_data(model_dir, labelled):
+    m = json.loads((model_dir / "manifest.json").read_text())
+    assert m["training_data"]["rows"] == labelled.num_rows
+    assert m["features"]["stacked"]["lm"] == list(LM_FEATURES[:4])
+    assert 0.6 < m["metrics_out_of_fold"]["text"]["auroc"] <= 1.0
+    assert m["metrics_out_of_fold"]["stacked"]["auroc"] > 0.7  # the planted LM signal is found
+    assert set(m["files"]) == {"text", "text_calibration", "stacked", "stacked_calibration"}
+
+
+def test_round_trip_gives_same_scores(model_dir, labelled):
+    batch = labelled.slice(0, 20).rename_columns(["text" if c == "text" else c for c in labelled.column_names])
+    a = ClassifierDetector(model_dir=str(model_dir), head="text").score(batch)
+    b = ClassifierDetector(model_dir=str(model_dir), head="text").score(batch)
+    assert a.equals(b)
+    p = a["classifier.p_machine"].to_numpy()
+    assert ((p >= 0) & (p <= 1)).all()
+
+
+def test_cascade_uses_stacked_head_only_in_band(model_dir, labelled):
+    batch = labelled.slice(0, 60)
+    out = ClassifierDetector(model_dir=str(model_dir), head="cascade", band=(0.3, 0.7)).score(batch)
+    text_p = ClassifierDetector(model_dir=str(model_dir), head="text").score(batch)["classifier.p_machine"].to_numpy()
+    in_band = (text_p > 0.3) & (text_p < 0.7)
+    assert (np.array(out["classifier.head"].to_pylist()) == "stacked").tolist() == in_band.tolist()
+    assert np.allclose(out["classifier.p_machine"].to_numpy()[~in_band], text_p[~in_band])
+
+
+def test_homoglyphs_and_zero_width_do_not_move_the_score(model_dir):
+    clean = "The government announced new measures on Tuesday to support local businesses."
+    attacked = clean.replace("o", "\u043e").replace("a", "\u0430").replace(" ", " \u200b")
+    out = ClassifierDetector(model_dir=str(model_dir), head="text").score(pa.table({"text": [clean, attacked]}))
+    p = out["classifier.p_machine"].to_numpy()
+    assert p[0] == pytest.approx(p[1])
+
+
+def test_tampered_or_foreign_files_refused(model_dir, tmp_path):
+    import shutil
+
+    import skops.io as sio
+    from sklearn.preprocessing import FunctionTransformer
+
+    copy = tmp_path / "m"
+    shutil.copytree(model_dir, copy)
+    data = bytearray((copy / "text_calibration.skops").read_bytes())
+    data[-10] ^= 0xFF
+    (copy / "text_calibration.skops").write_bytes(bytes(data))
+    with pytest.raises(ModelFileError, match="modified"):
+        ClassifierModel.load(copy)
+    # A file whose hash matches but which holds a type that would run code on load.
+    sio.dump(FunctionTransformer(func=eval), copy / "text_calibration.skops")
+    manifest = json.loads((copy / "manifest.json").read_text())
+    import hashlib
+
+    manifest["files"]["text_calibration"]["sha256"] = hashlib.sha256((copy / "text_calibration.skops").read_bytes()).hexdigest()
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelFileError, match="does not trust"):
+        ClassifierModel.load(copy)
+    manifest["versions"]["sklearn"] = "0.1.0"
+    (copy / "manifest.json").write_text(json.dumps(manifest))
+    with pytest.raises(ModelFileError, match="retrain"):
+        ClassifierModel.load(copy)
+
+
+@pytest.mark.parametrize("labels,match", [
+    (["human", "human", "human"], "two classes"),
+    (["human", None, "machine"], "null"),
+    (["human", "ai", "machine"], "two classes"),
+])
+def test_bad_labels(labels, match):
+    with pytest.raises(ValueError, match=match):
+        train_detector(pa.table({"text": ["a", "b", "c"], "label": labels}), TrainConfig())
+
+
+def test_bad_model_dir_fails_before_data(tmp_path):
+    write(tmp_path / "in" / "x.parquet", pa.table({"text": ["a"]}))
+    spec = DetectorSpec("classifier", {"model_dir": str(tmp_path / "nope")})
+    with pytest.raises(ModelFileError, match="not a trained model directory"):
+        filterkit.run([str(tmp_path / "in")], tmp_path / "o", FilterConfig(detectors=(spec,)))
+    assert not (tmp_path / "o" / "kept").exists()
+
+
+def test_pipeline_removes_at_manifest_threshold(model_dir, labelled, tmp_path):
+    write(tmp_path / "in" / "x.parquet", labelled.select(["text", "label"]).slice(0, 200), 50)
+    spec = DetectorSpec("classifier", {"model_dir": str(model_dir), "head": "text"})
+    result = filterkit.run([str(tmp_path / "in")], tmp_path / "o", FilterConfig(detectors=(spec,)))
+    threshold = json.loads((model_dir / "manifest.json").read_text())["metrics_out_of_fold"]["text"]["threshold"]
+    removed = read_dir(tmp_path / "o" / "removed")
+    assert result.report["rules"][0]["threshold"] == pytest.approx(threshold)
+    assert all(p >= threshold for p in removed["classifier.p_machine"].to_pylist())
+    assert set(removed["filter_reason"].to_pylist()) <= {"machine_text"}
