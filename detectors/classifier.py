@@ -9,7 +9,6 @@ import numpy as np
 import pyarrow as pa
 
 from detectors.base import TEXT, Detector, RowDetector
-from detectors.normalize import defend_texts
 from filterkit.classifier_model import MANIFEST, ClassifierModel, ModelFileError
 from filterkit.rules import Rule
 from filterkit.storage import read_json
@@ -73,7 +72,7 @@ class ClassifierDetector(RowDetector):
     def score(self, batch: pa.Table) -> pa.Table:
         """``classifier.p_machine`` per row, and ``classifier.head`` saying which head gave it."""
         model = self._load()
-        texts = defend_texts(batch[TEXT])
+        texts = batch[TEXT].to_pylist()  # the pipeline has already applied the shared defences
         head = self.resolved_head
         p = np.full(len(texts), np.nan)
         used = np.full(len(texts), head, dtype=object)

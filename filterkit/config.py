@@ -36,6 +36,8 @@ class FilterConfig:
     weight: WeightSpec | None = None
     text_column: str = "text"
     id_column: str | None = None
+    defend: bool = True
+    """Detectors see text after NFKC, zero-width stripping and homoglyph folding (outputs keep the original)."""
     max_text_bytes: int = 5_000_000
     rows_per_shard: int = 50_000
     batch_size: int = 1024

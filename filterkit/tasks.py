@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 
 import detectors
 from detectors.base import ROW, SHARD, TEXT, CorpusDetector, Detector, RowDetector
+from detectors.normalize import defend_texts
 from filterkit.config import DetectorSpec, FilterConfig
 from filterkit.layout import Layout
 from filterkit.sources import (
@@ -35,6 +36,8 @@ from filterkit.storage import write_json, write_parquet
 
 log = logging.getLogger(__name__)
 FILTER_REASON = "filter_reason"
+DEFENDED = "_defended_text"
+"""Working column with the defended text; detectors read it, outputs never carry it."""
 FILTER_DECISION = "filter_decision"
 WEIGHT = "weight"
 
@@ -110,14 +113,19 @@ def map_shard(task: ShardTask) -> dict[str, Any]:
             continue
         checked = validate(item, first_row, shard.source, cfg.text_column, cfg.id_column, cfg.max_text_bytes)
         quarantine.add(checked.bad)
-        good, failed = _score_rows(dets, checked.good, cfg.text_column, shard.source)
-        quarantine.add(failed)
-        scored.add(good)
+        good = checked.good
+        if cfg.defend and good.num_rows:
+            good = good.append_column(DEFENDED, pa.array(defend_texts(good[cfg.text_column]), pa.string()))
+        good, failed = _score_rows(dets, good, cfg.text_column, shard.source)
         for d in dets:
             if isinstance(d, CorpusDetector) and good.num_rows:
                 k = d.map(_docs(good, d, cfg.text_column))
                 k = k.append_column(SHARD, pa.array(np.full(good.num_rows, shard.index, np.int32)))
                 keys[d.name].add(k.append_column(ROW, good[SOURCE_ROW]))
+        if DEFENDED in good.column_names:
+            good, failed = good.drop_columns([DEFENDED]), failed.drop_columns([DEFENDED])
+        quarantine.add(failed)
+        scored.add(good)
     stats = {
         "shard": shard.name,
         "source": shard.source,
@@ -138,7 +146,7 @@ def map_shard(task: ShardTask) -> dict[str, Any]:
 
 def _docs(table: pa.Table, det: Detector, text_column: str) -> pa.Table:
     """The batch a detector sees: the text as ``text`` plus the columns it declared it reads."""
-    cols = {TEXT: table[text_column]}
+    cols = {TEXT: table[DEFENDED] if DEFENDED in table.column_names else table[text_column]}
     cols.update({c: table[c] for c in det.requires if c in table.column_names})
     return pa.table(cols)
 

@@ -62,12 +62,19 @@ def test_cascade_uses_stacked_head_only_in_band(model_dir, labelled):
     assert np.allclose(out["classifier.p_machine"].to_numpy()[~in_band], text_p[~in_band])
 
 
-def test_homoglyphs_and_zero_width_do_not_move_the_score(model_dir):
+def test_pipeline_defences_undo_homoglyphs_and_zero_width(model_dir, tmp_path):
     clean = "The government announced new measures on Tuesday to support local businesses."
     attacked = clean.replace("o", "\u043e").replace("a", "\u0430").replace(" ", " \u200b")
-    out = ClassifierDetector(model_dir=str(model_dir), head="text").score(pa.table({"text": [clean, attacked]}))
-    p = out["classifier.p_machine"].to_numpy()
-    assert p[0] == pytest.approx(p[1])
+    write(tmp_path / "in" / "x.parquet", pa.table({"text": [clean, attacked]}))
+    spec = DetectorSpec("classifier", {"model_dir": str(model_dir), "head": "text"})
+    p = {}
+    for defend in (True, False):
+        out = filterkit.score([str(tmp_path / "in")], tmp_path / f"o{defend}", FilterConfig(detectors=(spec,),
+                                                                                            defend=defend))
+        p[defend] = read_dir(out.out / "kept")["classifier.p_machine"].to_numpy()
+    assert p[True][0] == pytest.approx(p[True][1])
+    assert p[False][0] != pytest.approx(p[False][1])
+    assert p[True][0] == pytest.approx(p[False][0])
 
 
 def test_tampered_or_foreign_files_refused(model_dir, tmp_path):
