@@ -7,6 +7,7 @@ from pathlib import Path
 from typing import Any
 
 import numpy as np
+import pyarrow as pa
 import pyarrow.dataset as ds
 
 from filterkit.config import FilterConfig
@@ -37,34 +38,51 @@ def calibrate(
     column: str,
     max_fpr: float = 0.01,
     op: Op | None = None,
+    by: str | None = None,
+    edges: tuple[float, ...] | None = None,
     **run_kwargs: Any,
 ) -> tuple[FilterConfig, dict[str, Any]]:
-    """Score human documents (unless they already carry ``column``), set the threshold, return the new config."""
+    """Score human documents (unless they already carry the columns), set the threshold(s), return the new config.
+
+    With ``by`` (and ``edges`` for a numeric column such as ``length.words``), each bucket gets its own threshold
+    where it holds enough human rows to resolve ``max_fpr``; the others use the global one.
+    """
     existing = next((r for r in (config.rules or ()) if r.column == column), None)
     op = op or (existing.op if existing else ">=")
-    values = _column_values(human_inputs, column)
-    if values is None:
+    wanted = [column] + ([by] if by else [])
+    table = _columns(human_inputs, wanted)
+    if table is None:
         with tempfile.TemporaryDirectory(prefix="filterkit-calibrate-") as tmp:
             result = score(human_inputs, Path(tmp) / "scored", config, **run_kwargs)
-            values = _column_values([str(result.out / "kept")], column)
-    if values is None:
-        raise ValueError(f"no detector in the config produces column {column!r}")
-    threshold = threshold_for_fpr(values, max_fpr, op)
-    new_rule = dataclasses.replace(existing, op=op, threshold=threshold) if existing else Rule(column, op, threshold)
-    rules = [new_rule if r is existing else r for r in (config.rules or ())]
+            table = _columns([str(result.out / "kept")], wanted)
+    if table is None:
+        raise ValueError(f"neither the inputs nor the configured detectors give the columns {wanted}")
+    values = table[column].to_numpy(zero_copy_only=False).astype(np.float64)
+    rule = Rule(column, op, threshold_for_fpr(values, max_fpr, op), existing.reason if existing else None,
+                by=by, edges=tuple(edges) if edges else None)
+    info: dict[str, Any] = {"column": column, "op": op, "threshold": rule.threshold, "max_fpr": max_fpr,
+                            "human_rows": int(values.size), "human_nan": int(np.isnan(values).sum())}
+    if by:
+        buckets = rule.buckets(table)
+        thresholds, per_bucket = {}, {}
+        for b in sorted(set(buckets)):
+            v = values[buckets == b]
+            n = int((~np.isnan(v)).sum())
+            if n >= int(np.ceil(1.0 / max_fpr)) if max_fpr > 0 else n > 0:
+                thresholds[b] = threshold_for_fpr(v, max_fpr, op)
+            per_bucket[b] = {"human_rows": n, "threshold": thresholds.get(b, rule.threshold),
+                             "own_threshold": b in thresholds}
+        rule = dataclasses.replace(rule, thresholds=thresholds)
+        info["buckets"] = per_bucket
+    rules = [rule if r is existing else r for r in (config.rules or ())]
     if existing is None:
-        rules.append(new_rule)
-    finite = values[~np.isnan(values)]
-    with np.errstate(invalid="ignore"):
-        removed = float(np.mean(new_rule.fires_values(finite))) if finite.size else 0.0
-    info = {"column": column, "op": op, "threshold": threshold, "max_fpr": max_fpr,
-            "human_rows": int(values.size), "human_nan": int(values.size - finite.size),
-            "human_removed_fraction": removed}
+        rules.append(rule)
+    info["human_removed_fraction"] = float(np.mean(rule.fires(table))) if table.num_rows else 0.0
     return config.replace(rules=tuple(rules)), info
 
 
-def _column_values(inputs: list[str], column: str) -> np.ndarray | None:
+def _columns(inputs: list[str], columns: list[str]) -> pa.Table | None:
     dataset = ds.dataset([f.path for f in discover(inputs)], format="parquet")
-    if column not in dataset.schema.names:
+    if not all(c in dataset.schema.names for c in columns):
         return None
-    return dataset.to_table(columns=[column])[column].to_numpy(zero_copy_only=False).astype(np.float64)
+    return dataset.to_table(columns=columns)

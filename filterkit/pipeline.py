@@ -164,7 +164,8 @@ def _check_rules(shards: list[Shard], stage: Any, dets: tuple) -> None:
     columns = {c for d in dets for c in d.columns}
     if shards:
         columns |= set(file_schema(shards[0].path).names)
-    needed = [r.column for r in stage.rules] + ([stage.weight.column] if stage.weight else [])
+    needed = [r.column for r in stage.rules] + [r.by for r in stage.rules if r.by]
+    needed += [stage.weight.column] if stage.weight else []
     for column in needed:
         if column not in columns:
             raise ValueError(f"a rule reads column {column!r}, which no configured detector produces; "

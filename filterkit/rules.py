@@ -16,16 +16,40 @@ Combine = Literal["any", "all"]
 
 @dataclass(frozen=True)
 class Rule:
-    """Remove a row when ``column op threshold``; a NaN score abstains (never fires)."""
+    """Remove a row when ``column op threshold``; a NaN score abstains (never fires).
+
+    With ``by``, the threshold depends on another column: its value (a domain, say) or, with ``edges``, the
+    bucket its number falls in (a length); ``thresholds`` maps bucket labels to thresholds, and buckets it does
+    not name use ``threshold``.
+    """
 
     column: str
     op: Op = ">="
     threshold: float = 0.5
     reason: str | None = None
+    by: str | None = None
+    edges: tuple[float, ...] | None = None
+    thresholds: dict[str, float] | None = None
 
     def __post_init__(self) -> None:
         if self.op not in _OPS:
             raise ValueError(f"rule on {self.column!r}: op must be one of {sorted(_OPS)}, got {self.op!r}")
+        if self.edges is not None:
+            object.__setattr__(self, "edges", tuple(float(e) for e in self.edges))
+        if (self.edges or self.thresholds) and not self.by:
+            raise ValueError(f"rule on {self.column!r}: edges and thresholds need 'by' (the column to group by)")
+
+    def buckets(self, table: pa.Table) -> np.ndarray:
+        """The bucket label of every row (all ``""`` when the rule has no ``by``)."""
+        if not self.by:
+            return np.full(table.num_rows, "", dtype=object)
+        if self.by not in table.column_names:
+            raise KeyError(f"rule groups by column {self.by!r}, which is not among {table.column_names}")
+        values = table[self.by].to_numpy(zero_copy_only=False)
+        if not self.edges:
+            return np.array([str(v) for v in values], dtype=object)
+        labels = bucket_labels(self.edges)
+        return np.array([labels[i] for i in np.digitize(values.astype(float), self.edges)], dtype=object)
 
     @property
     def label(self) -> str:
@@ -38,12 +62,25 @@ class Rule:
             raise KeyError(
                 f"rule needs column {self.column!r}, which is not among the scored columns {table.column_names}"
             )
-        return self.fires_values(np.asarray(table[self.column].to_numpy(zero_copy_only=False), dtype=np.float64))
+        values = np.asarray(table[self.column].to_numpy(zero_copy_only=False), dtype=np.float64)
+        if not self.thresholds:
+            return self.fires_values(values)
+        per_row = np.array([self.thresholds.get(b, self.threshold) for b in self.buckets(table)], dtype=np.float64)
+        return self.fires_values(values, per_row)
 
-    def fires_values(self, values: np.ndarray) -> np.ndarray:
-        """Boolean mask over raw score values."""
+    def fires_values(self, values: np.ndarray, thresholds: np.ndarray | float | None = None) -> np.ndarray:
+        """Boolean mask over raw score values (against ``threshold`` unless per-row thresholds are given)."""
         with np.errstate(invalid="ignore"):
-            return _OPS[self.op](values, self.threshold) & ~np.isnan(values)
+            t = self.threshold if thresholds is None else thresholds
+            return _OPS[self.op](values, t) & ~np.isnan(values)
+
+
+def bucket_labels(edges: tuple[float, ...]) -> list[str]:
+    """Readable labels of the buckets ``np.digitize`` makes from ``edges``: ``<50``, ``50-100``, ``>=100``."""
+    if not edges:
+        return [""]
+    inner = [f"{a:g}-{b:g}" for a, b in zip(edges, edges[1:])]
+    return [f"<{edges[0]:g}", *inner, f">={edges[-1]:g}"]
 
 
 @dataclass(frozen=True)

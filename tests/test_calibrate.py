@@ -38,3 +38,18 @@ def test_calibrate_runs_detectors_and_updates_config(tmp_path):
     assert info["human_removed_fraction"] <= 0.01
     (rule,) = new.rules
     assert rule.reason == "cluster" and rule.threshold > 5.0  # five humans sit in a cluster of 5
+
+
+def test_length_bucketed_thresholds(tmp_path):
+    rng = np.random.default_rng(0)
+    short = [" ".join(["w"] * int(n)) for n in rng.integers(5, 40, 300)]
+    long = [" ".join(["w"] * int(n)) for n in rng.integers(120, 200, 300)]
+    # A score that runs higher on short human texts: one global threshold would remove mostly short ones.
+    score = np.r_[rng.normal(2.0, 1.0, 300), rng.normal(0.0, 1.0, 300)]
+    write(tmp_path / "h" / "h.parquet", pa.table({"text": short + long, "s.x": score}), 600)
+    cfg = FilterConfig(detectors=(DetectorSpec("length"),), rules=(Rule("s.x", ">=", 0.0),))
+    new, info = calibrate([str(tmp_path / "h")], cfg, "s.x", max_fpr=0.01, by="length.words", edges=(50, 100))
+    (rule,) = new.rules
+    assert set(rule.thresholds) == {"<50", ">=100"}
+    assert rule.thresholds["<50"] > rule.thresholds[">=100"] + 1.0
+    assert info["buckets"]["<50"]["human_rows"] == 300 and info["human_removed_fraction"] <= 0.01

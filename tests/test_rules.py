@@ -35,3 +35,14 @@ def test_missing_column_names_what_is_there():
 def test_bad_op_rejected():
     with pytest.raises(ValueError, match="op"):
         Rule("a.x", "=>", 1.0)
+
+
+def test_per_bucket_thresholds_by_category_and_by_length():
+    t = pa.table({"p": [0.6, 0.6, 0.6, 0.6], "domain": ["news", "code", "news", "x"], "n": [10.0, 10.0, 500.0, 80.0]})
+    by_domain = Rule("p", ">=", 0.5, by="domain", thresholds={"code": 0.9})
+    assert by_domain.fires(t).tolist() == [True, False, True, True]
+    by_length = Rule("p", ">=", 0.5, by="n", edges=(50, 100), thresholds={"<50": 0.7, ">=100": 0.55})
+    assert by_length.buckets(t).tolist() == ["<50", "<50", ">=100", "50-100"]
+    assert by_length.fires(t).tolist() == [False, False, True, True]
+    with pytest.raises(ValueError, match="need 'by'"):
+        Rule("p", thresholds={"a": 1.0})
