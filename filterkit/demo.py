@@ -16,14 +16,15 @@ import pyarrow.parquet as pq
 import detectors
 from filterkit.config import DetectorSpec, FilterConfig
 from filterkit.pipeline import Progress, run
+from filterkit.tasks import load_detectors
 from filterkit.shared import shared_data_dir
 
 ORIGIN = "demo_origin"
 MACHINE = "demo_is_machine"
 DOC = "demo_doc"
 """Hidden labels of each demo row; they pass through the pipeline untouched and no detector reads them."""
-DEMO_DETECTORS = ("exact",)
-"""Detectors that run with default parameters and need nothing trained or downloaded."""
+DEMO_DETECTORS = ("exact", "minhash")
+"""Detectors that run with default parameters and need nothing trained or downloaded; the classifier is trained."""
 
 
 @dataclass(frozen=True)
@@ -32,6 +33,7 @@ class DemoSizes:
 
     human: int = 900
     machine: int = 300
+    classifier_training_rows: int = 4000
     exact_copies: int = 80
     near_copies: int = 80
     bad_rows: int = 6
@@ -42,10 +44,15 @@ def build_crawl(out_dir: Path, sizes: DemoSizes = DemoSizes(), seed: int = 0) ->
     """Write a crawl of human, machine, copied and broken documents as several Parquet files."""
     rng = np.random.default_rng(seed)
     data = shared_data_dir()
+    out_dir.mkdir(parents=True, exist_ok=True)
     human = pq.read_table(data / "human" / "news_wiki_stories.parquet", columns=["text"])["text"].to_pylist()
     detect = ds.dataset(data / "detect" / "open_models.parquet")
     machine = detect.to_table(columns=["text"], filter=pc.field("label") == "machine")["text"].to_pylist()
-    humans = [human[i] for i in rng.choice(len(human), sizes.human, replace=False)]
+    order = rng.permutation(len(human))
+    humans = [human[i] for i in order[: sizes.human]]
+    # Human texts the crawl does not hold: the trusted set a practitioner calibrates thresholds on.
+    trusted = pa.table({"text": [human[i] for i in order[sizes.human:]]})
+    pq.write_table(trusted, out_dir.parent / "trusted_human.parquet")
     machines = [machine[i] for i in rng.choice(len(machine), sizes.machine, replace=False)]
     # (text, origin, is machine, the original document it is or copies)
     rows: list[tuple[str | None, str, bool, int]] = [(t, "human", False, i) for i, t in enumerate(humans)]
@@ -86,35 +93,74 @@ def _near_copy(text: str, rng: np.random.Generator) -> str:
     return " ".join(words) + " Share this article. Copyright 2024 Example Media."
 
 
+def train_demo_classifier(out: Path, crawl: Path, rows: int, seed: int = 0) -> Path:
+    """Train the text classifier on labelled articles that the crawl does not contain (so nothing is memorised)."""
+    from filterkit.train import TrainConfig, opening_groups, train_detector
+
+    labelled = pq.read_table(shared_data_dir() / "detect" / "open_models.parquet", columns=["text", "label"])
+    crawl_texts = [t for t in ds.dataset(crawl).to_table(columns=["text"])["text"].to_pylist() if t and t.strip()]
+    seen = set(opening_groups(crawl_texts, 12).tolist())
+    unseen = np.flatnonzero([g not in seen for g in opening_groups(labelled["text"].to_pylist(), 12)])
+    rng = np.random.default_rng(seed)
+    pick = np.sort(rng.choice(unseen, min(rows, unseen.size), replace=False))
+    model = train_detector(labelled.take(pa.array(pick)), TrainConfig(folds=3))
+    return model.save(out / "classifier")
+
+
 def run_demo(out: Path, sizes: DemoSizes = DemoSizes(), progress: Progress | None = None) -> dict[str, Any]:
     """Build the crawl, filter it with every demo detector that is installed, and measure what was caught."""
     start = time.perf_counter()
     crawl = build_crawl(out / "crawl", sizes)
     names = [n for n in DEMO_DETECTORS if n in detectors.available()]
-    config = FilterConfig(detectors=tuple(DetectorSpec(n) for n in names), rows_per_shard=200)
+    specs = [DetectorSpec(n) for n in names]
+    if sizes.classifier_training_rows:
+        if progress:
+            progress("train", 0, 1)
+        model = train_demo_classifier(out, crawl, sizes.classifier_training_rows)
+        if progress:
+            progress("train", 1, 1)
+        specs.append(DetectorSpec("classifier", {"model_dir": str(model), "head": "text"}))
+        names.append("classifier")
+    config = FilterConfig(detectors=tuple(specs), rows_per_shard=200)
+    calibration = None
+    if sizes.classifier_training_rows:
+        # The training data's 1%-FPR threshold does not transfer to this crawl's human text; trusted human text does.
+        from filterkit.calibrate import calibrate
+
+        classifier_only = config.replace(detectors=(specs[-1],))
+        stage = config.stage([r for d in load_detectors(config.detectors) for r in d.default_rules()])
+        calibrated, calibration = calibrate([str(out / "trusted_human.parquet")], classifier_only.replace(
+            rules=tuple(r for r in stage.rules if r.column == "classifier.p_machine")), "classifier.p_machine", 0.01)
+        config = config.replace(rules=tuple(r for r in stage.rules if r.column != "classifier.p_machine")
+                                + calibrated.rules)
     result = run([str(crawl)], out / "filtered", config, overwrite=True, progress=progress)
     kept, removed = _labels(out / "filtered" / "kept"), _labels(out / "filtered" / "removed")
     kept_docs = set(kept[DOC].to_pylist())
-    removed_rows = removed.to_pylist()
+    everything = removed.to_pylist() + kept.to_pylist()
     machine_kept = sum(kept[MACHINE].to_pylist())
     valid = kept.num_rows + removed.num_rows
-    human_docs = {r[DOC] for r in removed_rows + kept.to_pylist() if not r[MACHINE]}
+    human_docs = {r[DOC] for r in everything if not r[MACHINE]}
+    machine_docs = {r[DOC] for r in everything if r[MACHINE]}
 
     def caught(kind: str) -> str:
         # A planted copy is caught when exactly one of the pair survives, whichever one it is.
-        docs = [r[DOC] for r in removed_rows + kept.to_pylist() if r[ORIGIN] == kind]
-        n_removed = sum(1 for r in removed_rows if r[DOC] in set(docs) and r[DOC] in kept_docs)
-        return f"{n_removed}/{len(docs)}"
+        copied = {r[DOC] for r in everything if r[ORIGIN] == kind}
+        survivors = [r[DOC] for r in kept.to_pylist() if r[DOC] in copied]
+        return f"{sum(survivors.count(d) == 1 for d in copied)}/{len(copied)}"
 
     return {
         "detectors": names,
         "documents_in": result.report["counts"]["rows_in"],
         "quarantined": result.report["counts"]["quarantined"],
+        "removed_by_reason": result.report["filter_reasons"],
         "machine_share_before": round((machine_kept + sum(removed[MACHINE].to_pylist())) / max(1, valid), 4),
         "machine_share_after": round(machine_kept / max(1, kept.num_rows), 4),
+        "machine_documents_removed": f"{len(machine_docs - kept_docs)}/{len(machine_docs)}",
         "human_documents_lost": f"{len(human_docs - kept_docs)}/{len(human_docs)}",
         "exact_copies_removed": caught("exact_copy"),
         "near_copies_removed": caught("near_copy"),
+        "classifier_threshold": (f"{calibration['threshold']:.3f} (1% FPR on {calibration['human_rows']} trusted "
+                                 "human texts)") if calibration else None,
         "seconds": round(time.perf_counter() - start, 1),
         "report": str(result.out / "report" / "report.md"),
         "conservation": result.report["conservation"]["statement"],
