@@ -1,19 +1,36 @@
-"""Executors run the same picklable tasks in-process, in a process pool, or (later) on a cluster."""
+"""Executors run the same picklable tasks in-process, in a process pool, or on a Ray cluster.
+
+A task that keeps failing is retried ``retries`` times, then comes back as a ``TaskFailure`` instead of a result:
+the run goes on with the other shards and reports the failed ones, rather than losing everything.
+"""
 from __future__ import annotations
 
+import logging
 import multiprocessing
 from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import ProcessPoolExecutor, as_completed
-from typing import Protocol, TypeVar
+from concurrent.futures import Future, ProcessPoolExecutor, wait, FIRST_COMPLETED
+from concurrent.futures.process import BrokenProcessPool
+from dataclasses import dataclass
+from typing import Any, Protocol, TypeVar
 
+log = logging.getLogger(__name__)
 T = TypeVar("T")
 R = TypeVar("R")
 
 
-class Executor(Protocol):
-    """Runs ``fn`` over tasks; results come back as they finish, in any order."""
+@dataclass(frozen=True)
+class TaskFailure:
+    """A task that failed on every attempt, with its last error."""
 
-    def map_unordered(self, fn: Callable[[T], R], tasks: Iterable[T]) -> Iterator[R]:
+    task: Any
+    error: str
+    attempts: int
+
+
+class Executor(Protocol):
+    """Runs ``fn`` over tasks; results (or ``TaskFailure``) come back as they finish, in any order."""
+
+    def map_unordered(self, fn: Callable[[T], R], tasks: Iterable[T]) -> Iterator[R | TaskFailure]:
         """Run ``fn(task)`` for every task and yield the results."""
         ...
 
@@ -21,20 +38,46 @@ class Executor(Protocol):
 class LocalExecutor:
     """One process (``workers=1``) or a pool of ``workers`` spawned processes on this machine."""
 
-    def __init__(self, workers: int = 1) -> None:
+    def __init__(self, workers: int = 1, retries: int = 2) -> None:
         if workers < 1:
             raise ValueError(f"workers must be >= 1, got {workers}")
         self.workers = workers
+        self.retries = retries
 
-    def map_unordered(self, fn: Callable[[T], R], tasks: Iterable[T]) -> Iterator[R]:
+    def map_unordered(self, fn: Callable[[T], R], tasks: Iterable[T]) -> Iterator[R | TaskFailure]:
         """Run tasks inline, or in a pool when there is more than one worker and more than one task."""
         tasks = list(tasks)
         if self.workers == 1 or len(tasks) <= 1:
-            yield from map(fn, tasks)
+            for task in tasks:
+                yield self._inline(fn, task)
             return
         # spawn, not fork: torch and Arrow keep threads that a forked child would inherit half-locked.
         context = multiprocessing.get_context("spawn")
-        with ProcessPoolExecutor(max_workers=min(self.workers, len(tasks)), mp_context=context) as pool:
-            futures = [pool.submit(fn, t) for t in tasks]
-            for future in as_completed(futures):
-                yield future.result()
+        pool = ProcessPoolExecutor(max_workers=min(self.workers, len(tasks)), mp_context=context)
+        try:
+            pending: dict[Future, tuple[Any, int]] = {pool.submit(fn, t): (t, 1) for t in tasks}
+            while pending:
+                done, _ = wait(pending, return_when=FIRST_COMPLETED)
+                for future in done:
+                    task, attempt = pending.pop(future)
+                    try:
+                        yield future.result()
+                    except BrokenProcessPool:
+                        raise  # a worker died (killed, out of memory): the pool is gone; a rerun resumes
+                    except Exception as exc:  # noqa: BLE001 - reported as a TaskFailure after the retries
+                        if attempt <= self.retries:
+                            log.warning("task failed (attempt %d): %r; retrying", attempt, exc)
+                            pending[pool.submit(fn, task)] = (task, attempt + 1)
+                        else:
+                            yield TaskFailure(task, repr(exc), attempt)
+        finally:
+            pool.shutdown(cancel_futures=True)
+
+    def _inline(self, fn: Callable[[T], R], task: T) -> R | TaskFailure:
+        for attempt in range(1, self.retries + 2):
+            try:
+                return fn(task)
+            except Exception as exc:  # noqa: BLE001 - reported as a TaskFailure after the retries
+                log.warning("task failed (attempt %d): %r", attempt, exc)
+                error = repr(exc)
+        return TaskFailure(task, error, self.retries + 1)

@@ -14,7 +14,7 @@ from typing import Any
 from detectors.base import CorpusDetector
 from filterkit import __version__
 from filterkit.config import FilterConfig
-from filterkit.executors import Executor, LocalExecutor
+from filterkit.executors import Executor, LocalExecutor, TaskFailure
 from filterkit.layout import Layout
 from filterkit.report import build_report, render_report
 from filterkit.sources import FileFailure, Shard, discover, file_schema, plan_shards
@@ -40,7 +40,8 @@ class RunResult:
     @property
     def ok(self) -> bool:
         """False when a file or row group could not be read (its rows are in the report, not in outputs)."""
-        return not self.report["files_failed"] and not self.report["counts"]["unreadable_rows"]
+        return (not self.report["files_failed"] and not self.report["counts"]["unreadable_rows"]
+                and not self.report["failed_tasks"])
 
 
 def run(
@@ -83,19 +84,23 @@ def run(
                     "failures": [dataclasses.asdict(f) for f in failures]}, lay.plan)
 
     todo = [s for s in shards if not lay.is_done(f"map-{s.name}")]
-    _run_phase(executor, map_shard, [ShardTask(s, str(lay.root), config) for s in todo], "score", len(shards),
-               len(shards) - len(todo), progress)
-    names = tuple(s.name for s in shards)
-    reduces = [ReduceTask(d.name, str(lay.root), config, names) for d in dets
-               if isinstance(d, CorpusDetector) and not lay.is_done(f"reduce-{d.name}")]
-    _run_phase(executor, reduce_detector, reduces, "dedup", len(reduces), 0, progress)
-    todo = [s for s in shards if not lay.is_done(f"decide-{s.name}")]
-    _run_phase(executor, decide_shard, [ShardTask(s, str(lay.root), config) for s in todo], "decide", len(shards),
-               len(shards) - len(todo), progress)
+    failed = _run_phase(executor, map_shard, [ShardTask(s, str(lay.root), config) for s in todo], "score",
+                        len(shards), len(shards) - len(todo), progress)
+    if not failed:
+        # A corpus-wide step over part of the corpus would give other answers than over all of it: all maps first.
+        names = tuple(s.name for s in shards)
+        reduces = [ReduceTask(d.name, str(lay.root), config, names) for d in dets
+                   if isinstance(d, CorpusDetector) and not lay.is_done(f"reduce-{d.name}")]
+        failed = _run_phase(executor, reduce_detector, reduces, "dedup", len(reduces), 0, progress)
+    if not failed:
+        todo = [s for s in shards if not lay.is_done(f"decide-{s.name}")]
+        failed = _run_phase(executor, decide_shard, [ShardTask(s, str(lay.root), config) for s in todo], "decide",
+                            len(shards), len(shards) - len(todo), progress)
 
-    report = build_report(lay, shards, failures, stage, config, wall_seconds=time.perf_counter() - started)
+    report = build_report(lay, shards, failures, stage, config, wall_seconds=time.perf_counter() - started,
+                          failed_tasks=failed)
     render_report(lay, report)
-    if not keep_work:
+    if not keep_work and not failed:
         for sub in ("scored", "keys", "reduced"):
             shutil.rmtree(lay.work / sub, ignore_errors=True)
     return RunResult(out=lay.root, report=report)
@@ -107,13 +112,20 @@ def score(inputs: list[str], out: str | Path, config: FilterConfig | None = None
 
 
 def _run_phase(executor: Executor, fn: Callable, tasks: list, phase: str, total: int, done: int,
-               progress: Progress | None) -> None:
+               progress: Progress | None) -> list[TaskFailure]:
+    """Run one phase's tasks; return those that failed on every attempt."""
+    failed = []
     if progress:
         progress(phase, done, total)
-    for _ in executor.map_unordered(fn, tasks):
+    for result in executor.map_unordered(fn, tasks):
+        if isinstance(result, TaskFailure):
+            log.error("%s task failed after %d attempts: %s", phase, result.attempts, result.error)
+            failed.append(result)
+            continue
         done += 1
         if progress:
             progress(phase, done, total)
+    return failed
 
 
 def _prepare(lay: Layout, manifest: dict[str, Any], *, resume: bool, overwrite: bool) -> None:

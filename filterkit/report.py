@@ -11,6 +11,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from filterkit.config import FilterConfig
+from filterkit.executors import TaskFailure
 from filterkit.layout import Layout
 from filterkit.rules import FilterStage
 from filterkit.sources import FileFailure, Shard
@@ -28,32 +29,43 @@ def build_report(
     stage: FilterStage,
     config: FilterConfig,
     wall_seconds: float,
+    failed_tasks: list[TaskFailure] = (),
 ) -> dict[str, Any]:
-    """Merge the per-shard stats of a finished run into ``report.json`` (written here) and return it."""
-    maps = [read_json(lay.stats("map", s)) for s in shards]
-    decides = [read_json(lay.stats("decide", s)) for s in shards]
-    unreadable = [u for m in maps for u in m["unreadable"]]
+    """Merge the per-shard stats of a run into ``report.json`` (written here) and return it.
+
+    Shards whose tasks failed are counted as ``failed_rows`` (their outputs are not written); a ``--resume``
+    retries them.
+    """
+    maps = {s.name: read_json(lay.stats("map", s)) for s in shards if lay.is_done(f"map-{s.name}")}
+    decides = {s.name: read_json(lay.stats("decide", s)) for s in shards if lay.is_done(f"decide-{s.name}")}
+    failed_rows = sum(s.num_rows if s.name not in maps else maps[s.name]["valid"]
+                      for s in shards if s.name not in decides)
+    maps_list, decides_list = list(maps.values()), list(decides.values())
+    unreadable = [u for m in maps_list for u in m["unreadable"]]
     file_rows = sum(f.num_rows or 0 for f in failures)
     counts = {
-        "rows_in": sum(m["rows_in"] for m in maps) + file_rows,
-        "kept": sum(d["kept"] for d in decides),
-        "removed": sum(d["removed"] for d in decides),
-        "quarantined": sum(m["quarantined"] for m in maps),
-        "unreadable_rows": sum(m["unreadable_rows"] for m in maps) + file_rows,
-        "flagged": sum(d["flagged"] for d in decides),
+        "rows_in": sum(s.num_rows for s in shards) + file_rows,
+        "kept": sum(d["kept"] for d in decides_list),
+        "removed": sum(d["removed"] for d in decides_list),
+        "quarantined": sum(m["quarantined"] for m in maps_list),
+        "unreadable_rows": sum(m["unreadable_rows"] for m in maps_list) + file_rows,
+        "failed_rows": failed_rows,
+        "flagged": sum(d["flagged"] for d in decides_list),
     }
-    accounted = counts["kept"] + counts["removed"] + counts["quarantined"] + counts["unreadable_rows"]
-    task_seconds = sum(m["map_seconds"] for m in maps) + sum(d["decide_seconds"] for d in decides)
+    accounted = sum(counts[k] for k in ("kept", "removed", "quarantined", "unreadable_rows", "failed_rows"))
+    task_seconds = sum(m["map_seconds"] for m in maps_list) + sum(d["decide_seconds"] for d in decides_list)
     report = {
         "mode": config.mode,
         "counts": counts,
         "conservation": {
             "holds": accounted == counts["rows_in"],
             "statement": f"rows_in {counts['rows_in']} = kept {counts['kept']} + removed {counts['removed']} "
-            f"+ quarantined {counts['quarantined']} + unreadable {counts['unreadable_rows']}",
+            f"+ quarantined {counts['quarantined']} + unreadable {counts['unreadable_rows']}"
+            + (f" + failed {counts['failed_rows']}" if counts["failed_rows"] else ""),
         },
-        "filter_reasons": _merge(d["filter_reasons"] for d in decides),
-        "quarantine_reasons": _merge(m["quarantine_reasons"] for m in maps),
+        "failed_tasks": [{"task": _task_name(f.task), "error": f.error, "attempts": f.attempts} for f in failed_tasks],
+        "filter_reasons": _merge(d["filter_reasons"] for d in decides_list),
+        "quarantine_reasons": _merge(m["quarantine_reasons"] for m in maps_list),
         "files_failed": [dataclasses.asdict(f) for f in failures],
         "unreadable_ranges": unreadable,
         "shards": len(shards),
@@ -71,6 +83,11 @@ def build_report(
     write_json(report, lay.report_json)
     _write_unreadable(lay, failures, unreadable)
     return report
+
+
+def _task_name(task: Any) -> str:
+    shard = getattr(task, "shard", None)
+    return f"{type(task).__name__} {shard.name} ({shard.source})" if shard else f"{type(task).__name__} {task.detector}"
 
 
 def _merge(dicts: Any) -> dict[str, int]:
@@ -150,10 +167,10 @@ def render_report(lay: Layout, report: dict[str, Any]) -> Path:
         f"Mode: `{report['mode']}`. {report['conservation']['statement']} "
         f"({'holds' if report['conservation']['holds'] else 'DOES NOT HOLD'}).",
         "",
-        "| rows in | kept | removed | quarantined | unreadable | flagged |",
-        "|---:|---:|---:|---:|---:|---:|",
+        "| rows in | kept | removed | quarantined | unreadable | failed | flagged |",
+        "|---:|---:|---:|---:|---:|---:|---:|",
         f"| {c['rows_in']} | {c['kept']} | {c['removed']} | {c['quarantined']} | {c['unreadable_rows']} "
-        f"| {c['flagged']} |",
+        f"| {c['failed_rows']} | {c['flagged']} |",
         "",
         "## Rules",
         "",
@@ -168,6 +185,9 @@ def render_report(lay: Layout, report: dict[str, Any]) -> Path:
     if report["quarantine_reasons"]:
         lines += ["", "## Quarantine", "", "| reason | rows |", "|---|---:|"]
         lines += [f"| {k} | {v} |" for k, v in report["quarantine_reasons"].items()]
+    if report["failed_tasks"]:
+        lines += ["", "## Failed tasks (rerun with --resume to retry them)", ""]
+        lines += [f"- {t['task']}: {t['error']} ({t['attempts']} attempts)" for t in report["failed_tasks"]]
     if report["files_failed"] or report["unreadable_ranges"]:
         lines += ["", "## Unreadable files and row groups", ""]
         lines += [f"- `{f['source']}`: {f['error']}" for f in report["files_failed"] + report["unreadable_ranges"]]

@@ -1,12 +1,24 @@
 """The demo on the shared data: it runs, and what it prints is measured, not assumed."""
+import pytest
+
 from filterkit.demo import DemoSizes, run_demo
 
 
-def test_demo_catches_planted_exact_copies(tmp_path, shared_data):
-    sizes = DemoSizes(human=120, machine=40, exact_copies=15, near_copies=10, bad_rows=4, files=2)
+def test_demo_catches_planted_copies(tmp_path, shared_data):
+    sizes = DemoSizes(human=120, machine=40, exact_copies=15, near_copies=10, bad_rows=4, files=2,
+                      classifier_training_rows=0)
     result = run_demo(tmp_path, sizes)
     assert result["documents_in"] == 120 + 40 + 15 + 10 + 4
     assert result["quarantined"] == 4
     assert result["exact_copies_removed"] == "15/15"
-    assert result["human_documents_lost"].startswith("0/")
+    assert result["near_copies_removed"] == "10/10"
+    assert result["human_documents_lost"] == "0/120"
     assert "kept" in result["conservation"]
+
+
+@pytest.mark.slow
+def test_demo_with_classifier_lowers_machine_share(tmp_path, shared_data):
+    result = run_demo(tmp_path, DemoSizes(human=300, machine=100, exact_copies=10, near_copies=10,
+                                          classifier_training_rows=1500))
+    assert result["machine_share_after"] < result["machine_share_before"]
+    assert "classifier" in result["detectors"] and result["classifier_threshold"]

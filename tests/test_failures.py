@@ -1,0 +1,33 @@
+"""A shard that keeps failing: retried, then reported; the run exits non-zero; --resume finishes it."""
+import pyarrow as pa
+import pytest
+
+import filterkit
+from filterkit import DetectorSpec, FilterConfig
+from filterkit.executors import LocalExecutor
+
+from .corpus import tree_bytes, write
+
+
+@pytest.mark.parametrize("workers", [1, 2])
+def test_failing_shard_reported_then_resumed(tmp_path, workers):
+    write(tmp_path / "in" / "a.parquet", pa.table({"text": ["x", "y", "x"]}))
+    write(tmp_path / "in" / "b.parquet", pa.table({"text": ["boom", "y"]}))
+    flag = tmp_path / "flag"
+    flag.touch()
+    # A detector named by import path, so spawned workers find it too.
+    cfg = FilterConfig(detectors=(DetectorSpec("tests.flaky:Flaky", {"flag": str(flag)}),))
+    run = lambda out, **kw: filterkit.run([str(tmp_path / "in")], out, cfg,  # noqa: E731
+                                          executor=LocalExecutor(workers, retries=1), **kw)
+    first = run(tmp_path / "o")
+    assert not first.ok
+    (task,) = first.report["failed_tasks"]
+    assert "b.parquet" in task["task"] and "keeps failing" in task["error"] and task["attempts"] == 2
+    c = first.report["counts"]
+    assert c["failed_rows"] == 5 and c["kept"] == 0 and first.report["conservation"]["holds"]
+    assert not (tmp_path / "o" / "kept").exists()  # no partial output that looks complete
+    flag.unlink()
+    second = run(tmp_path / "o", resume=True)
+    assert second.ok and second.report["counts"]["failed_rows"] == 0
+    clean = run(tmp_path / "clean")
+    assert tree_bytes(tmp_path / "o") == tree_bytes(tmp_path / "clean")
