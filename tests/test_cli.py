@@ -61,3 +61,11 @@ def test_calibrate_and_report(tmp_path):
     (tmp_path / "o" / "report" / "report.md").unlink()
     assert runner.invoke(app, ["report", str(tmp_path / "o")]).exit_code == 0
     assert (tmp_path / "o" / "report" / "report.md").exists()
+
+
+def test_unreachable_ray_address_is_a_clear_error_before_work(tmp_path):
+    write(tmp_path / "in" / "x.parquet", pa.table({"text": ["a"]}))
+    result = runner.invoke(app, ["filter", str(tmp_path / "in"), "-o", str(tmp_path / "o"), "--executor", "ray",
+                                 "--ray-address", "127.0.0.1:1"])
+    assert result.exit_code == 2 and "cannot be reached" in result.output
+    assert not (tmp_path / "o").exists()
