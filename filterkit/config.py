@@ -99,16 +99,20 @@ def _detector_spec(item: Any) -> DetectorSpec:
     return _build(DetectorSpec, item, "detector")
 
 
-def load_config(path: str | Path) -> FilterConfig:
-    """Load a config from a ``.yaml``/``.yml`` or ``.toml`` file."""
+def read_mapping(path: str | Path) -> dict[str, Any]:
+    """The mapping in a ``.yaml``/``.yml`` or ``.toml`` file."""
     path = Path(path)
     text = path.read_text(encoding="utf-8")
     if path.suffix == ".toml":
-        data = tomllib.loads(text)
-    elif path.suffix in (".yaml", ".yml"):
-        data = yaml.safe_load(text) or {}
-    else:
-        raise ValueError(f"{path}: config must end in .yaml, .yml or .toml")
+        return tomllib.loads(text)
+    if path.suffix in (".yaml", ".yml"):
+        return yaml.safe_load(text) or {}
+    raise ValueError(f"{path}: config must end in .yaml, .yml or .toml")
+
+
+def load_config(path: str | Path) -> FilterConfig:
+    """Load a config from a ``.yaml``/``.yml`` or ``.toml`` file."""
+    data = read_mapping(path)
     try:
         return FilterConfig.from_dict(data)
     except (TypeError, ValueError) as exc:
