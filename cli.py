@@ -34,6 +34,8 @@ Workers = Annotated[int, typer.Option("--workers", help="Processes for shard tas
 Resume = Annotated[bool, typer.Option("--resume", help="Finish a killed run, skipping finished shards.")]
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace whatever the output directory holds.")]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details.")]
+ExecutorOpt = Annotated[str, typer.Option("--executor", help="local or ray.")]
+RayAddress = Annotated[Optional[str], typer.Option("--ray-address", help="Ray cluster (default: start a local one).")]
 Params = Annotated[Optional[list[str]], typer.Option(
     "--param", help="Detector parameter as DETECTOR.NAME=VALUE (VALUE read as YAML); repeatable.")]
 
@@ -50,6 +52,19 @@ def _progress() -> Iterator:
             bar.update(tasks[phase], completed=done, total=total)
 
         yield update
+
+
+LmModel = Annotated[Optional[str], typer.Option("--lm-model", help="= --param lm.model=... (path, cached id, GGUF).")]
+LmObserver = Annotated[Optional[str], typer.Option("--lm-observer", help="= --param lm.observer=... (Binoculars).")]
+ClassifierModel = Annotated[Optional[str], typer.Option("--classifier-model", help="= --param classifier.model_dir=...")]
+ReplayIndex = Annotated[Optional[str], typer.Option("--replay-index", help="= --param replay.index=...")]
+
+
+def _shortcuts(params: Optional[list[str]], lm_model: Optional[str], lm_observer: Optional[str],
+               classifier_model: Optional[str], replay_index: Optional[str]) -> list[str]:
+    given = {"lm.model": lm_model, "lm.observer": lm_observer, "classifier.model_dir": classifier_model,
+             "replay.index": replay_index}
+    return list(params or []) + [f"{k}={v}" for k, v in given.items() if v is not None]
 
 
 def _config(config: Optional[Path], detectors: Optional[str], params: Optional[list[str]] = None,
@@ -79,14 +94,26 @@ def _fail(exc: Exception) -> None:
     raise typer.Exit(2)
 
 
-def _run(inputs: list[str], out: Path, cfg, workers: int, resume: bool, overwrite: bool, score_only: bool) -> bool:
-    from filterkit import run, score
+def _executor(kind: str, workers: int, ray_address: Optional[str]):
     from filterkit.executors import LocalExecutor
+
+    if kind == "local":
+        return LocalExecutor(workers)
+    if kind == "ray":
+        try:
+            from filterkit.ray_executor import RayExecutor
+        except ImportError as exc:
+            raise ValueError("the Ray executor needs: pip install 'filterkit[ray]'") from exc
+        return RayExecutor(address=ray_address, workers=workers if workers > 1 else None)
+    raise ValueError(f"--executor must be local or ray, got {kind!r}")
+
+
+def _run(inputs: list[str], out: Path, cfg, executor, resume: bool, overwrite: bool, score_only: bool) -> bool:
+    from filterkit import run, score
 
     fn = score if score_only else run
     with _progress() as progress:
-        result = fn(inputs, out, cfg, executor=LocalExecutor(workers), resume=resume, overwrite=overwrite,
-                    progress=progress)
+        result = fn(inputs, out, cfg, executor=executor, resume=resume, overwrite=overwrite, progress=progress)
     c = result.report["counts"]
     table = Table(title=f"filterkit {'score' if score_only else 'filter'} → {out}")
     for name in ("rows_in", "kept", "removed", "quarantined", "unreadable_rows", "flagged"):
@@ -99,6 +126,8 @@ def _run(inputs: list[str], out: Path, cfg, workers: int, resume: bool, overwrit
         console.print(f"  quarantined  {reason}: {n}")
     for failure in result.report["files_failed"] + result.report["unreadable_ranges"]:
         console.print(f"[red]  unreadable[/red] {failure['source']}: {failure['error']}")
+    for task in result.report["failed_tasks"]:
+        console.print(f"[red]  failed[/red] {task['task']}: {task['error']} (rerun with --resume to retry)")
     console.print(f"report: {out / 'report' / 'report.md'}")
     return result.ok and result.report["conservation"]["holds"]
 
@@ -112,13 +141,16 @@ def _main(verbose: Verbose = False) -> None:
 def filter_cmd(inputs: Inputs, out: Out, config: ConfigOpt = None, detectors: DetectorsOpt = None,
                mode: Annotated[Optional[Mode], typer.Option("--mode")] = None, text_column: TextCol = None,
                id_column: IdCol = None, workers: Workers = 1, resume: Resume = False, overwrite: Overwrite = False,
-               param: Params = None) -> None:
+               param: Params = None, executor: ExecutorOpt = "local", ray_address: RayAddress = None,
+               lm_model: LmModel = None, lm_observer: LmObserver = None, classifier_model: ClassifierModel = None,
+               replay_index: ReplayIndex = None) -> None:
     """Score, decide and write kept/, removed/, quarantine/ and a report. Exit 1 if any file failed to read."""
     try:
+        param = _shortcuts(param, lm_model, lm_observer, classifier_model, replay_index)
         cfg = _config(config, detectors, param, mode=mode.value if mode else None, text_column=text_column,
                       id_column=id_column)
-        ok = _run(inputs, out, cfg, workers, resume, overwrite, score_only=False)
-    except (ValueError, FileNotFoundError, RuntimeError) as exc:
+        ok = _run(inputs, out, cfg, _executor(executor, workers, ray_address), resume, overwrite, score_only=False)
+    except (ValueError, FileNotFoundError, RuntimeError, ConnectionError) as exc:
         _fail(exc)
     if not ok:
         raise typer.Exit(1)
@@ -127,12 +159,15 @@ def filter_cmd(inputs: Inputs, out: Out, config: ConfigOpt = None, detectors: De
 @app.command("score")
 def score_cmd(inputs: Inputs, out: Out, detectors: DetectorsOpt = None, config: ConfigOpt = None,
               text_column: TextCol = None, id_column: IdCol = None, workers: Workers = 1, resume: Resume = False,
-              overwrite: Overwrite = False, param: Params = None) -> None:
+              overwrite: Overwrite = False, param: Params = None, executor: ExecutorOpt = "local",
+              ray_address: RayAddress = None, lm_model: LmModel = None, lm_observer: LmObserver = None,
+              classifier_model: ClassifierModel = None, replay_index: ReplayIndex = None) -> None:
     """Write every row with its score columns and a filter_decision column (tag mode)."""
     try:
+        param = _shortcuts(param, lm_model, lm_observer, classifier_model, replay_index)
         cfg = _config(config, detectors, param, text_column=text_column, id_column=id_column)
-        ok = _run(inputs, out, cfg, workers, resume, overwrite, score_only=True)
-    except (ValueError, FileNotFoundError, RuntimeError) as exc:
+        ok = _run(inputs, out, cfg, _executor(executor, workers, ray_address), resume, overwrite, score_only=True)
+    except (ValueError, FileNotFoundError, RuntimeError, ConnectionError) as exc:
         _fail(exc)
     if not ok:
         raise typer.Exit(1)
@@ -145,6 +180,10 @@ def calibrate_cmd(human: Annotated[list[str], typer.Argument(help="Known-human P
                   config: ConfigOpt = None, detectors: DetectorsOpt = None,
                   max_fpr: Annotated[float, typer.Option("--max-fpr", help="Largest share of humans removed.")] = 0.01,
                   op: Annotated[Optional[str], typer.Option("--op", help="Rule direction (default >=).")] = None,
+                  by: Annotated[Optional[str], typer.Option(
+                      "--by", help="Column for per-bucket thresholds: a domain column, or length.words.")] = None,
+                  edges: Annotated[Optional[str], typer.Option(
+                      "--edges", help="Bucket edges for a numeric --by column, e.g. 50,100,200.")] = None,
                   text_column: TextCol = None, param: Params = None) -> None:
     """Set the threshold on COLUMN so that at most --max-fpr of the human documents would be removed."""
     from filterkit.calibrate import calibrate
@@ -152,7 +191,8 @@ def calibrate_cmd(human: Annotated[list[str], typer.Argument(help="Known-human P
 
     try:
         cfg = _config(config, detectors, param, text_column=text_column)
-        new, info = calibrate(human, cfg, column, max_fpr, op)  # type: ignore[arg-type]
+        cuts = tuple(float(e) for e in edges.split(",")) if edges else None
+        new, info = calibrate(human, cfg, column, max_fpr, op, by=by, edges=cuts)  # type: ignore[arg-type]
     except (ValueError, FileNotFoundError) as exc:
         _fail(exc)
     dump_config(new, out)
@@ -188,9 +228,213 @@ def demo_cmd(out: Annotated[Path, typer.Option("-o", "--out", help="Where the de
     table.add_column("measure")
     table.add_column("value", justify="right")
     for key, value in result.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k} {v}" for k, v in value.items())
         table.add_row(key.replace("_", " "), ", ".join(value) if isinstance(value, list) else str(value))
     Console().print(table)
 
+
+index_app = typer.Typer(help="Replay index: MinHash signatures of texts known to be synthetic.", no_args_is_help=True)
+app.add_typer(index_app, name="index")
+Texts = Annotated[list[str], typer.Argument(help="Parquet files, directories or globs, or .jsonl files, of texts.")]
+
+
+@index_app.command("build")
+def index_build_cmd(texts: Texts, out: Out, text_column: TextCol = None,
+                    id_column: Annotated[Optional[str], typer.Option(
+                        "--id-column", help="Column reported as replay.match_id (default: file:row).")] = None,
+                    num_perm: Annotated[int, typer.Option("--num-perm", help="MinHash permutations.")] = 128,
+                    ngram: Annotated[int, typer.Option("--ngram", help="Shingle size.")] = 5,
+                    unit: Annotated[str, typer.Option("--unit", help="Shingle unit: word or char.")] = "word",
+                    seed: Annotated[int, typer.Option("--seed", help="Permutation seed.")] = 1,
+                    overwrite: Overwrite = False) -> None:
+    """Sign TEXTS into a new replay index at OUT (for the replay detector's --param replay.index=OUT)."""
+    from filterkit.minhash_index import IndexParams, build
+
+    try:
+        params = IndexParams(num_perm=num_perm, ngram=ngram, unit=unit, seed=seed)  # type: ignore[arg-type]
+        params.hasher()
+        manifest = build(texts, out, params, text_column=text_column or "text", id_column=id_column,
+                         overwrite=overwrite)
+    except (ValueError, FileNotFoundError) as exc:
+        _fail(exc)
+    console.print(f"index {out}: {manifest['count']} texts in {len(manifest['parts'])} part(s)")
+
+
+@index_app.command("add")
+def index_add_cmd(index_dir: Annotated[Path, typer.Argument(help="An index made by `filterkit index build`.")],
+                  texts: Texts, text_column: TextCol = None,
+                  id_column: Annotated[Optional[str], typer.Option(
+                      "--id-column", help="Column reported as replay.match_id (default: file:row).")] = None) -> None:
+    """Sign TEXTS into an existing index, with the parameters it was built with."""
+    from filterkit.minhash_index import add
+
+    try:
+        manifest = add(index_dir, texts, text_column=text_column or "text", id_column=id_column)
+    except (ValueError, FileNotFoundError) as exc:
+        _fail(exc)
+    console.print(f"index {index_dir}: {manifest['count']} texts in {len(manifest['parts'])} part(s)")
+
+
+@app.command("train-detector")
+def train_detector_cmd(
+    data: Annotated[list[str], typer.Option("--data", help="Labelled Parquet (or human-only with --generate-with).")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Model directory to write.")],
+    label_column: Annotated[str, typer.Option("--label-column")] = "label",
+    positive: Annotated[str, typer.Option("--positive", help="Label value of machine text.")] = "machine",
+    text_column: Annotated[str, typer.Option("--text-column")] = "text",
+    group_column: Annotated[Optional[str], typer.Option(
+        "--group-column", help="Rows sharing a value stay in one CV fold (default: the opening words).")] = None,
+    stack: Annotated[Optional[str], typer.Option("--stack", help="'lm': also train the stacked head.")] = None,
+    stack_model: Annotated[str, typer.Option("--stack-model", help="logistic or hgb.")] = "logistic",
+    generate_with: Annotated[Optional[str], typer.Option(
+        "--generate-with", help="Causal LM ('default' = SmolLM2) that writes the machine examples.")] = None,
+    temperature: Annotated[float, typer.Option("--temperature")] = 0.8,
+    top_p: Annotated[float, typer.Option("--top-p")] = 0.95,
+    top_k: Annotated[int, typer.Option("--top-k")] = 0,
+    repetition_penalty: Annotated[float, typer.Option("--repetition-penalty")] = 1.1,
+    max_new_tokens: Annotated[int, typer.Option("--max-new-tokens")] = 160,
+    target_fpr: Annotated[float, typer.Option("--target-fpr", help="FPR the default threshold is set at.")] = 0.01,
+    lm_param: Annotated[Optional[list[str]], typer.Option("--lm-param", help="LM detector KEY=VALUE.")] = None,
+) -> None:
+    """Train the AI-text classifier, cross-validated by group, and save it with skops and a manifest."""
+    import yaml
+
+    from filterkit.generate import GenerationConfig
+    from filterkit.train import TrainConfig, train_from_parquet
+
+    try:
+        if stack not in (None, "lm"):
+            raise ValueError(f"--stack takes 'lm', got {stack!r}")
+        lm_params = {k: yaml.safe_load(v) for k, _, v in (p.partition("=") for p in lm_param or [])}
+        cfg = TrainConfig(label_column=label_column, positive=positive, text_column=text_column,
+                          group_column=group_column, stack=stack, stack_model=stack_model,  # type: ignore[arg-type]
+                          lm_params=lm_params, target_fpr=target_fpr)
+        gen = GenerationConfig(model=generate_with, temperature=temperature, top_p=top_p, top_k=top_k,
+                               repetition_penalty=repetition_penalty,
+                               max_new_tokens=max_new_tokens) if generate_with else None
+        with _progress() as progress:
+            model = train_from_parquet(data, str(out), cfg, gen, progress=lambda d, t: progress("prepare", d, t))
+    except (ValueError, FileNotFoundError) as exc:
+        _fail(exc)
+    table = Table(title=f"out-of-fold metrics → {out}")
+    for column in ("head", "AUROC", f"TPR at {target_fpr:g} FPR", "threshold"):
+        table.add_column(column)
+    for head, m in model.manifest["metrics_out_of_fold"].items():
+        table.add_row(head, f"{m['auroc']:.4f}", f"{m[f'tpr_at_{target_fpr:g}_fpr']:.4f}", f"{m['threshold']:.4f}")
+    Console().print(table)
+
+
+bench_app = typer.Typer(help="Benchmarks: detector quality (detect) and model collapse (collapse).",
+                        no_args_is_help=True)
+app.add_typer(bench_app, name="bench")
+
+
+@bench_app.command("detect")
+def bench_detect_cmd(
+    data: Annotated[list[str], typer.Option("--data", help="Labelled Parquet files or directories.")],
+    out: Out,
+    detectors: DetectorsOpt = None,
+    config: ConfigOpt = None,
+    attacks: Annotated[Optional[str], typer.Option("--attacks", help="'all' or comma-separated names.")] = None,
+    attack_sample: Annotated[int, typer.Option("--attack-sample", help="Machine rows to attack.")] = 300,
+    label_column: Annotated[str, typer.Option("--label-column")] = "label",
+    positive: Annotated[str, typer.Option("--positive")] = "machine",
+    group_columns: Annotated[str, typer.Option("--group-columns")] = "domain,generator",
+    text_column: TextCol = None,
+    param: Params = None,
+    lm_model: LmModel = None,
+    classifier_model: ClassifierModel = None,
+) -> None:
+    """AUROC and TPR at 5/1/0.1% FPR per score, by group and length, the combined filter, and attacks."""
+    from filterkit.attacks import ALL_ATTACKS
+    from filterkit.bench_detect import BenchConfig, bench_detect
+
+    try:
+        param = _shortcuts(param, lm_model, None, classifier_model, None)
+        cfg = _config(config, detectors, param, text_column=text_column)
+        names = ALL_ATTACKS if attacks == "all" else tuple(a for a in (attacks or "").split(",") if a)
+        bench = BenchConfig(label_column=label_column, positive=positive, attacks=tuple(names),
+                            group_columns=tuple(g for g in group_columns.split(",") if g), attack_sample=attack_sample)
+        with _progress() as progress:
+            bench_detect(data, cfg, bench, out, progress=progress)
+    except (ValueError, FileNotFoundError) as exc:
+        _fail(exc)
+    Console().print((out / "metrics.md").read_text().split("\n\n###")[0])
+
+
+
+@bench_app.command("collapse")
+def bench_collapse_cmd(
+    out: Out,
+    learner: Annotated[Optional[str], typer.Option(
+        "--learner", help="gaussian, gmm, ngram, transformer or hf.")] = None,
+    schedule: Annotated[Optional[str], typer.Option(
+        "--schedule", help="replace, fixed, accumulate or subsample.")] = None,
+    arms: Annotated[Optional[str], typer.Option(
+        "--arms", help="Comma-separated: none, oracle, random, a detector name, filter:A+B, filter, weight, replay.")
+    ] = None,
+    generations: Annotated[Optional[int], typer.Option("--generations", help="Generations after generation 0.")] = None,
+    seeds: Annotated[Optional[int], typer.Option("--seeds", help="Independent repetitions.")] = None,
+    samples: Annotated[Optional[int], typer.Option(
+        "--samples", help="N: generation 0's human items, and samples the metrics read per model.")] = None,
+    alpha: Annotated[Optional[float], typer.Option("--alpha", help="Human share of each crawl (fixed).")] = None,
+    crawl_rows: Annotated[Optional[int], typer.Option(
+        "--crawl-rows", help="New rows per crawl (default N / alpha under fixed, else N).")] = None,
+    learner_param: Annotated[Optional[list[str]], typer.Option(
+        "--learner-param", help="Learner parameter KEY=VALUE (VALUE read as YAML); repeatable.")] = None,
+    param: Params = None,
+    config: Annotated[Optional[Path], typer.Option("--config", help="YAML or TOML collapse config.")] = None,
+    keep_work: Annotated[bool, typer.Option("--keep-work", help="Keep the per-generation crawls.")] = False,
+) -> None:
+    """Recursive training with and without filtering: when does each arm collapse? Writes OUT/results.json etc."""
+    import shlex
+
+    import yaml
+
+    from benchmarks.collapse import CollapseConfig, load, run_collapse
+
+    try:
+        cfg = load(config) if config else CollapseConfig()
+        learner_params = dict(cfg.learner_params)
+        for item in learner_param or []:
+            key, sep, value = item.partition("=")
+            if not sep or not key:
+                raise ValueError(f"--learner-param {item!r}: expected KEY=VALUE")
+            learner_params[key] = yaml.safe_load(value)
+        detector_params = {k: dict(v) for k, v in cfg.detector_params.items()}
+        for item in param or []:
+            key, sep, value = item.partition("=")
+            name, dot, field = key.partition(".")
+            if not sep or not dot:
+                raise ValueError(f"--param {item!r}: expected DETECTOR.NAME=VALUE")
+            detector_params.setdefault(name, {})[field] = yaml.safe_load(value)
+        cfg = cfg.replace(learner=learner, schedule=schedule, arms=arms, generations=generations, seeds=seeds,
+                          samples=samples, alpha=alpha, crawl_rows=crawl_rows, learner_params=learner_params,
+                          detector_params=detector_params, keep_work=keep_work or None)
+        given = [("--config", config), ("--learner", learner), ("--schedule", schedule), ("--arms", arms),
+                 ("--generations", generations), ("--seeds", seeds), ("--samples", samples), ("--alpha", alpha),
+                 ("--crawl-rows", crawl_rows)]
+        given += [("--learner-param", v) for v in learner_param or []] + [("--param", v) for v in param or []]
+        words = [str(w) for k, v in given if v is not None for w in (k, v)]
+        command = shlex.join(["filterkit", "bench", "collapse", *words, *(["--keep-work"] if keep_work else []),
+                              "-o", str(out)])
+        with _progress() as progress:
+            result = run_collapse(cfg, out, command=command, progress=progress)
+    except (ValueError, FileNotFoundError, RuntimeError) as exc:
+        _fail(exc)
+    table = Table(title=f"collapse: {cfg.learner} / {cfg.schedule} → {out}")
+    for column in ("arm", "collapse T per seed", "delay (95% CI)", "oracle benefit"):
+        table.add_column(column)
+    details = json.loads((out / "run.json").read_text())["details"]
+    for arm, s in result["summary"].items():
+        d = s["delay"]
+        censored = details[arm]["censored"]
+        table.add_row(arm, ", ".join(f">{t}" if c else str(t) for t, c in zip(s["collapse_time"], censored)),
+                      f"{d['median']:.1f} [{d['ci_low']:.1f}, {d['ci_high']:.1f}]" if d["median"] == d["median"] else "",
+                      f"{s['oracle_benefit']:.2f}" if s["oracle_benefit"] == s["oracle_benefit"] else "")
+    Console().print(table)
+    console.print(f"report: {out / 'results.md'}")
 
 def main() -> None:
     """Entry point of the ``filterkit`` script."""

@@ -9,6 +9,11 @@ from detectors.base import CorpusDetector, Detector, RowDetector
 
 BUILTIN: dict[str, str] = {
     "exact": "detectors.exact:ExactDuplicates",
+    "lm": "detectors.lm:LMDetector",
+    "classifier": "detectors.classifier:ClassifierDetector",
+    "length": "detectors.length:Length",
+    "minhash": "detectors.minhash:MinHashDuplicates",
+    "replay": "detectors.replay:ReplayDetector",
 }
 ENTRY_POINT_GROUP = "filterkit.detectors"
 
@@ -22,8 +27,10 @@ def available() -> dict[str, str]:
 
 
 def detector_class(name: str) -> type[Detector]:
-    """Import and return the class registered under ``name``."""
+    """Import and return the class registered under ``name``, or named directly as ``package.module:Class``."""
     registry = available()
+    if ":" in name:
+        registry = {name: name}
     if name not in registry:
         raise ValueError(f"unknown detector {name!r}; known detectors: {', '.join(sorted(registry))}")
     module, _, attr = registry[name].partition(":")

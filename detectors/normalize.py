@@ -32,4 +32,7 @@ def defend_texts(texts: pa.Array | pa.ChunkedArray) -> list[str]:
     """NFKC, zero-width stripping and homoglyph folding, keeping case: the cheap defence every scorer shares."""
     out = pc.utf8_normalize(texts, form="NFKC")
     out = pc.replace_substring_regex(out, pattern=ZERO_WIDTH, replacement="")
-    return [t.translate(_HOMOGLYPHS) if t is not None else "" for t in out.to_pylist()]
+    ascii_only = pc.fill_null(pc.string_is_ascii(out), True).to_numpy(zero_copy_only=False)
+    values = out.to_pylist()
+    # Homoglyphs are never ASCII: only the (usually few) other rows need the Python-level fold.
+    return [(t or "") if plain else t.translate(_HOMOGLYPHS) for t, plain in zip(values, ascii_only, strict=True)]
