@@ -1,0 +1,147 @@
+"""The typed configuration of a collapse run, loadable from YAML or TOML."""
+from __future__ import annotations
+
+import tomllib
+from dataclasses import asdict, dataclass, field, fields
+from pathlib import Path
+from typing import Any
+
+import yaml
+
+from benchmarks.collapse import learners, schedules
+
+
+@dataclass(frozen=True)
+class CollapseRule:
+    """A model has collapsed when ``metric op threshold`` (``relative``: the metric divided by its generation-0
+    value)."""
+
+    metric: str
+    op: str
+    threshold: float
+    relative: bool = True
+
+    def __post_init__(self) -> None:
+        if self.op not in ("<", "<=", ">", ">="):
+            raise ValueError(f"collapse rule on {self.metric!r}: op must be <, <=, > or >=, got {self.op!r}")
+
+
+DEFAULT_RULES = {
+    "numeric": (CollapseRule("sigma_ratio", "<", 0.5, relative=False),),
+    "text": (CollapseRule("test_ce", ">=", 1.10), CollapseRule("human_types_kept", "<", 0.5)),
+}
+"""Sigma below half its start; +10% test cross-entropy or half the human types gone."""
+
+
+@dataclass(frozen=True)
+class CollapseConfig:
+    """Everything that decides a collapse run; equal configs give equal results."""
+
+    learner: str = "ngram"
+    schedule: str = "fixed"
+    arms: tuple[str, ...] = ("none", "oracle", "random")
+    """Cheap defaults that suit every learner; ``filter`` (every registered detector, the LM one included) is
+    slow on a CPU."""
+    generations: int = 10
+    seeds: int = 3
+    samples: int = 500
+    """N: items generation 0 trains on; metrics read N samples of every model."""
+    crawl_rows: int | None = None
+    """C: new rows per crawl. Default: N / alpha under the fixed schedule, so that the crawl holds as much human
+    data as generation 0 trained on (else the oracle starves on alpha x N rows and data quantity confounds the
+    comparison); N under the others."""
+    alpha: float = 0.1
+    """Human share of each crawl under the fixed schedule."""
+    budget: int | None = None
+    """Training size under the subsample schedule (default: samples)."""
+    learner_params: dict[str, Any] = field(default_factory=dict)
+    detector_params: dict[str, dict[str, Any]] = field(default_factory=dict)
+    calibrate: dict[str, str] = field(default_factory=dict)
+    max_fpr: float = 0.01
+    weight_column: str = "classifier.p_machine"
+    weight_power: float = 1.0
+    random_reference: str | None = None
+    collapse_rules: tuple[CollapseRule, ...] | None = None
+    """None: the learner kind's defaults (``DEFAULT_RULES``)."""
+    benefit_metric: str = "test_ce"
+    """Lower is better; the oracle-normalised benefit is measured on it."""
+    doc_words: int = 150
+    test_fraction: float = 0.1
+    trusted_fraction: float = 0.1
+    test_docs: int | None = None
+    """Evaluate on at most this many held-out human documents (None: all of them)."""
+    numeric_test_size: int = 10_000
+    bleu_docs: int = 50
+    bootstrap: int = 2000
+    keep_work: bool = False
+    plots: bool = True
+    """Write results.png (matplotlib)."""
+
+    def __post_init__(self) -> None:
+        learners_known = learners.names()
+        if self.learner not in learners_known:
+            raise ValueError(f"unknown learner {self.learner!r}; valid learners: {', '.join(learners_known)}")
+        if self.schedule not in schedules.SCHEDULES:
+            raise ValueError(f"unknown schedule {self.schedule!r}; valid schedules: {', '.join(schedules.SCHEDULES)}")
+        if self.schedule == "fixed" and not 0.0 < self.alpha < 1.0:
+            raise ValueError(f"the fixed schedule needs 0 < alpha < 1, got {self.alpha}")
+        if not self.arms:
+            raise ValueError("name at least one arm")
+        if self.generations < 1 or self.seeds < 1 or self.samples < 2 or (self.crawl_rows or 2) < 2:
+            raise ValueError("need generations >= 1, seeds >= 1, samples >= 2 and crawl_rows >= 2")
+        if not (0.0 < self.test_fraction and 0.0 <= self.trusted_fraction
+                and self.test_fraction + self.trusted_fraction < 1.0):
+            raise ValueError("need test_fraction > 0, trusted_fraction >= 0 and their sum < 1")
+
+    def crawl(self) -> int:
+        """C, with the schedule's default filled in."""
+        if self.crawl_rows is not None:
+            return self.crawl_rows
+        return round(self.samples / self.alpha) if self.schedule == "fixed" else self.samples
+
+    def rules(self, kind: str) -> tuple[CollapseRule, ...]:
+        """The collapse rules in force for a learner of ``kind``."""
+        return self.collapse_rules if self.collapse_rules is not None else DEFAULT_RULES[kind]
+
+    def to_dict(self) -> dict[str, Any]:
+        """Plain data, for run.json."""
+        return asdict(self)
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any]) -> CollapseConfig:
+        """Build from plain data; unknown keys are an error so a typo never passes silently."""
+        known = {f.name for f in fields(cls)}
+        unknown = set(data) - known
+        if unknown:
+            raise ValueError(f"unknown collapse config keys {sorted(unknown)}; valid keys: {sorted(known)}")
+        data = dict(data)
+        if isinstance(data.get("arms"), str):
+            data["arms"] = tuple(a.strip() for a in data["arms"].split(",") if a.strip())
+        elif data.get("arms") is not None:
+            data["arms"] = tuple(data["arms"])
+        if data.get("collapse_rules") is not None:
+            data["collapse_rules"] = tuple(r if isinstance(r, CollapseRule) else CollapseRule(**r)
+                                           for r in data["collapse_rules"])
+        return cls(**data)
+
+    def replace(self, **changes: Any) -> CollapseConfig:
+        """A copy with the non-None ``changes`` applied."""
+        current = {f.name: getattr(self, f.name) for f in fields(self)}
+        current.update({k: v for k, v in changes.items() if v is not None})
+        return CollapseConfig.from_dict(current)
+
+
+def load(path: str | Path) -> CollapseConfig:
+    """A config from a ``.yaml``/``.yml`` or ``.toml`` file."""
+    path = Path(path)
+    text = path.read_text(encoding="utf-8")
+    if path.suffix == ".toml":
+        data = tomllib.loads(text)
+    elif path.suffix in (".yaml", ".yml"):
+        data = yaml.safe_load(text) or {}
+    else:
+        raise ValueError(f"{path}: config must end in .yaml, .yml or .toml")
+    try:
+        return CollapseConfig.from_dict(data)
+    except (TypeError, ValueError) as exc:
+        raise ValueError(f"{path}: {exc}") from exc

@@ -1,0 +1,198 @@
+"""Learners behind one interface, and the registry that builds them by name.
+
+A *family* is the typed configuration of one learner kind (its dataclass fields are the learner's parameters);
+``family.new(seed)`` makes a fresh, untrained learner for one generation. Numeric families also say what the
+"human" distribution is, since their data are drawn, not read.
+"""
+from __future__ import annotations
+
+import importlib
+import math
+from abc import ABC, abstractmethod
+from dataclasses import dataclass, field, fields
+from typing import Any, ClassVar, Literal, Protocol
+
+import numpy as np
+
+Kind = Literal["numeric", "text"]
+REGISTRY: dict[str, str] = {
+    "gaussian": "benchmarks.collapse.learners:GaussianFamily",
+    "gmm": "benchmarks.collapse.learners:MixtureFamily",
+    "ngram": "benchmarks.collapse.ngram:NGramFamily",
+    "transformer": "benchmarks.collapse.transformer:TransformerFamily",
+    "hf": "benchmarks.collapse.hf:HFFamily",
+}
+
+
+class Learner(Protocol):
+    """What the loop needs of a model: train once, draw samples, score held-out human data."""
+
+    def fit(self, data: np.ndarray) -> None:
+        """Train from scratch (or from the family's pretrained start) on ``data``."""
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """Draw ``n`` items (floats, or documents as an object array of str)."""
+
+    def evaluate(self, human_test: np.ndarray) -> dict[str, float]:
+        """At least ``test_ce``: mean negative log-likelihood (nats per value or per token) of ``human_test``."""
+
+
+@dataclass
+class Family(ABC):
+    """Configuration of a learner kind; subclasses add their parameters as fields."""
+
+    kind: ClassVar[Kind]
+
+    def prepare(self, human_train: np.ndarray) -> None:
+        """Fit whatever is shared by every generation (a tokenizer) on human training data only."""
+
+    @abstractmethod
+    def new(self, seed: int) -> Learner:
+        """A fresh, untrained learner whose internal randomness comes from ``seed``."""
+
+
+@dataclass
+class NumericFamily(Family):
+    """A family whose human data are draws from a known distribution."""
+
+    kind: ClassVar[Kind] = "numeric"
+
+    @abstractmethod
+    def draw_human(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """``n`` draws from the human (true) distribution."""
+
+
+@dataclass
+class GaussianFamily(NumericFamily):
+    """1-D Gaussian refitted by mean and variance: the statistical approximation error of Shumailov et al."""
+
+    mean: float = 0.0
+    std: float = 1.0
+    ddof: int = 1
+    """1: unbiased variance, so a collapse is not just the MLE's shrinking bias."""
+
+    def draw_human(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """Draws from N(mean, std^2)."""
+        return rng.normal(self.mean, self.std, n)
+
+    def new(self, seed: int) -> Learner:
+        """A Gaussian fitted by sample mean and standard deviation."""
+        return GaussianLearner(ddof=self.ddof)
+
+
+@dataclass
+class MixtureFamily(NumericFamily):
+    """A Gaussian mixture as the human distribution, fitted by a GMM of ``components`` (1: one Gaussian)."""
+
+    weights: tuple[float, ...] = (0.3, 0.7)
+    means: tuple[float, ...] = (-2.0, 1.5)
+    stds: tuple[float, ...] = (0.5, 1.0)
+    components: int = 2
+
+    def __post_init__(self) -> None:
+        if not len(self.weights) == len(self.means) == len(self.stds) or not self.weights:
+            raise ValueError("gmm: weights, means and stds must be non-empty and of equal length")
+        if self.components < 1:
+            raise ValueError(f"gmm: components must be >= 1, got {self.components}")
+
+    def draw_human(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """Draws from the mixture."""
+        w = np.asarray(self.weights, dtype=float)
+        comp = rng.choice(len(w), size=n, p=w / w.sum())
+        return rng.normal(np.asarray(self.means)[comp], np.asarray(self.stds)[comp])
+
+    def new(self, seed: int) -> Learner:
+        """A single Gaussian when ``components`` is 1, else a scikit-learn GaussianMixture."""
+        if self.components == 1:
+            return GaussianLearner(ddof=0)
+        return MixtureLearner(components=self.components, seed=seed)
+
+
+@dataclass
+class GaussianLearner:
+    """Mean and standard deviation of the data."""
+
+    ddof: int = 1
+    mu: float = float("nan")
+    sigma: float = float("nan")
+
+    def fit(self, data: np.ndarray) -> None:
+        """Sample mean and standard deviation."""
+        x = np.asarray(data, dtype=np.float64)
+        if x.size <= self.ddof:
+            raise ValueError(f"a Gaussian needs more than {self.ddof} values, got {x.size}")
+        self.mu, self.sigma = float(x.mean()), float(x.std(ddof=self.ddof))
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """Draws from the fitted Gaussian."""
+        return rng.normal(self.mu, self.sigma, n)
+
+    def std(self) -> float:
+        """Standard deviation of the fitted distribution."""
+        return self.sigma
+
+    def evaluate(self, human_test: np.ndarray) -> dict[str, float]:
+        """Mean Gaussian negative log-likelihood of the test values (inf once sigma is 0)."""
+        x = np.asarray(human_test, dtype=np.float64)
+        if not self.sigma > 0:
+            return {"test_ce": math.inf}
+        z = (x - self.mu) / self.sigma
+        return {"test_ce": float(np.mean(0.5 * z**2 + math.log(self.sigma) + 0.5 * math.log(2 * math.pi)))}
+
+
+@dataclass
+class MixtureLearner:
+    """A 1-D Gaussian mixture fitted by EM (scikit-learn)."""
+
+    components: int
+    seed: int
+    _model: Any = field(default=None, init=False, repr=False)
+
+    def fit(self, data: np.ndarray) -> None:
+        """EM from k-means initialisation, seeded."""
+        from sklearn.mixture import GaussianMixture
+
+        x = np.asarray(data, dtype=np.float64).reshape(-1, 1)
+        if x.shape[0] < self.components:
+            raise ValueError(f"a {self.components}-component mixture needs that many values, got {x.shape[0]}")
+        self._model = GaussianMixture(self.components, random_state=self.seed % 2**32, reg_covar=1e-9).fit(x)
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """Draws from the fitted mixture, with the loop's generator (scikit-learn's sample has its own state)."""
+        m = self._model
+        comp = rng.choice(self.components, size=n, p=m.weights_ / m.weights_.sum())
+        return rng.normal(m.means_[comp, 0], np.sqrt(m.covariances_[comp, 0, 0]))
+
+    def std(self) -> float:
+        """Standard deviation of the whole fitted mixture."""
+        m = self._model
+        w, mu, var = m.weights_, m.means_[:, 0], m.covariances_[:, 0, 0]
+        mean = float(np.sum(w * mu))
+        return float(np.sqrt(np.sum(w * (var + mu**2)) - mean**2))
+
+    def evaluate(self, human_test: np.ndarray) -> dict[str, float]:
+        """Mean negative log-likelihood of the test values under the mixture."""
+        x = np.asarray(human_test, dtype=np.float64).reshape(-1, 1)
+        return {"test_ce": float(-self._model.score(x))}
+
+
+def names() -> list[str]:
+    """The learner names ``build`` accepts."""
+    return sorted(REGISTRY)
+
+
+def build(name: str, params: dict[str, Any] | None = None) -> Family:
+    """The family registered under ``name``, configured with ``params`` (unknown keys are an error)."""
+    if name not in REGISTRY:
+        raise ValueError(f"unknown learner {name!r}; valid learners: {', '.join(names())}")
+    module, _, attr = REGISTRY[name].partition(":")
+    cls = getattr(importlib.import_module(module), attr)
+    params = dict(params or {})
+    known = {f.name for f in fields(cls) if f.init}
+    unknown = set(params) - known
+    if unknown:
+        raise ValueError(f"learner {name!r}: unknown parameters {sorted(unknown)}; valid: {sorted(known)}")
+    for key in ("weights", "means", "stds"):
+        if key in params:
+            params[key] = tuple(params[key])
+    return cls(**params)

@@ -1,0 +1,253 @@
+"""The recursive-training loop: generation 0 learns from human data; each later model learns from the filtered
+crawl its predecessor contaminated. Every random draw comes from a generator keyed by (seed, generation, purpose),
+so arms of one seed see the same human data and generation-0 model (common random numbers) and runs repeat."""
+from __future__ import annotations
+
+import logging
+import math
+import shutil
+import zlib
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from benchmarks.collapse import learners, schedules
+from benchmarks.collapse.arms import Arm, ArmContext, ArmSettings, Oracle, PipelineArm, RandomDrop, parse
+from benchmarks.collapse.config import CollapseConfig
+from benchmarks.collapse.human import HumanSplit, SeedData, load_text_split, seed_data
+from benchmarks.collapse.metrics import TextReference, filter_metrics, numeric_metrics, text_metrics
+from benchmarks.collapse.practitioner import ArmUnavailable, FitContext
+from benchmarks.collapse.rows import Rows
+from filterkit.shared import shared_data_dir
+
+log = logging.getLogger(__name__)
+Progress = Callable[[str, int, int], None]
+_STREAMS = {"sample": 1, "human": 2, "arm": 3, "subsample": 4, "metric": 5, "practitioner": 6, "init": 7}
+
+
+def rng_for(seed: int, generation: int, stream: str, salt: int = 0) -> np.random.Generator:
+    """The generator for one purpose at one seed and generation."""
+    return np.random.default_rng([seed, generation, _STREAMS[stream], salt])
+
+
+@dataclass
+class Setup:
+    """What every seed shares: the learner family, schedule, arms and human data."""
+
+    config: CollapseConfig
+    family: learners.Family
+    schedule: schedules.Schedule
+    arms: list[Arm]
+    split: HumanSplit
+    workdir: Path
+    trusted_path: Path | None
+    skipped: dict[str, str]
+    reference: TextReference | None
+    """Word counts of the whole human training pool: the yardstick for types, tail and unigram KL."""
+
+
+def prepare(config: CollapseConfig, out: Path) -> Setup:
+    """Build the learner family, schedule and arms, load the human data; unusable arms are skipped with a reason."""
+    family = learners.build(config.learner, config.learner_params)
+    schedule = schedules.build(config.schedule, config.samples, config.alpha, config.budget, config.crawl())
+    settings = ArmSettings(config.detector_params, config.calibrate, config.max_fpr, config.weight_column,
+                           config.weight_power)
+    arms = parse(list(config.arms), family.kind, settings, config.random_reference)
+    skipped: dict[str, str] = {}
+    for arm in arms:
+        try:
+            arm.check()
+        except ArmUnavailable as exc:
+            skipped[arm.label] = str(exc)
+            log.warning("skipping arm %s: %s", arm.label, exc)
+    arms = _fix_random_reference([a for a in arms if a.label not in skipped], skipped)
+    workdir = out / "_work"
+    trusted_path = None
+    if family.kind == "text":
+        split = load_text_split(shared_data_dir(), config.doc_words, config.test_fraction, config.trusted_fraction)
+        if config.test_docs is not None:
+            split = HumanSplit(split.train, split.trusted, split.test[:config.test_docs])
+        workdir.mkdir(parents=True, exist_ok=True)
+        trusted_path = workdir / "trusted.parquet"
+        pq.write_table(pa.table({"text": pa.array(list(split.trusted), pa.string())}), trusted_path)
+    else:
+        assert isinstance(family, learners.NumericFamily)
+        test = family.draw_human(config.numeric_test_size, np.random.default_rng([0x7E57]))
+        split = HumanSplit(np.empty(0), np.empty(0), test)
+    family.prepare(split.train)
+    reference = TextReference.from_docs(split.train) if family.kind == "text" else None
+    return Setup(config, family, schedule, arms, split, workdir, trusted_path, skipped, reference)
+
+
+def _fix_random_reference(arms: list[Arm], skipped: dict[str, str]) -> list[Arm]:
+    rand = next((a for a in arms if isinstance(a, RandomDrop)), None)
+    if rand is None or rand.reference in {a.label for a in arms}:
+        return arms
+    fallback = next((a for a in arms if isinstance(a, (PipelineArm, Oracle))), None)
+    if fallback is None:
+        skipped[rand.label] = f"its reference arm {rand.reference!r} was skipped and no filter or oracle arm is left"
+        return [a for a in arms if a is not rand]
+    log.warning("random arm: reference %s was skipped; copying %s's retain rate instead", rand.reference,
+                fallback.label)
+    rand.reference = fallback.label
+    return [fallback] + [a for a in arms if a is not fallback]
+
+
+def run_seeds(setup: Setup, progress: Progress | None = None) -> list[dict[str, Any]]:
+    """Every arm over every seed and generation: one record per (arm, seed, generation)."""
+    cfg = setup.config
+    records: list[dict[str, Any]] = []
+    total, done = cfg.seeds * len(setup.arms) * cfg.generations, 0
+    for seed in range(cfg.seeds):
+        start = _start(setup, seed)
+        retain: dict[int, float] = {}
+        for arm in list(setup.arms):
+            last = 0
+            try:
+                for rec in _lineage(setup, seed, arm, start, retain):
+                    records.append(rec)
+                    last = rec["generation"]
+                    if progress and last:
+                        progress("generations", done + last, total)
+            except ArmUnavailable as exc:
+                log.warning("arm %s cannot run, dropping it from every seed: %s", arm.label, exc)
+                setup.skipped[arm.label] = str(exc)
+                setup.arms.remove(arm)
+                records = [r for r in records if r["arm"] != arm.label]
+            done += cfg.generations  # counted whole even when a lineage collapsed early
+            if _notes(arm):
+                log.info("arm %s left out: %s", arm.label, _notes(arm))
+    if progress:
+        progress("generations", total, total)
+    return records
+
+
+def _notes(arm: Arm) -> dict[str, str]:
+    return arm.notes() if isinstance(arm, PipelineArm) else {}
+
+
+@dataclass
+class _Start:
+    human: SeedData
+    model: Any
+    samples: np.ndarray
+    metrics: dict[str, Any]
+    ref: TextReference | None
+    sigma0: float
+
+
+def _start(setup: Setup, seed: int) -> _Start:
+    cfg, family, schedule = setup.config, setup.family, setup.schedule
+    if family.kind == "text":
+        human = seed_data(setup.split.train, seed, cfg.samples, schedule.human_per_generation(), cfg.generations)
+    else:
+        need = cfg.samples + schedule.human_per_generation() * cfg.generations
+        pool = family.draw_human(need, rng_for(seed, 0, "human"))  # type: ignore[attr-defined]
+        human = seed_data(pool, seed, cfg.samples, schedule.human_per_generation(), cfg.generations)
+    model = family.new(_learner_seed(seed, 0))
+    model.fit(human.gen0)
+    samples = model.sample(_n_samples(setup), rng_for(seed, 0, "sample"))
+    ref = setup.reference
+    sigma0 = float(model.std()) if family.kind == "numeric" else math.nan
+    metrics = _measure(setup, model, samples, ref, sigma0, rng_for(seed, 0, "metric"))
+    return _Start(human, model, samples, metrics, ref, sigma0)
+
+
+def _n_samples(setup: Setup) -> int:
+    """Enough samples for the crawl and for the metrics, which read the first N."""
+    return max(setup.config.samples, setup.schedule.synthetic_per_generation())
+
+
+def _learner_seed(seed: int, generation: int) -> int:
+    return int(np.random.SeedSequence([seed, generation, _STREAMS["init"]]).generate_state(1)[0])
+
+
+def _measure(setup: Setup, model: Any, samples: np.ndarray, ref: TextReference | None, sigma0: float,
+             rng: np.random.Generator) -> dict[str, Any]:
+    samples = samples[:setup.config.samples]
+    out: dict[str, Any] = dict(model.evaluate(setup.split.test))
+    if setup.family.kind == "numeric":
+        return out | numeric_metrics(model, setup.split.test, sigma0, rng)
+    out["perplexity"] = math.exp(out["test_ce"]) if out["test_ce"] < 700 else math.inf
+    kept = _nonempty(samples)
+    out["empty_share"] = 1.0 - len(kept) / max(len(samples), 1)
+    assert ref is not None
+    return out | text_metrics(kept, ref, rng, setup.config.bleu_docs)
+
+
+def _nonempty(samples: np.ndarray) -> np.ndarray:
+    if samples.dtype != object:
+        return samples
+    return samples[np.array([bool(str(s).strip()) for s in samples], dtype=bool)] if len(samples) else samples
+
+
+def _lineage(setup: Setup, seed: int, arm: Arm, start: _Start, retain: dict[int, float]):
+    """Records of one arm and seed, generation by generation, until the last generation or a collapse."""
+    cfg, schedule, family = setup.config, setup.schedule, setup.family
+    base = {"arm": arm.label, "seed": seed}
+    first = _verdict(base | {"generation": 0, **start.metrics, "train_size": len(start.human.gen0),
+                             "synthetic_share": 0.0}, start.samples)
+    yield first
+    if first["collapsed"]:
+        return
+    model, samples = start.model, start.samples
+    pool = Rows.of(start.human.gen0, synthetic=False, new=False)
+    history: list[str] = list(samples) if family.kind == "text" else []
+    salt = zlib.crc32(arm.label.encode())
+    is_reference = any(isinstance(a, RandomDrop) and a.reference == arm.label for a in setup.arms)
+    for t in range(1, cfg.generations + 1):
+        synthetic = _nonempty(samples)[:schedule.synthetic_per_generation()]
+        crawl = schedule.crawl(pool, synthetic, start.human.fresh_for(t))
+        previous = model
+        fit_ctx = FitContext(t, setup.workdir / f"seed{seed}" / f"arm{salt:08x}", setup.split.trusted,
+                             lambda n, m=previous, g=t: m.sample(n, rng_for(seed, g, "practitioner")), history)
+        ref_rate = retain.get(t, retain[max(retain)] if retain else None)
+        ctx = ArmContext(fit_ctx, rng_for(seed, t, "arm", salt), setup.trusted_path, ref_rate)
+        keep = arm.select(crawl, ctx)
+        mask = np.zeros(len(crawl), dtype=bool)
+        mask[keep] = True
+        diag = filter_metrics(crawl.synthetic, crawl.new, mask)
+        if is_reference:
+            retain[t] = diag["retain_rate"]
+        kept = crawl.take(keep)
+        pool = kept.as_old() if schedule.carries_pool() else kept
+        train = schedule.training(pool, rng_for(seed, t, "subsample", salt))
+        rec = base | {"generation": t, **diag, "train_size": len(train),
+                      "synthetic_share": float(train.synthetic.mean()) if len(train) else math.nan}
+        if len(train) == 0:
+            yield rec | {"collapsed": 1, "collapse_reason": "no training data left after filtering"}
+            return
+        model = family.new(_learner_seed(seed, t))
+        try:
+            model.fit(train.items)
+        except ValueError as exc:
+            yield rec | {"collapsed": 1, "collapse_reason": f"training failed: {exc}"}
+            return
+        samples = model.sample(_n_samples(setup), rng_for(seed, t, "sample"))
+        if family.kind == "text":
+            history.extend(samples)
+        rec = _verdict(rec | _measure(setup, model, samples, start.ref, start.sigma0, rng_for(seed, t, "metric")),
+                       samples)
+        yield rec
+        if rec["collapsed"]:
+            return
+
+
+def _verdict(rec: dict[str, Any], samples: np.ndarray) -> dict[str, Any]:
+    """Mark a generation whose samples are all empty, or whose model is degenerate, as a collapse."""
+    if len(_nonempty(samples)) == 0:
+        return rec | {"collapsed": 1, "collapse_reason": "every sample was empty"}
+    if not math.isfinite(rec["test_ce"]):
+        return rec | {"collapsed": 1, "collapse_reason": "degenerate model (non-finite test cross-entropy)"}
+    return rec | {"collapsed": 0}
+
+
+def cleanup(setup: Setup) -> None:
+    """Remove the Parquet crawls and indexes written along the way, unless asked to keep them."""
+    if not setup.config.keep_work:
+        shutil.rmtree(setup.workdir, ignore_errors=True)

@@ -1,0 +1,148 @@
+"""Word n-gram language model with interpolated absolute discounting, sampled and scored in plain Python.
+
+The model can only produce word types it saw in training, so a type missing from one generation's data is
+gone for good: exactly the loss of the tail that model collapse is about. To score held-out human text it mixes
+in a small uniform floor over every human type (``floor``), so an out-of-vocabulary token costs a large, finite
+penalty instead of infinity; sampling never uses the floor.
+"""
+from __future__ import annotations
+
+import math
+from bisect import bisect_right
+from collections import Counter, defaultdict
+from dataclasses import dataclass, field
+from itertools import accumulate
+from typing import ClassVar
+
+import numpy as np
+
+from benchmarks.collapse.learners import Family, Kind
+from benchmarks.collapse.text import words
+
+BOS, EOS = "<s>", "</s>"
+
+
+@dataclass
+class NGramFamily(Family):
+    """Word n-gram LM: ``order`` words of context minus one, discount ``discount`` at every order above one."""
+
+    kind: ClassVar[Kind] = "text"
+    order: int = 3
+    discount: float = 0.75
+    max_tokens: int = 400
+    """Longest sampled document; the model ends documents itself by sampling the end token."""
+    floor: float = 1e-3
+    """Weight of the uniform distribution over all human types used only when scoring."""
+    _universe: int = field(default=0, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.order < 1 or not 0.0 < self.discount < 1.0 or self.max_tokens < 1 or not 0.0 < self.floor < 1.0:
+            raise ValueError("ngram: need order >= 1, 0 < discount < 1, max_tokens >= 1 and 0 < floor < 1")
+
+    def prepare(self, human_train: np.ndarray) -> None:
+        """Size the scoring floor's universe: every human type plus the end token and one unknown slot."""
+        self._universe = len({w for doc in human_train for w in words(doc)}) + 2
+
+    def new(self, seed: int) -> NGramLM:
+        """An untrained model (sampling is random only through the generator the loop passes)."""
+        return NGramLM(self.order, self.discount, self.max_tokens, self.floor, max(self._universe, 2))
+
+
+@dataclass
+class _Context:
+    """Counts of what follows one context, and the cumulative discounted counts used to sample from it."""
+
+    counts: dict[str, int]
+    total: int
+    backoff: float
+    """Probability mass passed to the shorter context: discount x distinct continuations / total."""
+    nexts: list[str] = field(default_factory=list)
+    cum: list[float] = field(default_factory=list)
+
+
+@dataclass
+class NGramLM:
+    """One trained n-gram model."""
+
+    order: int
+    discount: float
+    max_tokens: int
+    floor: float
+    universe: int
+    _tables: list[dict[tuple[str, ...], _Context]] = field(default_factory=list, init=False, repr=False)
+
+    def fit(self, data: np.ndarray) -> None:
+        """Count n-grams of every order over the documents, each padded with start tokens and an end token."""
+        grams: list[Counter] = [Counter() for _ in range(self.order)]
+        pad = [BOS] * (self.order - 1)
+        for doc in data:
+            seq = pad + words(doc) + [EOS]
+            for k in range(self.order):
+                # n-grams of length k + 1 whose last token is a real position (not padding)
+                grams[k].update(zip(*(seq[self.order - 1 - k + j:] for j in range(k + 1))))
+        if not grams[0]:
+            raise ValueError("the n-gram model got no documents to train on")
+        self._tables = []
+        for k, counter in enumerate(grams):
+            table: dict[tuple[str, ...], dict[str, int]] = defaultdict(dict)
+            for gram, c in counter.items():
+                table[gram[:-1]][gram[-1]] = c
+            d = self.discount if k else 0.0
+            self._tables.append({h: _Context(nx, t := sum(nx.values()), d * len(nx) / t) for h, nx in table.items()})
+
+    def vocabulary(self) -> set[str]:
+        """Word types the model can produce."""
+        return set(self._tables[0][()].counts) - {EOS} if self._tables else set()
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """``n`` documents by ancestral sampling, each ended by the end token or ``max_tokens``."""
+        out = np.empty(n, dtype=object)
+        uniforms = iter(rng.random(n * self.max_tokens * (2 * self.order)).tolist())
+        for j in range(n):
+            ctx = (BOS,) * (self.order - 1)
+            doc: list[str] = []
+            while len(doc) < self.max_tokens:
+                w = self._draw(ctx, uniforms)
+                if w == EOS:
+                    break
+                doc.append(w)
+                ctx = (ctx + (w,))[1:]
+            out[j] = " ".join(doc)
+        return out
+
+    def _draw(self, ctx: tuple[str, ...], uniforms) -> str:
+        for k in range(self.order - 1, -1, -1):
+            c = self._tables[k].get(ctx[len(ctx) - k:] if k else ())
+            if c is None or (k and next(uniforms) < c.backoff):
+                continue
+            if not c.cum:  # built on first use: sampling touches only a fraction of the contexts
+                c.nexts = list(c.counts)
+                c.cum = list(accumulate(c.counts[w] - (self.discount if k else 0.0) for w in c.nexts))
+            return c.nexts[min(bisect_right(c.cum, next(uniforms) * c.cum[-1]), len(c.nexts) - 1)]
+        raise RuntimeError("the unigram table is empty")
+
+    def prob(self, ctx: tuple[str, ...], w: str) -> float:
+        """Interpolated probability of ``w`` after ``ctx`` (the last ``order - 1`` tokens), without the floor."""
+        u = self._tables[0][()]
+        p = u.counts.get(w, 0) / u.total
+        d = self.discount
+        for k in range(1, self.order):
+            c = self._tables[k].get(ctx[len(ctx) - k:])
+            if c is not None:
+                p = (max(c.counts.get(w, 0) - d, 0.0) + d * len(c.counts) * p) / c.total
+        return p
+
+    def evaluate(self, human_test: np.ndarray) -> dict[str, float]:
+        """Mean negative log-probability per token (end tokens included) of the test documents, with the floor."""
+        pad = (BOS,) * (self.order - 1)
+        uniform = self.floor / self.universe
+        keep = 1.0 - self.floor
+        nll, n, oov = 0.0, 0, 0
+        for doc in human_test:
+            seq = pad + tuple(words(doc)) + (EOS,)
+            for i in range(len(pad), len(seq)):
+                p = self.prob(seq[i - self.order + 1:i] if self.order > 1 else (), seq[i])
+                oov += p == 0.0
+                nll -= math.log(keep * p + uniform)
+                n += 1
+        return {"test_ce": nll / max(n, 1), "test_oov": oov / max(n, 1)}
