@@ -174,13 +174,22 @@ def load_causal_lm(ref: ModelRef, *, dtype: Any = None, device: str = "cpu", roo
     return model, tokenizer
 
 
-def quantize_int8(model: Any) -> Any:
-    """Dynamic int8 quantisation of every ``nn.Linear`` (CPU only); activations stay float."""
-    import torch
-    from torch.ao.quantization import quantize_dynamic
+# Linear layers fed by the MLP's wide activation (Llama down_proj, OPT fc2, GPT-NeoX dense_4h_to_h) carry the
+# outlier activations that per-tensor int8 cannot represent: quantising them cost ~1 nat of log-likelihood per
+# token on SmolLM2, against ~0.2 without them. The LM head stays float for the same reason.
+_KEEP_FLOAT = ("down_proj", "fc2", "dense_4h_to_h")
 
+
+def quantize_int8(model: Any) -> Any:
+    """Dynamic int8 quantisation (per-channel weights) of the linear layers that tolerate it; CPU only."""
+    import torch
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    head = model.get_output_embeddings()
+    names = {name: per_channel_dynamic_qconfig for name, module in model.named_modules()
+             if isinstance(module, torch.nn.Linear) and module is not head and not name.endswith(_KEEP_FLOAT)}
     with warnings.catch_warnings():
         # torch.ao dynamic quantisation is deprecated in favour of torchao, which is not a dependency here.
         warnings.filterwarnings("ignore", category=UserWarning)
         warnings.filterwarnings("ignore", category=DeprecationWarning)
-        return quantize_dynamic(model, {torch.nn.Linear}, dtype=torch.qint8)
+        return quantize_dynamic(model, names, dtype=torch.qint8)

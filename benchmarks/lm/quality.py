@@ -114,6 +114,7 @@ def main() -> None:
     parser.add_argument("--observer", default=None)
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    parser.add_argument("--keep", action="store_true", help="keep other settings of an earlier run of this sample")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
@@ -136,10 +137,17 @@ def main() -> None:
                          "reasons": scored["lm.reason"].fillna("none").value_counts().to_dict(),
                          "scores": evaluate(scored, names), "threshold": threshold_check(scored),
                          "ccnet": ccnet_buckets(scored)}
+    command = (f"python -m benchmarks.lm.quality --articles {args.articles} --settings {args.settings} "
+               f"--model {args.model} --batch-size {args.batch_size}"
+               + (f" --observer {args.observer}" if args.observer else "") + (" --keep" if args.keep else ""))
+    previous = args.out / "lm_quality.json"
+    if args.keep and previous.exists():
+        old = json.loads(previous.read_text(encoding="utf-8"))
+        if old["rows"] == len(df):  # same sample: keep the settings this run did not score
+            results = {**{k: v for k, v in old["settings"].items() if k not in results}, **results}
+            command = old["command"] + "\n" + command
     result = {
-        "command": f"python -m benchmarks.lm.quality --articles {args.articles} --settings {args.settings} "
-                   f"--model {args.model} --batch-size {args.batch_size}"
-                   + (f" --observer {args.observer}" if args.observer else ""),
+        "command": command,
         "rows": len(df), "articles": int(df["article"].nunique()),
         "labels": df["label"].value_counts().to_dict(),
         "settings": results,
