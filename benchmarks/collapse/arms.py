@@ -136,7 +136,9 @@ class PipelineArm(Arm):
                 continue
             try:
                 spec, spec_rules = self._one(name, ctx)
-            except (ArmUnavailable, ImportError) as exc:
+            except (ArmUnavailable, ImportError, ValueError) as exc:
+                if self.strict and isinstance(exc, ValueError):
+                    raise  # bad parameters for a detector the user named: their error to see
                 if self.strict:
                     raise ArmUnavailable(str(exc)) from exc
                 self._dropped[name] = str(exc)

@@ -8,6 +8,7 @@ import time
 from pathlib import Path
 from typing import Any
 
+from benchmarks.collapse.arms import PipelineArm
 from benchmarks.collapse.config import CollapseConfig
 from benchmarks.collapse.loop import Progress, cleanup, prepare, run_seeds
 from benchmarks.collapse.plots import plot
@@ -37,12 +38,16 @@ def run_collapse(config: CollapseConfig, out: str | Path, *, command: str | None
                                  config.bootstrap)
     results = {"records": records, "summary": summary}
     _write_json(results, out / "results.json")
+    left_out = {a.label: a.notes() for a in setup.arms if isinstance(a, PipelineArm) and a.notes()}
     _write_json({"command": command, "config": config.to_dict(), "arms_run": [a.label for a in setup.arms],
-                 "skipped": setup.skipped, "collapse_rules": [r.__dict__ for r in rules], "details": details,
+                 "skipped": setup.skipped, "detectors_left_out": left_out,
+                 "collapse_rules": [r.__dict__ for r in rules], "details": details,
                  "seconds": round(time.perf_counter() - started, 1)}, out / "run.json")
     png = plot(records, setup.family.kind, out / "results.png", f"{config.learner} / {config.schedule}"
                ) if config.plots else None
-    (out / "results.md").write_text(markdown(config, summary, details, records, setup.skipped, command,
+    skipped = setup.skipped | {f"{arm} (detector {name})": why for arm, notes in left_out.items()
+                               for name, why in notes.items()}
+    (out / "results.md").write_text(markdown(config, summary, details, records, skipped, command,
                                              png.name if png else None, rules), encoding="utf-8")
     return results
 

@@ -31,7 +31,7 @@ def markdown(config: CollapseConfig, summary: dict[str, Any], details: dict[str,
                      f"{_f(s['oracle_benefit'], 2)} | {_f(det['mean_filter_tpr'], 3)} | {_f(det['mean_filter_fpr'], 3)}"
                      f" | {_f(det['mean_retain_rate'], 3)} | {_f(det[f'final_{config.benefit_metric}'], 3)} |")
     if skipped:
-        lines += ["", "Skipped arms:", *[f"- `{a}`: {why}" for a, why in skipped.items()]]
+        lines += ["", "Skipped arms and detectors left out:", *[f"- `{a}`: {why}" for a, why in skipped.items()]]
     reasons = {a: sorted(set(d["collapse_reason"]) - {"censored"}) for a, d in details.items()}
     if any(reasons.values()):
         lines += ["", "What triggered collapse:", *[f"- {a}: {'; '.join(r)}" for a, r in reasons.items() if r]]

@@ -199,7 +199,8 @@ def render(r: dict) -> str:
         lines += [f"int8 dynamic quantisation costs {a['auroc'] - b['auroc']:+.3f} AUROC and "
                   f"{a['tpr_at_1fpr'] - b['tpr_at_1fpr']:+.3f} TPR@1%FPR on `lm.fastdetect` (fp32 minus int8); "
                   f"scoring took {r['settings']['int8']['seconds']:.0f} s against "
-                  f"{r['settings']['fp32']['seconds']:.0f} s (same machine, one after the other).", ""]
+                  f"{r['settings']['fp32']['seconds']:.0f} s of wall clock, under whatever load the shared machine "
+                  "had at the time (not side by side: lm_speed.md compares speeds).", ""]
     return "\n".join(lines) + "\n"
 
 
