@@ -381,3 +381,27 @@ def test_subsample_trains_on_a_fixed_budget(tmp_path):
     records = run_collapse(cfg, tmp_path)["records"]
     assert [r["train_size"] for r in records] == [30, 20, 20, 20, 20]
     assert 0.2 <= records[1]["synthetic_share"] <= 0.8  # 30 human and 30 synthetic rows, subsampled to 20
+
+
+def test_combined_filter_leaves_out_unusable_detectors_and_says_why(tmp_path, parrot, monkeypatch):
+    registry = {k: v for k, v in detectors.available().items() if k in ("exact", "length", "lm")}
+    if set(registry) != {"exact", "length", "lm"}:
+        pytest.skip("needs the exact, length and lm detectors registered")
+    monkeypatch.setattr(detectors, "available", lambda: registry)  # keep `filter` to three cheap-to-build detectors
+    cfg = _cfg(learner="parrot", schedule="fixed", alpha=0.5, arms=("none", "filter"), generations=1, seeds=1,
+               samples=30, test_docs=10, detector_params={"lm": {"model": str(tmp_path / "no-model")}})
+    result = run_collapse(cfg, tmp_path / "out")
+    left_out = json.loads((tmp_path / "out" / "run.json").read_text())["detectors_left_out"]["filter"]
+    assert "does not exist" in left_out["lm"]
+    assert "no default rules" in left_out["length"]
+    assert "exact" not in left_out and "filter" in result["summary"]
+    assert "filter (detector lm)" in (tmp_path / "out" / "results.md").read_text()
+
+
+def test_bad_parameters_for_a_named_detector_arm_are_an_error(tmp_path, parrot):
+    if "lm" not in detectors.available():
+        pytest.skip("lm detector not registered")
+    cfg = _cfg(learner="parrot", schedule="fixed", alpha=0.5, arms=("none", "lm"), generations=1, seeds=1,
+               samples=20, test_docs=5, detector_params={"lm": {"model": str(tmp_path / "no-model")}})
+    with pytest.raises(ValueError, match="does not exist"):
+        run_collapse(cfg, tmp_path / "out")
