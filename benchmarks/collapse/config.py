@@ -1,14 +1,12 @@
 """The typed configuration of a collapse run, loadable from YAML or TOML."""
 from __future__ import annotations
 
-import tomllib
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
-import yaml
-
 from benchmarks.collapse import learners, schedules
+from filterkit.config import read_mapping
 
 
 @dataclass(frozen=True)
@@ -133,14 +131,7 @@ class CollapseConfig:
 
 def load(path: str | Path) -> CollapseConfig:
     """A config from a ``.yaml``/``.yml`` or ``.toml`` file."""
-    path = Path(path)
-    text = path.read_text(encoding="utf-8")
-    if path.suffix == ".toml":
-        data = tomllib.loads(text)
-    elif path.suffix in (".yaml", ".yml"):
-        data = yaml.safe_load(text) or {}
-    else:
-        raise ValueError(f"{path}: config must end in .yaml, .yml or .toml")
+    data = read_mapping(path)
     try:
         return CollapseConfig.from_dict(data)
     except (TypeError, ValueError) as exc:
