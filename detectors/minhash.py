@@ -8,8 +8,10 @@ signatures of rows that have a candidate, never the texts nor every signature at
 """
 from __future__ import annotations
 
+import shutil
 from dataclasses import dataclass
 from functools import lru_cache
+from pathlib import Path
 from typing import Literal
 
 import numpy as np
@@ -18,6 +20,7 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
 from detectors.base import ROW, SHARD, TEXT, CorpusDetector
+from detectors.components import PMap, read_labels, receive, send, star_components, start
 from detectors.shingles import MinHasher, Shingling, Unit, band_keys
 from filterkit.rules import Rule
 
@@ -146,22 +149,41 @@ class MinHashDuplicates(CorpusDetector):
     def reduce(self, keys: ds.Dataset) -> pa.Table:
         """Cluster every row of the corpus; rows come back sorted by (``_shard``, ``_row``)."""
         reader = _ColumnReader(keys)
-        shard, row = reader.column(SHARD), reader.column(ROW)
-        n = len(shard)
+        n = reader.count
         b, _ = self.band_shape
         edges = _candidate_edges(reader, [f"band{j:03d}" for j in range(b)], n)
         if self.verify and len(edges):
             edges = edges[_estimated_jaccard(reader, edges, self.num_perm) >= self.threshold]
-        label = union_find(n, edges)
+        return self._clusters(reader, union_find(n, edges))
+
+    def reduce_parallel(self, files: list[str], work: Path, pmap: PMap, partitions: int) -> pa.Table:
+        """The clusters ``reduce`` finds, with bands, verification and components spread over ``pmap`` tasks.
+
+        One task per band finds its buckets' candidate edges and sends them by node to ``partitions``
+        partitions; one task per partition verifies and deduplicates them; large-star / small-star rounds
+        (``detectors.components``) label the components. Only per-row labels come back to this process.
+        """
+        shutil.rmtree(work, ignore_errors=True)
+        b, _ = self.band_shape
+        spec = _ParallelSpec(tuple(files), str(work), partitions, self.threshold if self.verify else None,
+                             self.num_perm)
+        pmap(_band_candidates, [(spec, f"band{j:03d}") for j in range(b)])
+        pmap(_verify_partition, [(spec, p) for p in range(partitions)])
+        labels = star_components(work / "components", partitions, pmap)
+        reader = _ColumnReader(ds.dataset(list(files), format="parquet"))
+        return self._clusters(reader, read_labels(labels, reader.count))
+
+    def _clusters(self, reader: _ColumnReader, label: np.ndarray) -> pa.Table:
+        """Output columns from every row's component label (its first row's position)."""
+        n = len(label)
         size = np.bincount(label, minlength=n)[label]
         survivor = self._survivors(reader, label)
-        position = np.arange(n)
         out = pa.table({
-            SHARD: shard,
-            ROW: row,
+            SHARD: reader.column(SHARD),
+            ROW: reader.column(ROW),
             f"{self.name}.cluster_id": label.astype(np.float64),
             f"{self.name}.cluster_size": size.astype(np.float64),
-            f"{self.name}.is_duplicate": (survivor[label] != position).astype(np.float64),
+            f"{self.name}.is_duplicate": (survivor[label] != np.arange(n)).astype(np.float64),
         })
         return out.sort_by([(SHARD, "ascending"), (ROW, "ascending")])
 
@@ -189,6 +211,11 @@ class _ColumnReader:
 
     def __init__(self, keys: ds.Dataset) -> None:
         self.fragments = list(keys.get_fragments())
+
+    @property
+    def count(self) -> int:
+        """Rows in every fragment."""
+        return sum(f.count_rows() for f in self.fragments)
 
     def column(self, name: str, fill: float | int | None = None) -> np.ndarray:
         """The whole column as numpy; nulls become ``fill`` (which must then be given)."""
@@ -228,26 +255,61 @@ class _ColumnReader:
         return col.to_numpy()
 
 
+def _bucket_pairs(reader: _ColumnReader, band: str) -> tuple[np.ndarray, np.ndarray]:
+    """``(leader, member)`` positions for every row sharing a bucket of one band with an earlier row."""
+    positions, values = reader.valid_column(band)
+    order = np.argsort(values, kind="stable")
+    sorted_values = values[order]
+    new_bucket = np.ones(len(order), dtype=bool)
+    new_bucket[1:] = sorted_values[1:] != sorted_values[:-1]
+    # Stable sort on ascending positions: each bucket starts with its earliest row, its leader.
+    leader = positions[order][np.flatnonzero(new_bucket)[np.cumsum(new_bucket) - 1]]
+    member = positions[order]
+    linked = leader != member
+    return leader[linked].astype(np.int64), member[linked].astype(np.int64)
+
+
 def _candidate_edges(reader: _ColumnReader, band_columns: list[str], n: int) -> np.ndarray:
     """Unique ``(first, other)`` position pairs of rows that share a bucket in any band, as an (E, 2) array."""
     found = []
     for name in band_columns:
-        positions, values = reader.valid_column(name)
-        order = np.argsort(values, kind="stable")
-        sorted_values = values[order]
-        new_bucket = np.ones(len(order), dtype=bool)
-        new_bucket[1:] = sorted_values[1:] != sorted_values[:-1]
-        # Stable sort on ascending positions: each bucket starts with its earliest row, its leader.
-        leader = positions[order][np.flatnonzero(new_bucket)[np.cumsum(new_bucket) - 1]]
-        member = positions[order]
-        linked = leader != member
-        found.append(leader[linked].astype(np.int64) * n + member[linked])
+        leader, member = _bucket_pairs(reader, name)
+        found.append(leader * n + member)
         if len(found) > 1:
             found = [np.unique(np.concatenate(found))]
     if not found or not len(found[0]):
         return np.zeros((0, 2), np.int64)
     codes = np.unique(found[0])
     return np.stack([codes // n, codes % n], axis=1)
+
+
+@dataclass(frozen=True)
+class _ParallelSpec:
+    """What every task of ``reduce_parallel`` needs: the key files (in order), where to write, how to verify."""
+
+    files: tuple[str, ...]
+    work: str
+    partitions: int
+    threshold: float | None
+    num_perm: int
+
+
+def _band_candidates(task: tuple[_ParallelSpec, str]) -> int:
+    spec, band = task
+    leader, member = _bucket_pairs(_ColumnReader(ds.dataset(list(spec.files), format="parquet")), band)
+    send(leader, member, Path(spec.work) / "candidates", band, spec.partitions)
+    return int(leader.size)
+
+
+def _verify_partition(task: tuple[_ParallelSpec, int]) -> int:
+    spec, p = task
+    leader, member = receive(Path(spec.work) / "candidates", p)
+    edges = np.stack([leader, member], axis=1)
+    if spec.threshold is not None and len(edges):
+        reader = _ColumnReader(ds.dataset(list(spec.files), format="parquet"))
+        edges = edges[_estimated_jaccard(reader, edges, spec.num_perm) >= spec.threshold]
+    start(Path(spec.work) / "components", edges[:, 0], edges[:, 1], f"{p:05d}", spec.partitions)
+    return int(len(edges))
 
 
 def _estimated_jaccard(reader: _ColumnReader, edges: np.ndarray, num_perm: int) -> np.ndarray:

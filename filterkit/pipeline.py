@@ -89,9 +89,14 @@ def run(
     if not failed:
         # A corpus-wide step over part of the corpus would give other answers than over all of it: all maps first.
         names = tuple(s.name for s in shards)
-        reduces = [ReduceTask(d.name, str(lay.root), config, names) for d in dets
+        partitions = 2 * getattr(executor, "workers", 1)
+        reduces = [ReduceTask(d.name, str(lay.root), config, names, partitions) for d in dets
                    if isinstance(d, CorpusDetector) and not lay.is_done(f"reduce-{d.name}")]
-        failed = _run_phase(executor, reduce_detector, reduces, "dedup", len(reduces), 0, progress)
+        spread = [t for t in reduces if getattr(executor, "distributed", False)
+                  and any(d.name == t.detector and hasattr(d, "reduce_parallel") for d in dets)]
+        failed = _run_phase(executor, reduce_detector, [t for t in reduces if t not in spread], "dedup",
+                            len(reduces), 0, progress)
+        failed += _reduce_spread(executor, spread, progress, len(reduces) - len(spread), len(reduces))
     if not failed:
         todo = [s for s in shards if not lay.is_done(f"decide-{s.name}")]
         failed = _run_phase(executor, decide_shard, [ShardTask(s, str(lay.root), config) for s in todo], "decide",
@@ -101,7 +106,7 @@ def run(
                           failed_tasks=failed)
     render_report(lay, report)
     if not keep_work and not failed:
-        for sub in ("scored", "keys", "reduced"):
+        for sub in ("scored", "keys", "reduced", "components"):
             shutil.rmtree(lay.work / sub, ignore_errors=True)
     return RunResult(out=lay.root, report=report)
 
@@ -125,6 +130,31 @@ def _run_phase(executor: Executor, fn: Callable, tasks: list, phase: str, total:
         done += 1
         if progress:
             progress(phase, done, total)
+    return failed
+
+
+def _reduce_spread(executor: Executor, tasks: list[ReduceTask], progress: Progress | None, done: int,
+                   total: int) -> list[TaskFailure]:
+    """Corpus-wide steps that this process drives as many executor tasks (a Ray cluster's shuffle)."""
+
+    def pmap(fn: Callable, items: list) -> list:
+        results = list(executor.map_unordered(fn, items))
+        errors = [r for r in results if isinstance(r, TaskFailure)]
+        if errors:
+            raise RuntimeError(f"{len(errors)} of {len(items)} {fn.__name__} tasks failed: {errors[0].error}")
+        return results
+
+    failed = []
+    for task in tasks:
+        try:
+            reduce_detector(task, pmap)
+        except Exception as exc:  # noqa: BLE001 - reported like any failed task: the run ends non-zero
+            log.error("dedup task %s failed: %r", task.detector, exc)
+            failed.append(TaskFailure(task, repr(exc), 1))
+            continue
+        done += 1
+        if progress:
+            progress("dedup", done, total)
     return failed
 
 

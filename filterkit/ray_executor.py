@@ -43,6 +43,9 @@ def check_address(address: str, timeout: float = 5.0) -> None:
 class RayExecutor:
     """Runs tasks on Ray actors: ``workers`` of them (default: the cluster's CPUs), ``num_gpus`` each."""
 
+    distributed = True
+    """Corpus-wide steps that can spread over tasks do (``reduce_parallel``) instead of running in one actor."""
+
     def __init__(self, address: str | None = None, workers: int | None = None, num_gpus: float = 0.0,
                  retries: int = 2, num_cpus: int | None = None) -> None:
         import ray

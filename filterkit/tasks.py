@@ -20,6 +20,7 @@ import pyarrow.parquet as pq
 
 import detectors
 from detectors.base import ROW, SHARD, TEXT, CorpusDetector, Detector, RowDetector
+from detectors.components import PMap
 from detectors.normalize import defend_texts
 from filterkit.config import DetectorSpec, FilterConfig
 from filterkit.layout import Layout
@@ -208,10 +209,15 @@ class ReduceTask:
     out: str
     config: FilterConfig
     shards: tuple[str, ...]
+    partitions: int = 1
 
 
-def reduce_detector(task: ReduceTask) -> dict[str, Any]:
-    """Run one corpus-wide detector's reduce and split its per-row results back into shards."""
+def reduce_detector(task: ReduceTask, pmap: PMap | None = None) -> dict[str, Any]:
+    """Run one corpus-wide detector's reduce and split its per-row results back into shards.
+
+    With ``pmap``, a detector that can (``reduce_parallel``) spreads its reduce over ``task.partitions``
+    partitions and the tasks ``pmap`` runs; otherwise it runs here, in one process.
+    """
     start = time.perf_counter()
     lay = Layout(task.out)
     (det,) = [d for d in load_detectors(task.config.detectors) if d.name == task.detector]
@@ -221,7 +227,10 @@ def reduce_detector(task: ReduceTask) -> dict[str, Any]:
         lay.mark_done(f"reduce-{det.name}")
         return {"detector": det.name, "rows": 0, "seconds": time.perf_counter() - start}
     keys = ds.dataset(files, format="parquet")
-    result = det.reduce(keys)
+    if pmap is not None and hasattr(det, "reduce_parallel"):
+        result = det.reduce_parallel(files, lay.work / "components" / det.name, pmap, task.partitions)
+    else:
+        result = det.reduce(keys)
     if result.num_rows != keys.count_rows():
         raise RuntimeError(f"detector {det.name}: reduce returned {result.num_rows} rows for {keys.count_rows()} keys")
     shard_ids = result[SHARD].to_numpy()

@@ -4,6 +4,7 @@ import signal
 import threading
 import time
 
+import numpy as np
 import pyarrow as pa
 import pytest
 
@@ -32,6 +33,22 @@ def test_same_outputs_as_local(ray_executor, tmp_path):
     distributed = filterkit.run([str(data)], tmp_path / "ray", cfg, executor=ray_executor)
     assert tree_bytes(tmp_path / "ray") == tree_bytes(tmp_path / "local")
     assert distributed.report["counts"] == local.report["counts"]
+
+
+def test_same_duplicate_clusters_as_local(ray_executor, shared_data, tmp_path):
+    # On Ray the MinHash step runs spread out (bands, verification, large-star / small-star rounds as tasks).
+    from .test_components import _near_duplicate_corpus
+
+    texts = _near_duplicate_corpus(shared_data)
+    for f, part in enumerate(np.array_split(np.arange(len(texts)), 4)):
+        write(tmp_path / "in" / f"{f}.parquet", pa.table({"text": [texts[i] for i in part]}), 50)
+    cfg = FilterConfig(rows_per_shard=50, detectors=(DetectorSpec("exact"), DetectorSpec("minhash")))
+    local = filterkit.run([str(tmp_path / "in")], tmp_path / "local", cfg, executor=LocalExecutor())
+    distributed = filterkit.run([str(tmp_path / "in")], tmp_path / "ray", cfg, executor=ray_executor, keep_work=True)
+    assert (tmp_path / "ray" / "_work" / "components" / "minhash" / "components" / "labels").is_dir()
+    assert local.report["counts"]["removed"] > 100
+    assert distributed.report["counts"] == local.report["counts"]
+    assert tree_bytes(tmp_path / "ray") == tree_bytes(tmp_path / "local")
 
 
 def test_worker_killed_mid_task_is_retried(ray_executor, tmp_path):
