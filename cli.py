@@ -137,23 +137,34 @@ def _main(verbose: Verbose = False) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 
+RowsPerShard = Annotated[Optional[int], typer.Option(
+    "--rows-per-shard", help="Rows per task (default 50,000); smaller for slow detectors such as lm.")]
+
+
+def _filter_or_score(score_only: bool, inputs: list[str], out: Path, cfg_changes: dict, config: Optional[Path],
+                     detectors: Optional[str], workers: int, resume: bool, overwrite: bool, param: Optional[list[str]],
+                     executor: str, ray_address: Optional[str], shortcuts: tuple) -> None:
+    try:
+        cfg = _config(config, detectors, _shortcuts(param, *shortcuts), **cfg_changes)
+        ok = _run(inputs, out, cfg, _executor(executor, workers, ray_address), resume, overwrite, score_only)
+    except (ValueError, FileNotFoundError, RuntimeError, ConnectionError) as exc:
+        _fail(exc)
+    if not ok:
+        raise typer.Exit(1)
+
+
 @app.command("filter")
 def filter_cmd(inputs: Inputs, out: Out, config: ConfigOpt = None, detectors: DetectorsOpt = None,
                mode: Annotated[Optional[Mode], typer.Option("--mode")] = None, text_column: TextCol = None,
                id_column: IdCol = None, workers: Workers = 1, resume: Resume = False, overwrite: Overwrite = False,
                param: Params = None, executor: ExecutorOpt = "local", ray_address: RayAddress = None,
                lm_model: LmModel = None, lm_observer: LmObserver = None, classifier_model: ClassifierModel = None,
-               replay_index: ReplayIndex = None) -> None:
+               replay_index: ReplayIndex = None, rows_per_shard: RowsPerShard = None) -> None:
     """Score, decide and write kept/, removed/, quarantine/ and a report. Exit 1 if any file failed to read."""
-    try:
-        param = _shortcuts(param, lm_model, lm_observer, classifier_model, replay_index)
-        cfg = _config(config, detectors, param, mode=mode.value if mode else None, text_column=text_column,
-                      id_column=id_column)
-        ok = _run(inputs, out, cfg, _executor(executor, workers, ray_address), resume, overwrite, score_only=False)
-    except (ValueError, FileNotFoundError, RuntimeError, ConnectionError) as exc:
-        _fail(exc)
-    if not ok:
-        raise typer.Exit(1)
+    changes = {"mode": mode.value if mode else None, "text_column": text_column, "id_column": id_column,
+               "rows_per_shard": rows_per_shard}
+    _filter_or_score(False, inputs, out, changes, config, detectors, workers, resume, overwrite, param, executor,
+                     ray_address, (lm_model, lm_observer, classifier_model, replay_index))
 
 
 @app.command("score")
@@ -161,16 +172,12 @@ def score_cmd(inputs: Inputs, out: Out, detectors: DetectorsOpt = None, config: 
               text_column: TextCol = None, id_column: IdCol = None, workers: Workers = 1, resume: Resume = False,
               overwrite: Overwrite = False, param: Params = None, executor: ExecutorOpt = "local",
               ray_address: RayAddress = None, lm_model: LmModel = None, lm_observer: LmObserver = None,
-              classifier_model: ClassifierModel = None, replay_index: ReplayIndex = None) -> None:
+              classifier_model: ClassifierModel = None, replay_index: ReplayIndex = None,
+              rows_per_shard: RowsPerShard = None) -> None:
     """Write every row with its score columns and a filter_decision column (tag mode)."""
-    try:
-        param = _shortcuts(param, lm_model, lm_observer, classifier_model, replay_index)
-        cfg = _config(config, detectors, param, text_column=text_column, id_column=id_column)
-        ok = _run(inputs, out, cfg, _executor(executor, workers, ray_address), resume, overwrite, score_only=True)
-    except (ValueError, FileNotFoundError, RuntimeError, ConnectionError) as exc:
-        _fail(exc)
-    if not ok:
-        raise typer.Exit(1)
+    changes = {"text_column": text_column, "id_column": id_column, "rows_per_shard": rows_per_shard}
+    _filter_or_score(True, inputs, out, changes, config, detectors, workers, resume, overwrite, param, executor,
+                     ray_address, (lm_model, lm_observer, classifier_model, replay_index))
 
 
 @app.command("calibrate")

@@ -33,7 +33,7 @@ class InputFile:
 
 @dataclass(frozen=True)
 class Shard:
-    """A row-group range of one file: the unit of work, retry and resume."""
+    """A row-group range of one file, or a slice of one large row group: the unit of work, retry and resume."""
 
     index: int
     path: str
@@ -41,6 +41,8 @@ class Shard:
     row_groups: tuple[int, ...]
     row_offset: int
     num_rows: int
+    skip: int = 0
+    """Rows of the first row group before this shard's first row (a row group larger than a shard is sliced)."""
 
     @property
     def name(self) -> str:
@@ -101,9 +103,17 @@ def plan_shards(files: list[InputFile], rows_per_shard: int) -> tuple[list[Shard
             continue
         start, group, rows = 0, [], 0
         for i, n in enumerate(sizes):
+            if n > rows_per_shard and not group:
+                # A row group bigger than a shard (a writer's default of a million rows, or one for the file):
+                # slices of it, so that progress, retries and resume stay at shard size.
+                for skip in range(0, n, rows_per_shard):
+                    size = min(rows_per_shard, n - skip)
+                    shards.append(Shard(len(shards), f.path, f.source, (i,), start + skip, size, skip))
+                start += n
+                continue
             group.append(i)
             rows += n
-            if rows >= rows_per_shard or i == len(sizes) - 1:
+            if rows >= rows_per_shard or i == len(sizes) - 1 or sizes[i + 1] > rows_per_shard:
                 shards.append(Shard(len(shards), f.path, f.source, tuple(group), start, rows))
                 start, group, rows = start + rows, [], 0
     return shards, failures
@@ -116,24 +126,33 @@ def file_schema(path: str) -> pa.Schema:
 
 def read_shard(shard: Shard, batch_size: int) -> Iterator[tuple[int, pa.RecordBatch | FileFailure]]:
     """Yield ``(first_row, batch)`` per batch; a row group that fails to decode yields a FileFailure instead."""
-    row = shard.row_offset
+    row, end = shard.row_offset, shard.row_offset + shard.num_rows
     fragment = _PARQUET.make_fragment(shard.path, _LOCAL)
     fragment.ensure_complete_metadata()
+    rg_start = shard.row_offset - shard.skip
     for rg in shard.row_groups:
-        rg_end = row + fragment.row_groups[rg].num_rows
+        rg_rows = fragment.row_groups[rg].num_rows
+        stop = min(rg_start + rg_rows, end)
+        position = rg_start
         try:
             piece = _PARQUET.make_fragment(shard.path, _LOCAL, row_groups=[rg])
             for batch in piece.to_batches(batch_size=batch_size, use_threads=False):
-                yield row, batch
-                row += batch.num_rows
-            if row != rg_end:
-                raise ValueError(f"gave {row - (rg_end - fragment.row_groups[rg].num_rows)} rows, metadata says "
-                                 f"{fragment.row_groups[rg].num_rows}")
+                lo, hi = max(position, row), min(position + batch.num_rows, stop)
+                if hi > lo:
+                    yield lo, batch.slice(lo - position, hi - lo)
+                    row = hi
+                position += batch.num_rows
+                if position >= end:
+                    break
+            else:
+                if position != rg_start + rg_rows:
+                    raise ValueError(f"gave {position - rg_start} rows, metadata says {rg_rows}")
         except (OSError, ValueError, pa.ArrowException) as exc:
             # Rows already yielded stay; the rest of this row group is reported, never silently skipped.
-            if row < rg_end:
-                yield row, FileFailure(shard.source, f"cannot decode row group {rg}: {exc}", row, rg_end - row)
-        row = rg_end
+            if row < stop:
+                yield row, FileFailure(shard.source, f"cannot decode row group {rg}: {exc}", row, stop - row)
+        row = stop
+        rg_start += rg_rows
 
 
 @dataclass(frozen=True)

@@ -40,6 +40,7 @@ FILTER_REASON = "filter_reason"
 DEFENDED = "_defended_text"
 """Working column with the defended text; detectors read it, outputs never carry it."""
 FILTER_DECISION = "filter_decision"
+_LOG_EVERY_S = 30.0
 WEIGHT = "weight"
 
 
@@ -108,7 +109,12 @@ def map_shard(task: ShardTask) -> dict[str, Any]:
     scored, quarantine = _Pieces(), _Pieces()
     keys = {d.name: _Pieces() for d in dets if isinstance(d, CorpusDetector)}
     unreadable: list[dict[str, Any]] = []
+    logged = start
     for first_row, item in read_shard(shard, cfg.batch_size):
+        if time.perf_counter() - logged > _LOG_EVERY_S:
+            logged = time.perf_counter()
+            log.info("%s (%s): %d of %d rows done", shard.name, shard.source, first_row - shard.row_offset,
+                     shard.num_rows)
         if isinstance(item, FileFailure):
             unreadable.append(item.__dict__)
             continue

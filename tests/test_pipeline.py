@@ -139,3 +139,33 @@ def test_corrupt_row_group_reported_rest_of_file_processed(tmp_path):
     (rng,) = r.report["unreadable_ranges"]
     assert (rng["source"], rng["row_start"], rng["num_rows"]) == ("x.parquet", 20, 10)
     assert "row group 2" in rng["error"] and not r.ok
+
+
+def test_a_row_group_larger_than_a_shard_is_sliced(tmp_path):
+    texts = [f"line {i % 37} of a file written as one row group" for i in range(100)]
+    write(tmp_path / "in" / "one.parquet", pa.table({"text": texts}), 1000)
+    write(tmp_path / "in" / "two.parquet", pa.table({"text": texts[:25]}), 5)
+    sliced = filterkit.run([str(tmp_path / "in")], tmp_path / "sliced", FilterConfig(rows_per_shard=30, batch_size=7))
+    whole = filterkit.run([str(tmp_path / "in")], tmp_path / "whole", FilterConfig(rows_per_shard=10_000))
+    assert (sliced.report["shards"], whole.report["shards"]) == (4 + 1, 2)
+    assert sliced.report["counts"] == whole.report["counts"]
+    cols = ["source_file", "source_row", "text"]
+    for part in ("kept", "removed"):
+        a, b = read_dir(tmp_path / "sliced" / part).select(cols), read_dir(tmp_path / "whole" / part).select(cols)
+        assert a.sort_by([("source_file", "ascending"), ("source_row", "ascending")]).equals(
+            b.sort_by([("source_file", "ascending"), ("source_row", "ascending")]))
+    assert read_dir(tmp_path / "sliced" / "kept").num_rows == 37
+
+
+def test_a_corrupt_sliced_row_group_is_reported_once_per_slice(tmp_path):
+    import pyarrow.parquet as pq
+
+    path = write(tmp_path / "in" / "x.parquet", pa.table({"text": [f"document {i} " * 20 for i in range(40)]}), 40)
+    column = pq.ParquetFile(path).metadata.row_group(0).column(0)
+    start = column.dictionary_page_offset or column.data_page_offset
+    data = bytearray(path.read_bytes())
+    data[start + 20: start + column.total_compressed_size - 5] = b"\xab" * (column.total_compressed_size - 25)
+    path.write_bytes(bytes(data))
+    r = filterkit.run([str(tmp_path / "in")], tmp_path / "o", FilterConfig(rows_per_shard=15))
+    ranges = sorted((u["row_start"], u["num_rows"]) for u in r.report["unreadable_ranges"])
+    assert ranges == [(0, 15), (15, 15), (30, 10)] and r.report["counts"]["unreadable_rows"] == 40
