@@ -125,15 +125,20 @@ def test_unknown_detector_lists_known(tmp_path):
         filterkit.run([str(tmp_path / "in")], tmp_path / "o", FilterConfig(detectors=(DetectorSpec("nope"),)))
 
 
-def test_corrupt_row_group_reported_rest_of_file_processed(tmp_path):
+def corrupt_row_group(path, index: int) -> None:
+    """Overwrite the middle of one row group's pages, keeping the file's metadata intact."""
     import pyarrow.parquet as pq
 
-    path = write(tmp_path / "in" / "x.parquet", pa.table({"text": [f"document {i} " * 20 for i in range(40)]}), 10)
-    column = pq.ParquetFile(path).metadata.row_group(2).column(0)
+    column = pq.ParquetFile(path).metadata.row_group(index).column(0)
     start = column.dictionary_page_offset or column.data_page_offset
     data = bytearray(path.read_bytes())
     data[start + 20: start + column.total_compressed_size - 5] = b"\xab" * (column.total_compressed_size - 25)
     path.write_bytes(bytes(data))
+
+
+def test_corrupt_row_group_reported_rest_of_file_processed(tmp_path):
+    path = write(tmp_path / "in" / "x.parquet", pa.table({"text": [f"document {i} " * 20 for i in range(40)]}), 10)
+    corrupt_row_group(path, 2)
     r = filterkit.run([str(tmp_path / "in")], tmp_path / "o", FilterConfig(rows_per_shard=10))
     assert r.report["counts"]["kept"] == 30 and r.report["counts"]["unreadable_rows"] == 10
     (rng,) = r.report["unreadable_ranges"]
@@ -158,14 +163,8 @@ def test_a_row_group_larger_than_a_shard_is_sliced(tmp_path):
 
 
 def test_a_corrupt_sliced_row_group_is_reported_once_per_slice(tmp_path):
-    import pyarrow.parquet as pq
-
     path = write(tmp_path / "in" / "x.parquet", pa.table({"text": [f"document {i} " * 20 for i in range(40)]}), 40)
-    column = pq.ParquetFile(path).metadata.row_group(0).column(0)
-    start = column.dictionary_page_offset or column.data_page_offset
-    data = bytearray(path.read_bytes())
-    data[start + 20: start + column.total_compressed_size - 5] = b"\xab" * (column.total_compressed_size - 25)
-    path.write_bytes(bytes(data))
+    corrupt_row_group(path, 0)
     r = filterkit.run([str(tmp_path / "in")], tmp_path / "o", FilterConfig(rows_per_shard=15))
     ranges = sorted((u["row_start"], u["num_rows"]) for u in r.report["unreadable_ranges"])
     assert ranges == [(0, 15), (15, 15), (30, 10)] and r.report["counts"]["unreadable_rows"] == 40
