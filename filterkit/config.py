@@ -24,6 +24,10 @@ class DetectorSpec:
         return json.dumps({"name": self.name, "params": self.params}, sort_keys=True, default=str)
 
 
+SHARD_SHARE = 0.25
+"""Share of a worker's memory budget one shard's uncompressed bytes may take."""
+
+
 @dataclass(frozen=True)
 class FilterConfig:
     """Everything that decides a run's outputs; two runs with equal configs and inputs write the same bytes."""
@@ -41,6 +45,10 @@ class FilterConfig:
     max_text_bytes: int = 5_000_000
     rows_per_shard: int = 50_000
     batch_size: int = 1024
+    worker_memory_mb: int | None = None
+    """Memory budget of one worker: shards shrink (below ``rows_per_shard``) until a shard's uncompressed
+    size, read from the Parquet metadata, is at most ``SHARD_SHARE`` of it, since a task holds the shard's
+    input, its defended text, its scored output and its keys at once. None: ``rows_per_shard`` alone."""
 
     def __post_init__(self) -> None:
         if self.mode not in ("drop", "tag", "weight"):
@@ -50,6 +58,13 @@ class FilterConfig:
             raise ValueError(f"each detector may be configured once, got {names}")
         if self.max_text_bytes <= 0 or self.rows_per_shard <= 0 or self.batch_size <= 0:
             raise ValueError("max_text_bytes, rows_per_shard and batch_size must be positive")
+        if self.worker_memory_mb is not None and self.worker_memory_mb <= 0:
+            raise ValueError(f"worker_memory_mb must be positive, got {self.worker_memory_mb}")
+
+    @property
+    def max_shard_bytes(self) -> int | None:
+        """The largest uncompressed shard the memory budget allows (None: no budget)."""
+        return None if self.worker_memory_mb is None else int(self.worker_memory_mb * 2**20 * SHARD_SHARE)
 
     def stage(self, default_rules: list[Rule]) -> FilterStage:
         """The filter stage this config describes, given the detectors' default rules."""

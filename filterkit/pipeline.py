@@ -77,7 +77,7 @@ def run(
         shards = [Shard(**{**s, "row_groups": tuple(s["row_groups"])}) for s in plan["shards"]]
         failures = [FileFailure(**f) for f in plan["failures"]]
     else:
-        shards, failures = plan_shards(files, config.rows_per_shard)
+        shards, failures = plan_shards(files, config.rows_per_shard, config.max_shard_bytes)
         shards, failures = _check_columns(shards, failures, config)
         _check_rules(shards, stage, dets)
         write_json({"shards": [dataclasses.asdict(s) for s in shards],

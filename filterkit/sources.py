@@ -89,8 +89,13 @@ def discover(inputs: list[str]) -> list[InputFile]:
     return [InputFile(path=p, source=s) for p, s in sorted(found.items(), key=lambda kv: kv[1])]
 
 
-def plan_shards(files: list[InputFile], rows_per_shard: int) -> tuple[list[Shard], list[FileFailure]]:
-    """Cut files into shards of whole row groups, about ``rows_per_shard`` rows each; unreadable files fail."""
+def plan_shards(files: list[InputFile], rows_per_shard: int, max_shard_bytes: int | None = None
+                ) -> tuple[list[Shard], list[FileFailure]]:
+    """Cut files into shards of whole row groups, at most ``rows_per_shard`` rows each; unreadable files fail.
+
+    With ``max_shard_bytes``, a file's shards also hold no more rows than fit in it at the file's mean
+    uncompressed bytes per row.
+    """
     shards: list[Shard] = []
     failures: list[FileFailure] = []
     for f in files:
@@ -98,24 +103,30 @@ def plan_shards(files: list[InputFile], rows_per_shard: int) -> tuple[list[Shard
             fragment = _PARQUET.make_fragment(f.path, _LOCAL)
             fragment.ensure_complete_metadata()
             sizes = [rg.num_rows for rg in fragment.row_groups]
+            nbytes = sum(rg.total_byte_size for rg in fragment.row_groups)
         except (OSError, pa.ArrowException) as exc:
             failures.append(FileFailure(f.source, f"cannot read Parquet metadata: {exc}"))
             continue
+        per_file = rows_per_shard
+        if max_shard_bytes is not None and sum(sizes):
+            per_file = max(1, min(rows_per_shard, int(max_shard_bytes * sum(sizes) // max(1, nbytes))))
         start, group, rows = 0, [], 0
         for i, n in enumerate(sizes):
-            if n > rows_per_shard and not group:
+            if group and rows + n > per_file:
+                shards.append(Shard(len(shards), f.path, f.source, tuple(group), start, rows))
+                start, group, rows = start + rows, [], 0
+            if n > per_file:
                 # A row group bigger than a shard (a writer's default of a million rows, or one for the file):
                 # slices of it, so that progress, retries and resume stay at shard size.
-                for skip in range(0, n, rows_per_shard):
-                    size = min(rows_per_shard, n - skip)
-                    shards.append(Shard(len(shards), f.path, f.source, (i,), start + skip, size, skip))
+                for skip in range(0, n, per_file):
+                    shards.append(Shard(len(shards), f.path, f.source, (i,), start + skip, min(per_file, n - skip),
+                                        skip))
                 start += n
                 continue
             group.append(i)
             rows += n
-            if rows >= rows_per_shard or i == len(sizes) - 1 or sizes[i + 1] > rows_per_shard:
-                shards.append(Shard(len(shards), f.path, f.source, tuple(group), start, rows))
-                start, group, rows = start + rows, [], 0
+        if group:
+            shards.append(Shard(len(shards), f.path, f.source, tuple(group), start, rows))
     return shards, failures
 
 

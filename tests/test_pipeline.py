@@ -168,3 +168,14 @@ def test_a_corrupt_sliced_row_group_is_reported_once_per_slice(tmp_path):
     r = filterkit.run([str(tmp_path / "in")], tmp_path / "o", FilterConfig(rows_per_shard=15))
     ranges = sorted((u["row_start"], u["num_rows"]) for u in r.report["unreadable_ranges"])
     assert ranges == [(0, 15), (15, 15), (30, 10)] and r.report["counts"]["unreadable_rows"] == 40
+
+
+def test_worker_memory_budget_shrinks_shards(tmp_path):
+    texts = [f"{i} " + "x" * 10_000 for i in range(100)]  # about 1 MB of text in one row group
+    write(tmp_path / "in" / "big.parquet", pa.table({"text": texts}), 1000)
+    budget = FilterConfig(worker_memory_mb=1, detectors=(DetectorSpec("length"),))
+    assert budget.max_shard_bytes == 2**18
+    r = filterkit.run([str(tmp_path / "in")], tmp_path / "o", budget)
+    assert r.report["shards"] == 4 and r.report["counts"]["kept"] == 100  # 26 rows of ~10 kB fit in 256 KiB
+    with pytest.raises(ValueError, match="worker_memory_mb"):
+        FilterConfig(worker_memory_mb=0)
