@@ -55,6 +55,10 @@ class Layout:
         """Counts and timings one task wrote."""
         return self.work / "stats" / f"{phase}-{shard.name}.json"
 
+    def reduce_stats(self, detector: str) -> Path:
+        """Rows and timing of one corpus-wide detector's reduce."""
+        return self.work / "stats" / f"reduce-{detector}.json"
+
     def marker(self, name: str) -> Path:
         """Marker that says a task finished."""
         return self.work / "done" / name

@@ -78,6 +78,8 @@ def build_report(
             "wall_seconds_this_invocation": round(wall_seconds, 3),
             "task_seconds": round(task_seconds, 3),
             "rows_per_task_second": round(counts["rows_in"] / task_seconds, 1) if task_seconds else None,
+            "reduce_seconds": {d.name: round(read_json(lay.reduce_stats(d.name))["seconds"], 3)
+                               for d in config.detectors if lay.reduce_stats(d.name).exists()},
         },
     }
     write_json(report, lay.report_json)

@@ -245,8 +245,11 @@ def reduce_detector(task: ReduceTask, pmap: PMap | None = None) -> dict[str, Any
         if hi > lo:
             part = result.slice(lo, hi - lo).drop_columns([SHARD])
             write_parquet(part, lay.reduced(det.name, f"part-{int(shard_ids[lo]):06d}"))
+    stats = {"detector": det.name, "rows": result.num_rows, "seconds": time.perf_counter() - start,
+             "spread": pmap is not None and hasattr(det, "reduce_parallel")}
+    write_json(stats, lay.reduce_stats(det.name))
     lay.mark_done(f"reduce-{det.name}")
-    return {"detector": det.name, "rows": result.num_rows, "seconds": time.perf_counter() - start}
+    return stats
 
 
 def decide_shard(task: ShardTask) -> dict[str, Any]:

@@ -1,5 +1,4 @@
 """SIGKILL the CLI at random points, resume, and compare with an uninterrupted run byte for byte."""
-import os
 import random
 import signal
 import subprocess

@@ -29,5 +29,5 @@ def test_failing_shard_reported_then_resumed(tmp_path, workers):
     flag.unlink()
     second = run(tmp_path / "o", resume=True)
     assert second.ok and second.report["counts"]["failed_rows"] == 0
-    clean = run(tmp_path / "clean")
+    run(tmp_path / "clean")
     assert tree_bytes(tmp_path / "o") == tree_bytes(tmp_path / "clean")

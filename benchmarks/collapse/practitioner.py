@@ -7,7 +7,6 @@ text at ``max_fpr``.
 """
 from __future__ import annotations
 
-import importlib
 import logging
 import shutil
 from collections.abc import Callable

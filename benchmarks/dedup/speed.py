@@ -27,6 +27,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from benchmarks.measure import run_measured
 import filterkit  # noqa: F401 - imported before detectors, which cannot be imported first (a cycle in the core)
 
 log = logging.getLogger("dedup.speed")
@@ -204,39 +205,16 @@ def detector_only(inputs: Path, out: Path) -> dict:
 
 def measured(kind: str, inputs: Path, out: Path, workers: int, timeout: float) -> dict:
     """Run ``child`` in a fresh process; wall time and peak RSS of its whole process tree."""
-    import psutil
-
     cmd = [sys.executable, "-m", "benchmarks.dedup.speed", "--child", kind, "--inputs", str(inputs),
            "--child-out", str(out), "--workers", str(workers)]
-    start = time.perf_counter()
-    load_before = os.getloadavg()[0]
-    proc = subprocess.Popen(cmd, stdout=subprocess.PIPE, stderr=subprocess.PIPE, text=True)
-    peak_total = peak_single = 0
-    ps = psutil.Process(proc.pid)
-    timed_out = False
-    while proc.poll() is None:
-        try:
-            tree = [ps, *ps.children(recursive=True)]
-            rss = [p.memory_info().rss for p in tree]
-            peak_total, peak_single = max(peak_total, sum(rss)), max(peak_single, max(rss))
-        except psutil.Error:
-            pass
-        if time.perf_counter() - start > timeout:
-            for p in [*ps.children(recursive=True), ps]:
-                p.kill()
-            timed_out = True
-            break
-        time.sleep(0.05)
-    stdout, stderr = proc.communicate()
-    seconds = time.perf_counter() - start
-    if timed_out:
+    m = run_measured(cmd, timeout)
+    if m.timed_out:
         return {"kind": kind, "timed_out_after_s": timeout}
-    if proc.returncode != 0:
-        raise RuntimeError(f"{kind} run failed:\n{stderr[-3000:]}")
-    counts = json.loads(stdout.strip().splitlines()[-1])
-    return {"kind": kind, "seconds": seconds, "peak_rss_total_mib": peak_total / 2**20,
-            "peak_rss_single_process_mib": peak_single / 2**20,
-            "load_average": round((load_before + os.getloadavg()[0]) / 2, 1), **counts}
+    if m.returncode != 0:
+        raise RuntimeError(f"{kind} run failed:\n{m.stderr[-3000:]}")
+    counts = json.loads(m.stdout.strip().splitlines()[-1])
+    return {"kind": kind, "seconds": m.seconds, "peak_rss_total_mib": m.peak_rss_total_mib,
+            "peak_rss_single_process_mib": m.peak_rss_single_process_mib, "load_average": m.load_average, **counts}
 
 
 def markdown(results: dict, command: str) -> str:
