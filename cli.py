@@ -139,6 +139,8 @@ def _main(verbose: Verbose = False) -> None:
 
 RowsPerShard = Annotated[Optional[int], typer.Option(
     "--rows-per-shard", help="Rows per task (default 50,000); smaller for slow detectors such as lm.")]
+ReuseScores = Annotated[bool, typer.Option(
+    "--reuse-scores", help="Do not rerun a detector whose columns the input already has (an earlier score run).")]
 
 
 def _filter_or_score(score_only: bool, inputs: list[str], out: Path, cfg_changes: dict, config: Optional[Path],
@@ -159,10 +161,11 @@ def filter_cmd(inputs: Inputs, out: Out, config: ConfigOpt = None, detectors: De
                id_column: IdCol = None, workers: Workers = 1, resume: Resume = False, overwrite: Overwrite = False,
                param: Params = None, executor: ExecutorOpt = "local", ray_address: RayAddress = None,
                lm_model: LmModel = None, lm_observer: LmObserver = None, classifier_model: ClassifierModel = None,
-               replay_index: ReplayIndex = None, rows_per_shard: RowsPerShard = None) -> None:
+               replay_index: ReplayIndex = None, rows_per_shard: RowsPerShard = None,
+               reuse_scores: ReuseScores = False) -> None:
     """Score, decide and write kept/, removed/, quarantine/ and a report. Exit 1 if any file failed to read."""
     changes = {"mode": mode.value if mode else None, "text_column": text_column, "id_column": id_column,
-               "rows_per_shard": rows_per_shard}
+               "rows_per_shard": rows_per_shard, "reuse_scores": reuse_scores or None}
     _filter_or_score(False, inputs, out, changes, config, detectors, workers, resume, overwrite, param, executor,
                      ray_address, (lm_model, lm_observer, classifier_model, replay_index))
 
@@ -173,9 +176,10 @@ def score_cmd(inputs: Inputs, out: Out, detectors: DetectorsOpt = None, config: 
               overwrite: Overwrite = False, param: Params = None, executor: ExecutorOpt = "local",
               ray_address: RayAddress = None, lm_model: LmModel = None, lm_observer: LmObserver = None,
               classifier_model: ClassifierModel = None, replay_index: ReplayIndex = None,
-              rows_per_shard: RowsPerShard = None) -> None:
+              rows_per_shard: RowsPerShard = None, reuse_scores: ReuseScores = False) -> None:
     """Write every row with its score columns and a filter_decision column (tag mode)."""
-    changes = {"text_column": text_column, "id_column": id_column, "rows_per_shard": rows_per_shard}
+    changes = {"text_column": text_column, "id_column": id_column, "rows_per_shard": rows_per_shard,
+               "reuse_scores": reuse_scores or None}
     _filter_or_score(True, inputs, out, changes, config, detectors, workers, resume, overwrite, param, executor,
                      ray_address, (lm_model, lm_observer, classifier_model, replay_index))
 
@@ -352,14 +356,18 @@ def bench_detect_cmd(
     param: Params = None,
     lm_model: LmModel = None,
     classifier_model: ClassifierModel = None,
+    reuse_scores: ReuseScores = False,
 ) -> None:
-    """AUROC and TPR at 5/1/0.1% FPR per score, by group and length, the combined filter, and attacks."""
+    """AUROC and TPR at 5/1/0.1% FPR per score, by group and length, the combined filter, and attacks.
+
+    With --reuse-scores, score columns already in the labelled data are used as they are (attacked copies
+    are always scored afresh)."""
     from filterkit.attacks import ALL_ATTACKS
     from filterkit.bench_detect import BenchConfig, bench_detect
 
     try:
         param = _shortcuts(param, lm_model, None, classifier_model, None)
-        cfg = _config(config, detectors, param, text_column=text_column)
+        cfg = _config(config, detectors, param, text_column=text_column, reuse_scores=reuse_scores or None)
         names = ALL_ATTACKS if attacks == "all" else tuple(a for a in (attacks or "").split(",") if a)
         bench = BenchConfig(label_column=label_column, positive=positive, attacks=tuple(names),
                             group_columns=tuple(g for g in group_columns.split(",") if g), attack_sample=attack_sample)

@@ -22,7 +22,7 @@ from filterkit.pipeline import Progress, score
 from filterkit.rules import bucket_labels
 from filterkit.sources import discover
 from filterkit.storage import write_json, write_parquet
-from filterkit.tasks import FILTER_DECISION
+from filterkit.tasks import FILTER_DECISION, load_detectors
 from filterkit.train import opening_groups
 
 log = logging.getLogger(__name__)
@@ -130,8 +130,8 @@ def bench_detect(inputs: list[str], config: FilterConfig, bench: BenchConfig, ou
     texts = scored[config.text_column].to_pylist()
     calib = (opening_groups(texts, 12) % 1000) < bench.calibration_share * 1000
     test = ~calib
-    score_columns = [c for c in scored.column_names if "." in c and c not in table.column_names
-                     and pa.types.is_floating(scored.schema.field(c).type)]
+    produced = {c for d in load_detectors(config.detectors) for c in d.columns}
+    score_columns = [c for c in scored.column_names if c in produced and pa.types.is_floating(scored.schema.field(c).type)]
     dets_rules = list(config.stage([]).rules) if config.rules else []
     groups = {c: np.array([str(v) for v in scored[c].to_pylist()]) for c in bench.group_columns
               if c in scored.column_names}

@@ -42,6 +42,9 @@ class FilterConfig:
     id_column: str | None = None
     defend: bool = True
     """Detectors see text after NFKC, zero-width stripping and homoglyph folding (outputs keep the original)."""
+    reuse_scores: bool = False
+    """A row detector whose every output column is already in the input (an earlier ``score`` run) is not run
+    again; the filter decides on the columns as they are. Off by default: stale columns go unnoticed."""
     max_text_bytes: int = 5_000_000
     rows_per_shard: int = 50_000
     batch_size: int = 1024

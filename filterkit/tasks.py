@@ -123,7 +123,7 @@ def map_shard(task: ShardTask) -> dict[str, Any]:
         good = checked.good
         if cfg.defend and good.num_rows:
             good = good.append_column(DEFENDED, pa.array(defend_texts(good[cfg.text_column]), pa.string()))
-        good, failed = _score_rows(dets, good, cfg.text_column, shard.source)
+        good, failed = _score_rows(_to_run(dets, good, cfg.reuse_scores), good, cfg.text_column, shard.source)
         for d in dets:
             if isinstance(d, CorpusDetector) and good.num_rows:
                 k = d.map(_docs(good, d, cfg.text_column))
@@ -149,6 +149,13 @@ def map_shard(task: ShardTask) -> dict[str, Any]:
     write_json(stats, lay.stats("map", shard))
     lay.mark_done(f"map-{shard.name}")
     return stats
+
+
+def _to_run(dets: tuple[Detector, ...], table: pa.Table, reuse: bool) -> tuple[Detector, ...]:
+    """The detectors to run on a batch: with ``reuse``, none whose every column the input already has."""
+    if not reuse:
+        return dets
+    return tuple(d for d in dets if not (isinstance(d, RowDetector) and all(c in table.column_names for c in d.columns)))
 
 
 def _docs(table: pa.Table, det: Detector, text_column: str) -> pa.Table:
@@ -267,6 +274,8 @@ def decide_shard(task: ShardTask) -> dict[str, Any]:
         for d in dets:
             if isinstance(d, CorpusDetector):
                 table = _join_reduced(table, pq.read_table(lay.reduced(d.name, shard.name)), d.name)
+        # Input that an earlier run wrote carries that run's decision columns: this run's replace them.
+        table = table.drop_columns([c for c in (FILTER_REASON, FILTER_DECISION, WEIGHT) if c in table.column_names])
         decision = stage.decide(table)
         flagged = int(decision.remove.sum())
         for r in decision.reason.drop_null().to_pylist():

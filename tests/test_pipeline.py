@@ -179,3 +179,18 @@ def test_worker_memory_budget_shrinks_shards(tmp_path):
     assert r.report["shards"] == 4 and r.report["counts"]["kept"] == 100  # 26 rows of ~10 kB fit in 256 KiB
     with pytest.raises(ValueError, match="worker_memory_mb"):
         FilterConfig(worker_memory_mb=0)
+
+
+def test_reuse_scores_skips_detectors_whose_columns_are_given(tmp_path):
+    texts = ["one two three", "four five", "six"]
+    first = filterkit.score([str(write(tmp_path / "in" / "a.parquet", pa.table({"text": texts})))], tmp_path / "s",
+                            FilterConfig(detectors=(DetectorSpec("length"),)))
+    scored = read_dir(first.out / "kept")  # with the first run's provenance and decision columns, replaced below
+    planted = scored.set_column(scored.column_names.index("length.words"), "length.words",
+                                pa.array([99.0, 98.0, 97.0]))
+    write(tmp_path / "again" / "b.parquet", planted)
+    cfg = FilterConfig(detectors=(DetectorSpec("length"),), reuse_scores=True)
+    reused = filterkit.score([str(tmp_path / "again")], tmp_path / "r", cfg)
+    assert read_dir(reused.out / "kept")["length.words"].to_pylist() == [99.0, 98.0, 97.0]
+    rescored = filterkit.score([str(tmp_path / "again")], tmp_path / "n", cfg.replace(reuse_scores=False))
+    assert read_dir(rescored.out / "kept")["length.words"].to_pylist() == [3.0, 2.0, 1.0]
