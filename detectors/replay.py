@@ -9,7 +9,7 @@ import pyarrow.compute as pc
 
 from detectors.base import TEXT, RowDetector
 from detectors.minhash import lsh_params
-from filterkit.minhash_index import IndexParams, MinHashIndex, load, params_of, read_manifest
+from filterkit.minhash_index import IndexParams, MinHashIndex, load, params_of, read_manifest, verify
 from filterkit.rules import Rule
 
 
@@ -42,8 +42,9 @@ class ReplayDetector(RowDetector):
         if not 0.0 < self.threshold <= 1.0:
             raise ValueError(f"threshold must be in (0, 1], got {self.threshold}")
         self.lsh_weights = tuple(float(w) for w in self.lsh_weights)
-        # Reading the small manifest now makes a missing, foreign or mismatched index fail before any work.
-        self.expected.check(read_manifest(self.index)["params"], self.index)
+        # Checking the manifest and every part's checksum now makes a missing, foreign, mismatched or corrupt
+        # index fail before any work, rather than as an error on every row in the workers.
+        self.expected.check(verify(self.index)["params"], self.index)
 
     @property
     def columns(self) -> list[str]:

@@ -157,6 +157,20 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
     return manifest
 
 
+def verify(path: str | Path) -> dict[str, Any]:
+    """The manifest, after checking every part's SHA-256 (streamed), so a corrupt index fails before any work."""
+    manifest = read_manifest(path)
+    for part in manifest["parts"]:
+        part_path = Path(path) / part["file"]
+        digest = hashlib.sha256()
+        with part_path.open("rb") as f:
+            for block in iter(lambda: f.read(1 << 20), b""):
+                digest.update(block)
+        if digest.hexdigest() != part["sha256"]:
+            raise ReplayIndexError(f"{part_path}: checksum does not match the manifest, the index is corrupt")
+    return manifest
+
+
 def load(path: str | Path, expected: IndexParams | None = None) -> MinHashIndex:
     """Read an index, verifying every part's checksum; with ``expected``, refuse other parameters."""
     path = Path(path)

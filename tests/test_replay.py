@@ -101,6 +101,8 @@ def test_corrupt_or_missing_index_gives_a_clear_error(index_dir, tmp_path):
     part.write_bytes(bytes(data))
     with pytest.raises(ReplayIndexError, match="checksum"):
         load(index_dir)
+    with pytest.raises(ReplayIndexError, match="checksum"):  # a same-size corruption, found when configured
+        ReplayDetector(index=str(index_dir))
     part.write_bytes(bytes(data[:100]))
     with pytest.raises(ReplayIndexError, match="corrupt"):
         ReplayDetector(index=str(index_dir))
