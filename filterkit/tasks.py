@@ -41,6 +41,8 @@ DEFENDED = "_defended_text"
 """Working column with the defended text; detectors read it, outputs never carry it."""
 FILTER_DECISION = "filter_decision"
 _LOG_EVERY_S = 30.0
+_SYSTEMIC_ROWS = 8
+"""A batch at least this long that fails on every row with one error fails its task instead."""
 WEIGHT = "weight"
 
 
@@ -173,16 +175,21 @@ def _score_rows(dets: tuple[Detector, ...], good: pa.Table, text_column: str, so
         return _apply_row_detectors(dets, good, text_column), good.slice(0, 0)
     except Exception as exc:  # noqa: BLE001 - a detector's failure on one row must not lose the batch
         log.warning("%s: scoring a batch failed (%s); retrying row by row", source, exc)
-    ok, bad = [], []
+    ok, bad, errors = [], [], set()
     for i in range(good.num_rows):
         row = good.slice(i, 1)
         try:
             ok.append(_apply_row_detectors(dets, row, text_column))
         except Exception as exc:  # noqa: BLE001 - recorded with the row, nothing is lost
+            errors.add(repr(exc))
             bad.append(
                 row.append_column(QUARANTINE_REASON, pa.array(["detector_error"]))
                 .append_column(QUARANTINE_ERROR, pa.array([f"{source} row {row[SOURCE_ROW][0]}: {exc!r}"]))
             )
+    if not ok and good.num_rows >= _SYSTEMIC_ROWS and len(errors) == 1:
+        # The same error on every row is the detector's fault (a model that cannot load), not the rows':
+        # fail the task, so it is retried and then reported, instead of quarantining the whole corpus.
+        raise RuntimeError(f"{source}: a detector failed on all {good.num_rows} rows of a batch: {errors.pop()}")
     scored = pa.concat_tables(ok, promote_options="permissive") if ok else good.slice(0, 0)
     failed = pa.concat_tables(bad, promote_options="permissive") if bad else good.slice(0, 0)
     return scored, failed

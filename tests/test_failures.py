@@ -6,7 +6,7 @@ import filterkit
 from filterkit import DetectorSpec, FilterConfig
 from filterkit.executors import LocalExecutor
 
-from .corpus import tree_bytes, write
+from .corpus import read_dir, tree_bytes, write
 
 
 @pytest.mark.parametrize("workers", [1, 2])
@@ -31,3 +31,20 @@ def test_failing_shard_reported_then_resumed(tmp_path, workers):
     assert second.ok and second.report["counts"]["failed_rows"] == 0
     run(tmp_path / "clean")
     assert tree_bytes(tmp_path / "o") == tree_bytes(tmp_path / "clean")
+
+
+def test_a_row_a_detector_cannot_score_is_quarantined_the_rest_scored(tmp_path):
+    write(tmp_path / "in" / "a.parquet", pa.table({"text": ["fine text", "poison pill", "also fine"]}))
+    cfg = FilterConfig(detectors=(DetectorSpec("tests.flaky:Picky"),))
+    r = filterkit.run([str(tmp_path / "in")], tmp_path / "o", cfg)
+    assert r.ok and r.report["counts"]["kept"] == 2 and r.report["quarantine_reasons"] == {"detector_error": 1}
+    (row,) = read_dir(tmp_path / "o" / "quarantine").to_pylist()
+    assert row["text"] == "poison pill" and "a.parquet row 1" in row["quarantine_error"]
+
+
+def test_a_detector_failing_on_every_row_fails_the_task_not_the_rows(tmp_path):
+    write(tmp_path / "in" / "a.parquet", pa.table({"text": [f"text {i}" for i in range(10)]}))
+    cfg = FilterConfig(detectors=(DetectorSpec("tests.flaky:Picky", {"always": True}),))
+    r = filterkit.run([str(tmp_path / "in")], tmp_path / "o", cfg)
+    assert not r.ok and r.report["counts"]["failed_rows"] == 10 and r.report["counts"]["quarantined"] == 0
+    assert "failed on all 10 rows" in r.report["failed_tasks"][0]["error"]
