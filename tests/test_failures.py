@@ -43,7 +43,7 @@ def test_a_row_a_detector_cannot_score_is_quarantined_the_rest_scored(tmp_path):
 
 
 def test_a_detector_failing_on_every_row_fails_the_task_not_the_rows(tmp_path):
-    write(tmp_path / "in" / "a.parquet", pa.table({"text": [f"text {i}" for i in range(10)]}))
+    write(tmp_path / "in" / "a.parquet", pa.table({"text": [f"text {i}" for i in range(10)]}), 10)
     cfg = FilterConfig(detectors=(DetectorSpec("tests.flaky:Picky", {"always": True}),))
     r = filterkit.run([str(tmp_path / "in")], tmp_path / "o", cfg)
     assert not r.ok and r.report["counts"]["failed_rows"] == 10 and r.report["counts"]["quarantined"] == 0
