@@ -107,7 +107,8 @@ def attack_texts(name: str, texts: list[str], seed: int = 0, paraphrase_model: s
     return [ATTACKS[name](t, random.Random(f"{seed}:{name}:{i}")) for i, t in enumerate(texts)]
 
 
-def paraphrase(texts: list[str], model: str = "default", seed: int = 0, max_new_tokens: int = 200) -> list[str]:
+def paraphrase(texts: list[str], model: str = "default", seed: int = 0, max_new_tokens: int = 200,
+               batch_size: int = 16) -> list[str]:
     """Ask a local instruction-tuned causal LM to paraphrase each text (greedy, so deterministic)."""
     import torch
 
@@ -115,17 +116,24 @@ def paraphrase(texts: list[str], model: str = "default", seed: int = 0, max_new_
 
     lm, tokenizer = load_causal_lm(resolve_model(model))
     tokenizer.padding_side = "left"
+    if tokenizer.pad_token is None:
+        tokenizer.pad_token = tokenizer.eos_token
     torch.manual_seed(seed)
-    out = []
+    prompts = []
     for text in texts:
         messages = [{"role": "user", "content": f"Paraphrase this text, keeping its meaning:\n\n{text}"}]
         if getattr(tokenizer, "chat_template", None):
-            prompt = tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True)
+            prompts.append(tokenizer.apply_chat_template(messages, tokenize=False, add_generation_prompt=True))
         else:
-            prompt = f"Paraphrase this text, keeping its meaning:\n\n{text}\n\nParaphrase:"
-        enc = tokenizer(prompt, return_tensors="pt")
+            prompts.append(f"Paraphrase this text, keeping its meaning:\n\n{text}\n\nParaphrase:")
+    out = list(texts)
+    # Batches of similar length waste little on padding; generating a batch at once is what makes this affordable.
+    order = sorted(range(len(texts)), key=lambda i: len(prompts[i]))
+    for start in range(0, len(order), batch_size):
+        chunk = order[start:start + batch_size]
+        enc = tokenizer([prompts[i] for i in chunk], return_tensors="pt", padding=True)
         with torch.inference_mode():
             ids = lm.generate(**enc, do_sample=False, max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id)
-        new = tokenizer.decode(ids[0, enc["input_ids"].shape[1]:], skip_special_tokens=True).strip()
-        out.append(new or text)
+        for i, row in zip(chunk, ids[:, enc["input_ids"].shape[1]:], strict=True):
+            out[i] = tokenizer.decode(row, skip_special_tokens=True).strip() or texts[i]
     return out

@@ -14,6 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as ds
 
+from detectors.normalize import defend_texts
 from filterkit.attacks import ALL_ATTACKS, attack_texts
 from filterkit.calibrate import threshold_for_fpr
 from filterkit.config import FilterConfig
@@ -186,8 +187,11 @@ def _attacks(scored: pa.Table, machine_test: np.ndarray, config: FilterConfig, b
         t = sample.set_column(sample.schema.get_field_index(config.text_column), config.text_column,
                               pa.array(attacked, pa.string()))
         row: dict[str, Any] = {}
-        for defend in (True, False):
-            s = _score(t, config.replace(defend=defend), work, f"attack-{name}-{int(defend)}")
+        # Where the defence leaves every text as it is, both runs would give the same scores: score once.
+        untouched = defend_texts(t[config.text_column]) == attacked
+        for defend in (False, True):
+            if not (defend and untouched):
+                s = _score(t, config.replace(defend=defend), work, f"attack-{name}-{int(defend)}")
             label = "defended" if defend else "undefended"
             for c, th in thresholds.items():
                 if c in s.column_names and th.get("0.01") == th.get("0.01"):

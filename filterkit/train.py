@@ -56,7 +56,9 @@ def opening_groups(texts: list[str], words: int) -> np.ndarray:
     """A group id per text from its first ``words`` normalised words."""
     norm = normalize_texts(pa.array(texts, pa.string())).to_pylist()
     keys = [" ".join(t.split()[:words]) for t in norm]
-    return np.array([int.from_bytes(hashlib.blake2b(k.encode(), digest_size=8).digest(), "little") for k in keys])
+    # uint64 explicitly: numpy would hold hashes above 2**63 as float64, and ``% 2`` of those is always 0.
+    return np.array([int.from_bytes(hashlib.blake2b(k.encode(), digest_size=8).digest(), "little") for k in keys],
+                    dtype=np.uint64)
 
 
 def labels(table: pa.Table, cfg: TrainConfig) -> np.ndarray:

@@ -11,7 +11,7 @@ import filterkit
 from detectors.classifier import ClassifierDetector
 from filterkit import DetectorSpec, FilterConfig
 from filterkit.classifier_model import ClassifierModel, ModelFileError
-from filterkit.train import LM_FEATURES, TrainConfig, train_detector
+from filterkit.train import LM_FEATURES, TrainConfig, opening_groups, train_detector
 
 from .corpus import read_dir, write
 
@@ -132,3 +132,12 @@ def test_pipeline_removes_at_manifest_threshold(model_dir, labelled, tmp_path):
     assert result.report["rules"][0]["threshold"] == pytest.approx(threshold)
     assert all(p >= threshold for p in removed["classifier.p_machine"].to_pylist())
     assert set(removed["filter_reason"].to_pylist()) <= {"machine_text"}
+
+
+def test_opening_groups_split_both_ways():
+    """Same opening, same group; the hashes are integers, so ``% 2`` gives two halves of a corpus."""
+    texts = [f"document {i} opens with its own words and then goes on at length" for i in range(400)]
+    groups = opening_groups([*texts, texts[0] + " with a different ending"], 12)
+    assert groups.dtype == np.uint64
+    assert groups[0] == groups[-1]
+    assert 0.35 < np.mean(groups[:-1] % 2) < 0.65

@@ -332,3 +332,15 @@ def test_default_model_scores_a_continuation_above_its_human_original(shared_dat
     assert len(ids) == 8 and np.isfinite(h).all() and np.isfinite(m).all()
     assert (m > h).mean() >= 0.75, (h, m)
     assert np.median(m) > np.median(h)
+
+
+def test_paraphrase_attack_is_deterministic_and_keeps_order(tiny):
+    from filterkit.attacks import paraphrase
+
+    texts = [t for t in CORPUS if t.strip()][:5]
+    out = paraphrase(texts, tiny["llama"], max_new_tokens=12, batch_size=2)
+    assert out == paraphrase(texts, tiny["llama"], max_new_tokens=12, batch_size=2)
+    assert len(out) == len(texts) and all(o and o != t for o, t in zip(out, texts, strict=True))
+    # Each text's rewrite is the same whichever batch it lands in (the prompts are left-padded and masked).
+    alone = [paraphrase([t], tiny["llama"], max_new_tokens=12)[0] for t in texts[:2]]
+    assert alone == out[:2]

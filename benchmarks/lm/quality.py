@@ -8,11 +8,11 @@ articles and checked on the other half, and CCNet-style perplexity buckets (terc
 perplexity) are counted on the second half.
 
     python -m benchmarks.lm.quality [--articles 50] [--settings fp32,int8] [--out benchmarks/results]
+    python -m benchmarks.lm.quality --scores DIR   # lm_quality_all.*: every row, scored before by `filterkit score --detectors lm`
 """
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 import time
@@ -28,6 +28,7 @@ import filterkit  # noqa: F401 - imported before detectors, which cannot be impo
 import detectors
 from filterkit.calibrate import threshold_for_fpr
 from filterkit.shared import shared_data_dir
+from filterkit.train import opening_groups
 
 log = logging.getLogger("lm.quality")
 DIRECTION = {"fastdetect": 1, "binoculars": -1, "loglik": 1, "perplexity": -1, "logrank": -1, "entropy": -1,
@@ -47,15 +48,24 @@ def sample(articles: int, seed: int = 0) -> pd.DataFrame:
     for _domain, group in df.groupby("domain"):
         names = np.array(sorted(group["article"].unique()))
         chosen += list(rng.choice(names, size=min(articles, names.size), replace=False))
-    halves = {a: i % 2 for i, a in enumerate(sorted(chosen, key=lambda a: (hash_key(a), a)))}
-    out = df[df["article"].isin(halves)].copy()
-    out["half"] = out["article"].map(halves)
-    return out.reset_index(drop=True)
+    out = df[df["article"].isin(set(chosen))].reset_index(drop=True)
+    return with_halves(out)
 
 
-def hash_key(article: str) -> int:
-    """A stable pseudo-random order of articles (Python's ``hash`` changes between runs)."""
-    return int.from_bytes(hashlib.blake2b(article.encode(), digest_size=8).digest(), "little")
+def with_halves(df: pd.DataFrame) -> pd.DataFrame:
+    """A ``half`` column (0 or 1) by opening words, so human/machine twins and re-cut copies stay together."""
+    df = df.copy()
+    df["half"] = opening_groups(df["text"].tolist(), 12) % 2
+    return df
+
+
+def scored_rows(path: Path) -> pd.DataFrame:
+    """Rows of open_models.parquet with ``lm.*`` columns from an earlier ``filterkit score`` run."""
+    files = sorted(str(p) for p in path.rglob("*.parquet")) if path.is_dir() else [str(path)]
+    df = pa.concat_tables(pq.read_table(f) for f in files).to_pandas()
+    if "lm.fastdetect" not in df.columns or "label" not in df.columns:
+        raise ValueError(f"{path}: expected open_models rows with lm.* columns (filterkit score --detectors lm)")
+    return with_halves(df)
 
 
 def metrics(y: np.ndarray, s: np.ndarray) -> dict[str, float]:
@@ -115,9 +125,24 @@ def main() -> None:
     parser.add_argument("--batch-size", type=int, default=16)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     parser.add_argument("--keep", action="store_true", help="keep other settings of an earlier run of this sample")
+    parser.add_argument("--scores", type=Path, help="evaluate these scored rows instead of scoring a sample")
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
+    if args.scores:
+        scored = scored_rows(args.scores)
+        names = [s for s in DIRECTION if f"lm.{s}" in scored.columns]
+        result = {"command": f"python -m benchmarks.lm.quality --scores {args.scores}", "rows": len(scored),
+                  "articles": int(len(set(opening_groups(scored["text"].tolist(), 12)))),
+                  "labels": scored["label"].value_counts().to_dict(),
+                  "settings": {"fp32, every row": {
+                      "params": {"model": "default", "scored_by": "filterkit score --detectors lm"},
+                      "seconds": float("nan"), "tokens": float(scored["lm.ntokens"].sum()),
+                      "reasons": scored["lm.reason"].fillna("none").value_counts().to_dict(),
+                      "scores": evaluate(scored, names), "threshold": threshold_check(scored),
+                      "ccnet": ccnet_buckets(scored)}}}
+        write_outputs(result, args.out, "lm_quality_all")
+        return
     df = sample(args.articles)
     log.info("%d rows from %d articles", len(df), df["article"].nunique())
     results = {}
@@ -152,24 +177,32 @@ def main() -> None:
         "labels": df["label"].value_counts().to_dict(),
         "settings": results,
     }
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "lm_quality.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
-    (args.out / "lm_quality.md").write_text(render(result), encoding="utf-8")
-    plot(result, args.out / "lm_quality.png")
+    write_outputs(result, args.out, "lm_quality")
+
+
+def write_outputs(result: dict, out: Path, stem: str) -> None:
+    """``{stem}.json``, ``.md`` and ``.png`` in ``out``."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{stem}.json").write_text(json.dumps(result, indent=2) + "\n", encoding="utf-8")
+    (out / f"{stem}.md").write_text(render(result), encoding="utf-8")
+    plot(result, out / f"{stem}.png")
 
 
 def render(r: dict) -> str:
     """Markdown tables of a result."""
     lines = ["# LM detector quality", "", "```", r["command"], "```", "",
-             f"A sample of detect/open_models.parquet split by article: {r['articles']} articles, {r['rows']} rows "
-             f"({r['labels'].get('human', 0)} human, {r['labels'].get('machine', 0)} machine); scoring all 13,000 "
-             "rows on 2 shared cores would take hours. TPR is at 1% FPR. Directions are fixed in advance "
+             f"Rows of detect/open_models.parquet: {r['rows']} ({r['labels'].get('human', 0)} human, "
+             f"{r['labels'].get('machine', 0)} machine) from {r['articles']} articles (by opening words). The "
+             "threshold and bucket checks split them into halves by article. "
+             "TPR is at 1% FPR. Directions are fixed in advance "
              "(higher fastdetect / loglik / GLTR shares, lower perplexity / log-rank / entropy / binoculars = "
              "machine).", ""]
     for name, res in r["settings"].items():
         groups = [*res["scores"]["fastdetect"]["domain"], *res["scores"]["fastdetect"]["generator"]]
         lines += [f"## Setting `{name}`: {json.dumps(res['params'])}", "",
-                  f"{res['tokens']:,.0f} scored tokens in {res['seconds']:.0f} s; reasons: {res['reasons']}.", "",
+                  f"{res['tokens']:,.0f} scored tokens"
+                  + (f" in {res['seconds']:.0f} s" if res["seconds"] == res["seconds"] else "")
+                  + f"; reasons: {res['reasons']}.", "",
                   "| score | AUROC | TPR@1%FPR | " + " | ".join(f"AUROC {g}" for g in groups) + " |",
                   "|---" * (3 + len(groups)) + "|"]
         for score, m in res["scores"].items():
