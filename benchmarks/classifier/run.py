@@ -94,6 +94,7 @@ def speed(table: pa.Table, stack: bool, model_dir: str, lm_rows: int = 96) -> di
 
 
 def main() -> None:
+    """Both splits for each head, then speed; writes ``classifier.{json,md}``."""
     parser = argparse.ArgumentParser(description=__doc__)
     parser.add_argument("--lm-scores")
     parser.add_argument("--out", default="benchmarks/results")
@@ -117,20 +118,26 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "classifier.json").write_text(json.dumps(results, indent=2) + "\n")
-    lines = ["# Classifier benchmark", "", "Command: `python -m benchmarks.classifier.run"
-             + (f" --lm-scores {args.lm_scores}" if args.lm_scores else "") + "`", "",
+    command = "python -m benchmarks.classifier.run" + (f" --lm-scores {args.lm_scores}" if args.lm_scores else "")
+    (out / "classifier.md").write_text(render(results, command))
+
+
+def render(results: dict, command: str) -> str:
+    """The results as a Markdown table."""
+    lines = ["# Classifier benchmark", "", f"Command: `{command}`", "",
              "| split | held out | head | AUROC | TPR@1% FPR (tuned on test humans) | FPR / TPR at trained threshold |",
              "|---|---|---|---:|---:|---:|"]
     for split in ("leave_one_domain_out", "leave_one_generator_out"):
         for held, heads in results[split].items():
             for head, m in heads.items():
                 sent = "" if m.get("share_scored_by_lm") in (None, 0, 1) else f" ({m['share_scored_by_lm']:.0%} to LM)"
+                # A bare LM score has no trained threshold: its FPR/TPR there would be a made-up 0.
+                at = ("n/a" if m.get("share_scored_by_lm") is None else
+                      f"{m['fpr_at_trained_threshold']:.3f} / {m['tpr_at_trained_threshold']:.3f}")
                 lines.append(f"| {split} | {held} | {head}{sent} | {m['auroc']:.3f} | "
-                             f"{m['tpr_at_1pct_fpr_tuned_on_test_humans']:.3f} | "
-                             f"{m['fpr_at_trained_threshold']:.3f} / {m['tpr_at_trained_threshold']:.3f} |")
-    lines += ["", "Speed on 2 cores: "
-              + ", ".join(f"{k} {v}" for k, v in results["speed"].items()), ""]
-    (out / "classifier.md").write_text("\n".join(lines))
+                             f"{m['tpr_at_1pct_fpr_tuned_on_test_humans']:.3f} | {at} |")
+    lines += ["", "Speed on 2 cores: " + ", ".join(f"{k} {v}" for k, v in results["speed"].items()), ""]
+    return "\n".join(lines)
 
 
 if __name__ == "__main__":

@@ -1,7 +1,7 @@
 """`filterkit bench detect` on the shared labelled set with every detector: the results entry of the detector suite.
 
-The LM scores come from one earlier ``filterkit score --detectors lm`` run over all 13,000 rows (reused, not
-recomputed; attacked copies are scored afresh). The classifier (text and stacked heads) is trained on the
+The LM scores come from earlier ``filterkit score --detectors lm`` runs (reused, not recomputed; attacked copies
+are scored afresh): over all 13,000 rows, or over the share of articles that ``benchmarks.lm.subset`` gathers. The classifier (text and stacked heads) is trained on the
 calibration half of the benchmark's own article split only, so every reported number comes from articles that
 neither the classifier nor any threshold has seen. The combined filter is the two machine-text detectors'
 default rules (``lm.fastdetect`` and ``classifier.p_machine``); exact and MinHash duplicates are scored and
@@ -9,6 +9,7 @@ reported, not filtered on, since the labelled set repeats its human articles on 
 
     filterkit score ../shared/data/detect/open_models.parquet --detectors lm -o LM_SCORES
     python -m benchmarks.detect.shared --lm-scores LM_SCORES [--attack-sample 150] [--out DIR]
+    python -m benchmarks.detect.shared --lm-scores om40_lm.parquet ...   # a file of scored rows works too
 """
 from __future__ import annotations
 
@@ -41,7 +42,8 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     bench = BenchConfig(attacks=ALL_ATTACKS, attack_sample=args.attack_sample)
-    files = sorted(str(p) for p in (args.lm_scores / "kept").glob("*.parquet"))
+    files = (sorted(str(p) for p in (args.lm_scores / "kept").glob("*.parquet")) if args.lm_scores.is_dir()
+             else [str(args.lm_scores)])
     table = ds.dataset(files).to_table()
     keep = [c for c in table.column_names if c not in ("filter_decision", "filter_reason")]
     table = table.select(keep)
@@ -58,8 +60,7 @@ def main() -> None:
     data = args.work / "labelled.parquet"
     pq.write_table(table, data)
     bench_detect([str(data)], config, bench, args.out)
-    commands = [f"filterkit score ../shared/data/detect/open_models.parquet --detectors lm -o {args.lm_scores}",
-                f"python -m benchmarks.detect.shared --lm-scores {args.lm_scores} --attack-sample "
+    commands = [f"python -m benchmarks.detect.shared --lm-scores {args.lm_scores} --attack-sample "
                 f"{args.attack_sample} --out {args.out}"]
     md = args.out / "metrics.md"
     md.write_text("```\n" + "\n".join(commands) + "\n```\n\n" + md.read_text())
