@@ -16,9 +16,9 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
+from benchmarks.scored import read_scored
 from detectors.classifier import ClassifierDetector
 from filterkit.metrics import auroc, tpr_at_fpr
 from filterkit.shared import shared_data_dir
@@ -30,11 +30,8 @@ HEADS = ("text", "stacked", "cascade")
 def load(lm_scores: str | None) -> pa.Table:
     """The labelled set, with the LM columns when given."""
     if lm_scores:
-        files = sorted(str(p) for p in Path(lm_scores).rglob("*.parquet")) if Path(lm_scores).is_dir() else [lm_scores]
-        table = ds.dataset(files).to_table()
-    else:
-        table = pq.read_table(shared_data_dir() / "detect" / "open_models.parquet")
-    return table
+        return read_scored(lm_scores)
+    return pq.read_table(shared_data_dir() / "detect" / "open_models.parquet")
 
 
 def evaluate(train: pa.Table, test: pa.Table, stack: bool) -> dict:

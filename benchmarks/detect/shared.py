@@ -19,11 +19,11 @@ from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 import filterkit  # noqa: F401 - imported before detectors (a cycle in the core)
 import detectors
+from benchmarks.scored import read_scored
 from filterkit.attacks import ALL_ATTACKS
 from filterkit.bench_detect import BenchConfig, bench_detect
 from filterkit.config import DetectorSpec, FilterConfig
@@ -42,11 +42,7 @@ def main() -> None:
     args = parser.parse_args()
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     bench = BenchConfig(attacks=ALL_ATTACKS, attack_sample=args.attack_sample)
-    files = (sorted(str(p) for p in (args.lm_scores / "kept").glob("*.parquet")) if args.lm_scores.is_dir()
-             else [str(args.lm_scores)])
-    table = ds.dataset(files).to_table()
-    keep = [c for c in table.column_names if c not in ("filter_decision", "filter_reason")]
-    table = table.select(keep)
+    table = read_scored(args.lm_scores)
     calib = (opening_groups(table["text"].to_pylist(), 12) % 1000) < bench.calibration_share * 1000
     train = table.filter(pa.array(np.asarray(calib, dtype=bool)))
     log.info("training the classifier on %d calibration rows", train.num_rows)

@@ -26,6 +26,7 @@ from sklearn.metrics import roc_auc_score, roc_curve
 
 import filterkit  # noqa: F401 - imported before detectors, which cannot be imported first (a cycle in the core)
 import detectors
+from benchmarks.scored import read_scored
 from filterkit.calibrate import threshold_for_fpr
 from filterkit.shared import shared_data_dir
 from filterkit.train import opening_groups
@@ -55,14 +56,14 @@ def sample(articles: int, seed: int = 0) -> pd.DataFrame:
 def with_halves(df: pd.DataFrame) -> pd.DataFrame:
     """A ``half`` column (0 or 1) by opening words, so human/machine twins and re-cut copies stay together."""
     df = df.copy()
-    df["half"] = opening_groups(df["text"].tolist(), 12) % 2
+    df["article_group"] = opening_groups(df["text"].tolist(), 12)
+    df["half"] = df["article_group"] % 2
     return df
 
 
 def scored_rows(path: Path) -> pd.DataFrame:
     """Rows of open_models.parquet with ``lm.*`` columns from an earlier ``filterkit score`` run."""
-    files = sorted(str(p) for p in path.rglob("*.parquet")) if path.is_dir() else [str(path)]
-    df = pa.concat_tables(pq.read_table(f) for f in files).to_pandas()
+    df = read_scored(path).to_pandas()
     if "lm.fastdetect" not in df.columns or "label" not in df.columns:
         raise ValueError(f"{path}: expected open_models rows with lm.* columns (filterkit score --detectors lm)")
     return with_halves(df)
@@ -133,7 +134,7 @@ def main() -> None:
         scored = scored_rows(args.scores)
         names = [s for s in DIRECTION if f"lm.{s}" in scored.columns]
         result = {"command": f"python -m benchmarks.lm.quality --scores {args.scores}", "rows": len(scored),
-                  "articles": int(len(set(opening_groups(scored["text"].tolist(), 12)))),
+                  "articles": int(scored["article_group"].nunique()),
                   "labels": scored["label"].value_counts().to_dict(),
                   "settings": {"fp32, every row": {
                       "params": {"model": "default", "scored_by": "filterkit score --detectors lm"},
