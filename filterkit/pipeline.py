@@ -188,7 +188,11 @@ def _check_columns(shards: list[Shard], failures: list[FileFailure], config: Fil
     for s in shards:
         if s.source in bad:
             continue
-        columns = file_schema(s.path).names
+        try:
+            columns = file_schema(s.path).names
+        except UnicodeDecodeError as exc:  # a damaged footer: its column names are not UTF-8
+            bad[s.source] = f"{s.source}: unreadable schema: {exc!r}"
+            continue
         missing = [c for c in needed if c not in columns]
         if missing:
             bad[s.source] = f"{s.source}: no column {missing[0]!r}; its columns are {columns}"

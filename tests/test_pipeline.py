@@ -2,6 +2,7 @@
 import json
 
 import pyarrow as pa
+import pyarrow.parquet as pq
 import pytest
 
 import filterkit
@@ -144,6 +145,17 @@ def test_corrupt_row_group_reported_rest_of_file_processed(tmp_path):
     (rng,) = r.report["unreadable_ranges"]
     assert (rng["source"], rng["row_start"], rng["num_rows"]) == ("x.parquet", 20, 10)
     assert "row group 2" in rng["error"] and not r.ok
+
+
+def test_a_column_name_damaged_in_the_footer_fails_that_file_only(tmp_path):
+    write(tmp_path / "in" / "ok.parquet", pa.table({"text": ["kept text"]}))
+    path = tmp_path / "in" / "x.parquet"
+    pq.write_table(pa.table({"text": ["a", "b"], "zzzzzz": [1, 2]}), path, store_schema=False)
+    # The footer names the column: a byte that is not UTF-8 (a fuzz case: pyarrow raised UnicodeDecodeError).
+    path.write_bytes(path.read_bytes().replace(b"zzzzzz", b"\x8bzzzzz"))
+    r = filterkit.run([str(tmp_path / "in")], tmp_path / "o", FilterConfig())
+    assert r.report["counts"]["kept"] == 1 and r.report["counts"]["unreadable_rows"] == 2
+    assert r.report["conservation"]["holds"] and not r.ok
 
 
 def test_a_row_group_larger_than_a_shard_is_sliced(tmp_path):
