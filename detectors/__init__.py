@@ -12,6 +12,7 @@ BUILTIN: dict[str, str] = {
     "lm": "detectors.lm:LMDetector",
     "classifier": "detectors.classifier:ClassifierDetector",
     "length": "detectors.length:Length",
+    "obfuscation": "detectors.obfuscation:Obfuscation",
     "minhash": "detectors.minhash:MinHashDuplicates",
     "replay": "detectors.replay:ReplayDetector",
 }

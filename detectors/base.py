@@ -23,12 +23,14 @@ class Detector(ABC):
     """Base of all detectors: parameters are dataclass fields, set in ``__init__`` and never changed by scoring.
 
     Subclasses set ``name`` (the column prefix) and ``scores`` (the score names they emit), and may
-    set ``requires`` (columns of other detectors they read, so the pipeline can order them).
+    set ``requires`` (columns of other detectors they read, so the pipeline can order them) and ``raw_text``.
     """
 
     name: ClassVar[str]
     scores: ClassVar[tuple[str, ...]]
     requires: ClassVar[tuple[str, ...]] = ()
+    raw_text: ClassVar[bool] = False
+    """True for a detector that must see the text as written, before the shared defence repairs it."""
 
     def get_params(self) -> dict[str, Any]:
         """Return the constructor parameters, as scikit-learn estimators do."""

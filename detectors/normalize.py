@@ -1,8 +1,13 @@
 """Text normalisation shared by every detector: one place decides what counts as "the same text"."""
 from __future__ import annotations
 
+import re
+from collections import Counter
+
+import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
+from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 # Zero-width and BOM characters are invisible to a reader but change every hash and n-gram.
 ZERO_WIDTH = "[\u200b\u200c\u200d\u2060\ufeff\u00ad]"
@@ -28,11 +33,81 @@ _HOMOGLYPHS = str.maketrans({
 })
 
 
+# A letter-case change inside a word ("tHe", "goveRnment", "NaSA") is how the upper/lower attack breaks tokens.
+# Real text has a few (names, brands: "McAllister", "iPhone"), so only rows where more than REPAIR_SHARE of the
+# words have one are repaired: a cheap vectorised test (RE2 syntax; a word is matched whole, so these count words).
+WORDS = r"\p{L}+"
+_MIXED_CASE = r"\p{Ll}\p{Lu}|\p{Lu}\p{Lu}\p{Ll}"
+MIXED_CASE_WORDS = rf"\p{{L}}*(?:{_MIXED_CASE})\p{{L}}*"
+REPAIR_SHARE = 0.02
+# Words (with digits, "A320", or a handle, "#AndInstagram", left alone) and marks a capital letter may follow.
+_TOKENS = re.compile(r"[@#]?[^\W_]+|[.!?:\n\"“‘(]")
+_NAME = re.compile(r"(?:Mc|Mac)[A-Z][a-z]+")
+# Mid-sentence, these are written in lower case unless they begin a title or a name: a capital one is more
+# likely a swapped letter. ("I" is the one function word always capitalised.)
+_FUNCTION_WORDS = ENGLISH_STOP_WORDS - {"i"}
+
+
+def _repair_word(word: str) -> str:
+    tail = word[1:]
+    if tail.islower() or word.isupper() or (word[:-1].isupper() and word[-1] == "s"):
+        return word  # lower, Title, UPPER or a plural acronym ("URLs"): written that way on purpose
+    if word[0].islower():
+        return word.lower()  # "tHe", "oF": a lower-case word with letters swapped
+    # An upper-case head: an acronym if most of the rest is upper ("NaSA"), else a capitalised word ("THe").
+    upper = sum(c.isupper() for c in tail)
+    return word.upper() if upper > len(tail) - upper else word[0] + tail.lower()
+
+
+def repair_case(text: str) -> str:
+    """Undo letter-case swaps: inside a word by its own letters, on a first letter by how the text writes it elsewhere."""
+    tokens = [(m.start(), m.end(), m.group(0)) for m in _TOKENS.finditer(text)]
+    seen = Counter(w for _, _, w in tokens)
+    words: list[tuple[int, int, str, bool]] = []  # start, end, repaired word, opens a sentence
+    opens = True
+    for start, end, w in tokens:
+        if not w[0].isalnum() and w[0] not in "@#":
+            opens = True
+            continue
+        if w.isalpha():
+            # A mixed-case form written twice ("McCormack ... McCormack") or a Mc/Mac name is meant that way.
+            words.append((start, end, w if seen[w] > 1 or _NAME.fullmatch(w) else _repair_word(w), opens))
+        opens = False
+    # Mid-sentence, "The" among many "the" (or "london" among "London") is a swapped first letter.
+    capitalised = Counter()
+    for _, _, w, first in words:
+        if not first and (len(w) == 1 or not w.isupper()):
+            capitalised[w.lower(), w[0].isupper()] += 1
+    out, last = [], 0
+    for start, end, w, first in words:
+        if not first and (len(w) == 1 or not w.isupper()):
+            key = w.lower()
+            if w[0].isupper() and (capitalised[key, False] > capitalised[key, True]
+                                   or key in _FUNCTION_WORDS and capitalised[key, True] == 1):
+                w = key
+            elif w[0].islower() and capitalised[key, True] > capitalised[key, False]:
+                w = w[0].upper() + w[1:]
+        out += [text[last:start], w]
+        last = end
+    out.append(text[last:])
+    return "".join(out)
+
+
 def defend_texts(texts: pa.Array | pa.ChunkedArray) -> list[str]:
-    """NFKC, zero-width stripping and homoglyph folding, keeping case: the cheap defence every scorer shares."""
+    """NFKC, zero-width stripping, homoglyph folding and case repair where case swaps abound: the shared defence."""
     out = pc.utf8_normalize(texts, form="NFKC")
     out = pc.replace_substring_regex(out, pattern=ZERO_WIDTH, replacement="")
-    ascii_only = pc.fill_null(pc.string_is_ascii(out), True).to_numpy(zero_copy_only=False)
-    values = out.to_pylist()
-    # Homoglyphs are never ASCII: only the (usually few) other rows need the Python-level fold.
-    return [(t or "") if plain else t.translate(_HOMOGLYPHS) for t, plain in zip(values, ascii_only, strict=True)]
+    plain = pc.fill_null(pc.string_is_ascii(out), True).to_numpy(zero_copy_only=False)
+    swapped = pc.fill_null(pc.match_substring_regex(out, _MIXED_CASE), False).to_numpy(zero_copy_only=False)
+    if swapped.any():  # count words only in the (few) rows with any mixed-case word
+        some = np.flatnonzero(swapped)
+        rows = pc.take(out, pa.array(some))
+        mixed = pc.count_substring_regex(rows, MIXED_CASE_WORDS).to_numpy(zero_copy_only=False)
+        words = pc.count_substring_regex(rows, WORDS).to_numpy(zero_copy_only=False)
+        swapped[some] = mixed > REPAIR_SHARE * words
+    values = [t or "" for t in out.to_pylist()]
+    # Homoglyphs are never ASCII and case swaps are counted above: only the (usually few) other rows need Python.
+    for i in (~plain | swapped).nonzero()[0]:
+        text = values[i] if plain[i] else values[i].translate(_HOMOGLYPHS)
+        values[i] = repair_case(text) if swapped[i] else text
+    return values

@@ -132,7 +132,9 @@ def bench_detect(inputs: list[str], config: FilterConfig, bench: BenchConfig, ou
     calib = (opening_groups(texts, 12) % 1000) < bench.calibration_share * 1000
     test = ~calib
     produced = {c for d in load_detectors(config.detectors) for c in d.columns}
-    score_columns = [c for c in scored.column_names if c in produced and pa.types.is_floating(scored.schema.field(c).type)]
+    # Identifiers (``minhash.cluster_id``) are numbers but not scores: ranking rows by them means nothing.
+    score_columns = [c for c in scored.column_names if c in produced and not c.endswith("_id")
+                     and pa.types.is_floating(scored.schema.field(c).type)]
     dets_rules = list(config.stage([]).rules) if config.rules else []
     groups = {c: np.array([str(v) for v in scored[c].to_pylist()]) for c in bench.group_columns
               if c in scored.column_names}

@@ -162,7 +162,8 @@ def _to_run(dets: tuple[Detector, ...], table: pa.Table, reuse: bool) -> tuple[D
 
 def _docs(table: pa.Table, det: Detector, text_column: str) -> pa.Table:
     """The batch a detector sees: the text as ``text`` plus the columns it declared it reads."""
-    cols = {TEXT: table[DEFENDED] if DEFENDED in table.column_names else table[text_column]}
+    defended = DEFENDED in table.column_names and not det.raw_text
+    cols = {TEXT: table[DEFENDED] if defended else table[text_column]}
     cols.update({c: table[c] for c in det.requires if c in table.column_names})
     return pa.table(cols)
 

@@ -1,7 +1,8 @@
 """Each attack on one sentence: what it does, and that a seed fixes it."""
+import pyarrow as pa
 import pytest
 
-from detectors.normalize import defend_texts
+from detectors.normalize import defend_texts, repair_case
 from filterkit.attacks import ATTACKS, attack_texts
 
 S = "The government said the 3 new programs would help a big center grow until 2025."
@@ -41,7 +42,22 @@ def test_paragraph_insertion_breaks_at_sentence_ends():
 
 def test_defence_undoes_character_attacks():
     for name in ("homoglyph", "zero_width"):
-        assert defend_texts(__import__("pyarrow").array([one(name)]))[0] == S
+        assert defend_texts(pa.array([one(name)]))[0] == S
+    # Case swaps inside words are undone; seed 0 also capitalises "help" and "big", which nothing can tell apart
+    # from names in this one sentence (the obfuscation detector reports the trace instead).
+    assert one("upper_lower", 1) != S and defend_texts(pa.array([one("upper_lower", 1)]))[0] == S
+    assert defend_texts(pa.array([one("upper_lower", 0)]))[0] == S.replace("help a big", "Help a Big")
+
+
+@pytest.mark.parametrize("attacked,repaired", [
+    ("tHe goveRnment oF NaSA", "the government of NASA"),        # inside words; acronyms stay upper
+    ("THe iPhone has URLs. A dog", "The iphone has URLs. A dog"),  # a capitalised word; plural acronyms kept
+    ("the cat and The dog and the bird", "the cat and the dog and the bird"),  # "The" among "the"s, mid-sentence
+    ("In london, then London and London.", "In London, then London and London."),  # a name written lower once
+    ("We saw Of course. I think i am", "We saw of course. I think i am"),  # a function word; "I" is left alone
+])
+def test_case_repair(attacked, repaired):
+    assert repair_case(attacked) == repaired
 
 
 def test_unknown_attack_lists_valid_ones():

@@ -59,3 +59,19 @@ def test_too_few_humans_gives_no_threshold(tmp_path):
     t = result["scores"]["length.words"]["thresholds"]
     assert t["0.001"] != t["0.001"]  # NaN: no made-up threshold
     assert result["scores"]["length.words"]["overall"]["tpr@0.001"] is None
+
+
+def test_attack_traces_and_no_identifiers_among_scores(tmp_path):
+    rng = np.random.default_rng(1)
+    # Case swaps in varied words make distinct mixed-case forms (in "word word ..." they would repeat).
+    rows = [{"text": " ".join("".join(rng.choice(list("abcdefghijklmnop"), 6)) for _ in range(60 + 20 * (i % 2))),
+             "label": "machine" if i % 2 else "human"} for i in range(200)]
+    path = write(tmp_path / "lab" / "x.parquet", pa.Table.from_pylist(rows), 100)
+    specs = (DetectorSpec("length"), DetectorSpec("obfuscation"), DetectorSpec("minhash"))
+    cfg = FilterConfig(detectors=specs, rules=(Rule("obfuscation.mixed_case", ">", 0.06),))
+    result = bench_detect([str(path)], cfg, BenchConfig(attacks=("upper_lower",), attack_sample=30), tmp_path / "o")
+    assert "minhash.cluster_size" in result["scores"] and "minhash.cluster_id" not in result["scores"]
+    attacks = result["attacks"]["results"]
+    # The trace rule reads the text as written, so it removes case-swapped rows whether or not the defence runs.
+    assert attacks["none"]["filter"] == {"defended": 0.0, "undefended": 0.0}
+    assert attacks["upper_lower"]["filter"] == {"defended": 1.0, "undefended": 1.0}

@@ -1,10 +1,11 @@
 """`filterkit bench detect` on the shared labelled set with every detector: the results entry of the detector suite.
 
 The LM scores come from earlier ``filterkit score --detectors lm`` runs (reused, not recomputed; attacked copies
-are scored afresh): over all 13,000 rows, or over the share of articles that ``benchmarks.lm.subset`` gathers. The classifier (text and stacked heads) is trained on the
-calibration half of the benchmark's own article split only, so every reported number comes from articles that
-neither the classifier nor any threshold has seen. The combined filter is the two machine-text detectors'
-default rules (``lm.fastdetect`` and ``classifier.p_machine``); exact and MinHash duplicates are scored and
+are scored afresh): over all 13,000 rows, or over the share of articles that ``benchmarks.lm.subset`` gathers.
+The classifier (text and stacked heads) is trained on the calibration half of the benchmark's own article split
+only, so every reported number comes from articles that neither the classifier nor any threshold has seen. The
+combined filter is the default rules of the two machine-text detectors (``lm.fastdetect``,
+``classifier.p_machine``) and of ``obfuscation`` (attack traces); exact and MinHash duplicates are scored and
 reported, not filtered on, since the labelled set repeats its human articles on purpose.
 
     filterkit score ../shared/data/detect/open_models.parquet --detectors lm -o LM_SCORES
@@ -48,9 +49,9 @@ def main() -> None:
     log.info("training the classifier on %d calibration rows", train.num_rows)
     model_dir = args.work / "classifier"
     train_detector(train, TrainConfig(stack="lm")).save(model_dir)
-    specs = (DetectorSpec("lm"), DetectorSpec("classifier", {"model_dir": str(model_dir)}), DetectorSpec("length"),
-             DetectorSpec("exact"), DetectorSpec("minhash"))
-    rules = tuple(r for s in specs[:2] for r in detectors.build(s.name, s.params).default_rules())
+    specs = (DetectorSpec("lm"), DetectorSpec("classifier", {"model_dir": str(model_dir)}), DetectorSpec("obfuscation"),
+             DetectorSpec("length"), DetectorSpec("exact"), DetectorSpec("minhash"))
+    rules = tuple(r for s in specs[:3] for r in detectors.build(s.name, s.params).default_rules())
     config = FilterConfig(detectors=specs, rules=rules, reuse_scores=True)
     args.work.mkdir(parents=True, exist_ok=True)
     data = args.work / "labelled.parquet"
