@@ -34,8 +34,9 @@ _HOMOGLYPHS = str.maketrans({
 
 
 # A letter-case change inside a word ("tHe", "goveRnment", "NaSA") is how the upper/lower attack breaks tokens.
-# Real text has a few (names, brands: "McAllister", "iPhone"), so only rows where more than REPAIR_SHARE of the
-# words have one are repaired: a cheap vectorised test (RE2 syntax; a word is matched whole, so these count words).
+# Every such word is repaired. First letters are guessed only in rows where more than REPAIR_SHARE of the words
+# change case inside: real text has a few (names, brands: "McAllister", "iPhone") and its capitals are meant.
+# Finding the rows is a cheap vectorised test (RE2 syntax; a word is matched whole, so these count words).
 WORDS = r"\p{L}+"
 _MIXED_CASE = r"\p{Ll}\p{Lu}|\p{Lu}\p{Lu}\p{Ll}"
 MIXED_CASE_WORDS = rf"\p{{L}}*(?:{_MIXED_CASE})\p{{L}}*"
@@ -59,7 +60,7 @@ def _repair_word(word: str) -> str:
     return word.upper() if upper > len(tail) - upper else word[0] + tail.lower()
 
 
-def repair_case(text: str) -> str:
+def repair_case(text: str, first_letters: bool = True) -> str:
     """Undo letter-case swaps: inside a word by its own letters, on a first letter by how the text writes it elsewhere."""
     tokens = [(m.start(), m.end(), m.group(0)) for m in _TOKENS.finditer(text)]
     seen = Counter(w for _, _, w in tokens)
@@ -73,12 +74,14 @@ def repair_case(text: str) -> str:
             # A mixed-case form written twice ("McCormack ... McCormack") or a Mc/Mac name is meant that way.
             words.append((start, end, w if seen[w] > 1 or _NAME.fullmatch(w) else _repair_word(w), opens))
         opens = False
+    if not first_letters:
+        return _join(text, words)
     # Mid-sentence, "The" among many "the" (or "london" among "London") is a swapped first letter.
     capitalised = Counter()
     for _, _, w, first in words:
         if not first and (len(w) == 1 or not w.isupper()):
             capitalised[w.lower(), w[0].isupper()] += 1
-    out, last = [], 0
+    repaired = []
     for start, end, w, first in words:
         if not first and (len(w) == 1 or not w.isupper()):
             key = w.lower()
@@ -87,6 +90,13 @@ def repair_case(text: str) -> str:
                 w = key
             elif w[0].islower() and capitalised[key, True] > capitalised[key, False]:
                 w = w[0].upper() + w[1:]
+        repaired.append((start, end, w, first))
+    return _join(text, repaired)
+
+
+def _join(text: str, words: list[tuple[int, int, str, bool]]) -> str:
+    out, last = [], 0
+    for start, end, w, _ in words:
         out += [text[last:start], w]
         last = end
     out.append(text[last:])
@@ -98,16 +108,16 @@ def defend_texts(texts: pa.Array | pa.ChunkedArray) -> list[str]:
     out = pc.utf8_normalize(texts, form="NFKC")
     out = pc.replace_substring_regex(out, pattern=ZERO_WIDTH, replacement="")
     plain = pc.fill_null(pc.string_is_ascii(out), True).to_numpy(zero_copy_only=False)
-    swapped = pc.fill_null(pc.match_substring_regex(out, _MIXED_CASE), False).to_numpy(zero_copy_only=False)
-    if swapped.any():  # count words only in the (few) rows with any mixed-case word
-        some = np.flatnonzero(swapped)
+    mixed = pc.fill_null(pc.match_substring_regex(out, _MIXED_CASE), False).to_numpy(zero_copy_only=False)
+    swapped = np.zeros_like(mixed)
+    if mixed.any():  # count words only in the (few) rows with any mixed-case word
+        some = np.flatnonzero(mixed)
         rows = pc.take(out, pa.array(some))
-        mixed = pc.count_substring_regex(rows, MIXED_CASE_WORDS).to_numpy(zero_copy_only=False)
-        words = pc.count_substring_regex(rows, WORDS).to_numpy(zero_copy_only=False)
-        swapped[some] = mixed > REPAIR_SHARE * words
+        counts = pc.count_substring_regex(rows, MIXED_CASE_WORDS).to_numpy(zero_copy_only=False)
+        swapped[some] = counts > REPAIR_SHARE * pc.count_substring_regex(rows, WORDS).to_numpy(zero_copy_only=False)
     values = [t or "" for t in out.to_pylist()]
-    # Homoglyphs are never ASCII and case swaps are counted above: only the (usually few) other rows need Python.
-    for i in (~plain | swapped).nonzero()[0]:
+    # Homoglyphs are never ASCII and case swaps are found above: only the (usually few) other rows need Python.
+    for i in (~plain | mixed).nonzero()[0]:
         text = values[i] if plain[i] else values[i].translate(_HOMOGLYPHS)
-        values[i] = repair_case(text) if swapped[i] else text
+        values[i] = repair_case(text, first_letters=swapped[i]) if mixed[i] else text
     return values

@@ -63,3 +63,10 @@ def test_case_repair(attacked, repaired):
 def test_unknown_attack_lists_valid_ones():
     with pytest.raises(ValueError, match="valid attacks: homoglyph"):
         attack_texts("rot13", [S])
+
+
+def test_few_case_swaps_repaired_inside_words_only():
+    # One mixed-case word in 60 is under the 2% share: "goveRnment" is repaired, capitals stay as written.
+    text = "The goveRnment said The Times would print it. " + " ".join(["more words here"] * 19)
+    assert defend_texts(pa.array([text]))[0] == text.replace("goveRnment", "government")
+    assert repair_case(text) != defend_texts(pa.array([text]))[0]  # with first letters, "The Times" loses its "The"
