@@ -71,12 +71,13 @@ def main() -> None:
         log.info("rate %g done", rate)
     command = (f"python -m benchmarks.detect.case_rate --work {args.work} --metrics {args.metrics} "
                f"--rates {args.rates} --sample {args.sample}")
-    lines = ["# Case swaps at several strengths", "", "```", command, "```", "",
-             f"{args.sample} machine rows of the test half of `bench_detect_shared`'s article split; the same rows at "
-             "every rate. Defence on; the filter is that run's (classifier, `lm.fastdetect` and `obfuscation` "
-             "default rules); score TPRs at that run's clean 1%-FPR thresholds.", "",
-             "| letters swapped | distinct mixed-case words (median) | filter removes | `classifier.p_machine` TPR | "
-             "`lm.fastdetect` TPR | removed by rule |", "|---:|---:|---:|---:|---:|---|"]
+    about = (f"{args.sample} machine rows of the test half of `bench_detect_shared`'s article split; the same rows "
+             "at every rate. Defence on; the filter is that run's (classifier, `lm.fastdetect` and `obfuscation` "
+             "default rules); score TPRs at that run's clean 1%-FPR thresholds.")
+    header = ("| letters swapped | distinct mixed-case words (median) | filter removes | `classifier.p_machine` TPR | "
+              "`lm.fastdetect` TPR | removed by rule |")
+    lines = ["# Case swaps at several strengths", "", "```", command, "```", "", about, "", header,
+             "|---:|---:|---:|---:|---:|---|"]
     for rate, mixed, removed, tpr, reasons in rows:
         lines.append(f"| {rate:.1%} | {mixed:.3f} | {removed:.2f} | {tpr[SCORES[0]]:.2f} | {tpr[SCORES[1]]:.2f} | "
                      + ", ".join(f"{k} {v}" for k, v in sorted(reasons.items())) + " |")
