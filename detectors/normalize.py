@@ -3,11 +3,11 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from functools import cache
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
 
 # Zero-width and BOM characters are invisible to a reader but change every hash and n-gram.
 ZERO_WIDTH = "[\u200b\u200c\u200d\u2060\ufeff\u00ad]"
@@ -44,9 +44,15 @@ REPAIR_SHARE = 0.02
 # Words (with digits, "A320", or a handle, "#AndInstagram", left alone) and marks a capital letter may follow.
 _TOKENS = re.compile(r"[@#]?[^\W_]+|[.!?:\n\"“‘(]")
 _NAME = re.compile(r"(?:Mc|Mac)[A-Z][a-z]+")
-# Mid-sentence, these are written in lower case unless they begin a title or a name: a capital one is more
-# likely a swapped letter. ("I" is the one function word always capitalised.)
-_FUNCTION_WORDS = ENGLISH_STOP_WORDS - {"i"}
+
+
+@cache
+def _function_words() -> frozenset[str]:
+    """Words written in lower case mid-sentence unless they begin a title or a name ("I" aside)."""
+    # Imported on first use: scikit-learn would triple the start-up time of every process importing this module.
+    from sklearn.feature_extraction.text import ENGLISH_STOP_WORDS
+
+    return frozenset(ENGLISH_STOP_WORDS - {"i"})
 
 
 def _repair_word(word: str) -> str:
@@ -86,7 +92,7 @@ def repair_case(text: str, first_letters: bool = True) -> str:
         if not first and (len(w) == 1 or not w.isupper()):
             key = w.lower()
             if w[0].isupper() and (capitalised[key, False] > capitalised[key, True]
-                                   or key in _FUNCTION_WORDS and capitalised[key, True] == 1):
+                                   or key in _function_words() and capitalised[key, True] == 1):
                 w = key
             elif w[0].islower() and capitalised[key, True] > capitalised[key, False]:
                 w = w[0].upper() + w[1:]

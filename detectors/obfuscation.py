@@ -48,9 +48,10 @@ class Obfuscation(RowDetector):
 
         # Names repeat and swapped words do not: count distinct forms, in Python only where there is any.
         mixed = share(MIXED_CASE_WORDS, words).to_numpy(zero_copy_only=False).copy()
-        values, n = text.to_pylist(), words.to_numpy(zero_copy_only=False)
-        for i in np.flatnonzero(mixed > 0):
-            mixed[i] = len(set(_MIXED_CASE.findall(values[i]))) / n[i]
+        some = np.flatnonzero(mixed > 0)
+        n = words.to_numpy(zero_copy_only=False)
+        for i, value in zip(some, pc.take(text, pa.array(some)).to_pylist(), strict=True):
+            mixed[i] = len(set(_MIXED_CASE.findall(value))) / n[i]
         return pa.table({
             "obfuscation.mixed_case": mixed,
             "obfuscation.mixed_script": share(_MIXED_SCRIPT_WORDS, words),

@@ -61,7 +61,8 @@ def _load(inputs: list[str], text_column: str, bench: BenchConfig) -> pa.Table:
     return table.append_column(ROW, pa.array(np.arange(table.num_rows)))
 
 
-def _score(table: pa.Table, config: FilterConfig, work: Path, name: str, **kw: Any) -> pa.Table:
+def score_table(table: pa.Table, config: FilterConfig, work: Path, name: str, **kw: Any) -> pa.Table:
+    """Score ``table`` (with a ``_bench_row`` column) through the pipeline under ``work/name``; rows in input order."""
     write_parquet(table, work / name / "input.parquet")
     result = score([str(work / name / "input.parquet")], work / name / "out", config, overwrite=True, **kw)
     files = sorted(str(p) for p in (result.out / "kept").glob("*.parquet"))
@@ -125,7 +126,7 @@ def bench_detect(inputs: list[str], config: FilterConfig, bench: BenchConfig, ou
     work = out / "_work"
     rng = np.random.default_rng(bench.seed)
     table = _load(inputs, config.text_column, bench)
-    scored = _score(table, config, work, "clean", progress=progress)
+    scored = score_table(table, config, work, "clean", progress=progress)
     dropped = table.num_rows - scored.num_rows
     y = np.array([v == bench.positive for v in scored[bench.label_column].to_pylist()])
     texts = scored[config.text_column].to_pylist()
@@ -193,7 +194,7 @@ def _attacks(scored: pa.Table, machine_test: np.ndarray, config: FilterConfig, b
         untouched = defend_texts(t[config.text_column]) == attacked
         for defend in (False, True):
             if not (defend and untouched):
-                s = _score(t, config.replace(defend=defend), work, f"attack-{name}-{int(defend)}")
+                s = score_table(t, config.replace(defend=defend), work, f"attack-{name}-{int(defend)}")
             label = "defended" if defend else "undefended"
             for c, th in thresholds.items():
                 if c in s.column_names and th.get("0.01") == th.get("0.01"):

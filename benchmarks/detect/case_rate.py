@@ -21,11 +21,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-import filterkit  # noqa: F401 - imported before detectors (a cycle in the core)
-import detectors
+from benchmarks.detect.shared import filter_config
 from filterkit.attacks import upper_lower
-from filterkit.bench_detect import ROW, BenchConfig, _score
-from filterkit.config import DetectorSpec, FilterConfig
+from filterkit.bench_detect import ROW, BenchConfig, score_table
 from filterkit.tasks import FILTER_DECISION
 from filterkit.train import opening_groups
 
@@ -53,15 +51,12 @@ def main() -> None:
     idx = np.sort(rng.choice(np.flatnonzero(test & machine), args.sample, replace=False))
     sample = table.take(pa.array(idx)).select(["id", "text", "label"])
     sample = sample.append_column(ROW, pa.array(np.arange(sample.num_rows)))
-    specs = (DetectorSpec("lm"), DetectorSpec("classifier", {"model_dir": str(args.work / "classifier")}),
-             DetectorSpec("obfuscation"))
-    rules = tuple(r for s in specs for r in detectors.build(s.name, s.params).default_rules())
-    config = FilterConfig(detectors=specs, rules=rules)
+    config = filter_config(args.work / "classifier")
     texts = sample["text"].to_pylist()
     rows = []
     for rate in (float(r) for r in args.rates.split(",")):
         attacked = [upper_lower(t, random.Random(f"{bench.seed}:{i}"), rate) for i, t in enumerate(texts)]
-        s = _score(sample.set_column(1, "text", pa.array(attacked, pa.string())), config, args.work, f"case-{rate:g}")
+        s = score_table(sample.set_column(1, "text", pa.array(attacked, pa.string())), config, args.work, f"case-{rate:g}")
         removed = [d == "remove" for d in s[FILTER_DECISION].to_pylist()]
         reasons = Counter(r for r, gone in zip(s["filter_reason"].to_pylist(), removed, strict=True) if gone)
         tpr = {c: float(np.mean(np.nan_to_num(s[c].to_numpy(zero_copy_only=False), nan=-np.inf) >= thresholds[c]))

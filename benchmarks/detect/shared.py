@@ -33,6 +33,13 @@ from filterkit.train import TrainConfig, opening_groups, train_detector
 log = logging.getLogger("detect.shared")
 
 
+def filter_config(model_dir: Path) -> FilterConfig:
+    """The combined filter: the machine-text detectors and ``obfuscation``, with their default rules."""
+    specs = (DetectorSpec("lm"), DetectorSpec("classifier", {"model_dir": str(model_dir)}), DetectorSpec("obfuscation"))
+    rules = tuple(r for s in specs for r in detectors.build(s.name, s.params).default_rules())
+    return FilterConfig(detectors=specs, rules=rules)
+
+
 def main() -> None:
     """Train on the calibration half, then run the detector benchmark with attacks."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
@@ -49,10 +56,9 @@ def main() -> None:
     log.info("training the classifier on %d calibration rows", train.num_rows)
     model_dir = args.work / "classifier"
     train_detector(train, TrainConfig(stack="lm")).save(model_dir)
-    specs = (DetectorSpec("lm"), DetectorSpec("classifier", {"model_dir": str(model_dir)}), DetectorSpec("obfuscation"),
-             DetectorSpec("length"), DetectorSpec("exact"), DetectorSpec("minhash"))
-    rules = tuple(r for s in specs[:3] for r in detectors.build(s.name, s.params).default_rules())
-    config = FilterConfig(detectors=specs, rules=rules, reuse_scores=True)
+    config = filter_config(model_dir)
+    scored_only = (DetectorSpec("length"), DetectorSpec("exact"), DetectorSpec("minhash"))
+    config = config.replace(detectors=config.detectors + scored_only, reuse_scores=True)
     args.work.mkdir(parents=True, exist_ok=True)
     data = args.work / "labelled.parquet"
     pq.write_table(table, data)
