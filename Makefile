@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: setup demo test test-fast clean
+.PHONY: setup demo test test-fast fuzz clean
 
 setup: $(VENV)/.installed
 
@@ -24,6 +24,11 @@ test: setup
 
 test-fast: setup
 	$(PY) -m pytest -q -m "not slow"
+
+# The property tests at length, from fresh random seeds (CI runs each on its fixed examples): FUZZ times as many.
+FUZZ ?= 25
+fuzz: setup
+	FILTERKIT_FUZZ=$(FUZZ) $(PY) -m pytest -q -m property -p no:cacheprovider
 
 clean:
 	rm -rf $(VENV) demo-out .pytest_cache

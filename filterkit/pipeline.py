@@ -26,6 +26,10 @@ Progress = Callable[[str, int, int], None]
 """Called as ``progress(phase, done, total)`` while a run advances."""
 
 
+class UsageError(ValueError):
+    """The run cannot start as asked (no readable file has the text column, a rule reads no column, ...)."""
+
+
 class OutputExistsError(RuntimeError):
     """The output directory holds another run, or a run the caller did not ask to resume."""
 
@@ -182,22 +186,18 @@ def _prepare(lay: Layout, manifest: dict[str, Any], *, resume: bool, overwrite: 
 
 def _check_columns(shards: list[Shard], failures: list[FileFailure], config: FilterConfig
                    ) -> tuple[list[Shard], list[FileFailure]]:
-    """Files without the text (or id) column fail whole; if no file has it the run stops before any work."""
+    """Files without the text (or id) column fail whole; if no readable file has it, that is a usage error."""
     needed = [c for c in (config.text_column, config.id_column) if c]
     bad: dict[str, str] = {}
     for s in shards:
         if s.source in bad:
             continue
-        try:
-            columns = file_schema(s.path).names
-        except UnicodeDecodeError as exc:  # a damaged footer: its column names are not UTF-8
-            bad[s.source] = f"{s.source}: unreadable schema: {exc!r}"
-            continue
+        columns = file_schema(s.path).names  # plan_shards already failed every file whose schema is unreadable
         missing = [c for c in needed if c not in columns]
         if missing:
             bad[s.source] = f"{s.source}: no column {missing[0]!r}; its columns are {columns}"
     if bad and len(bad) == len({s.source for s in shards}):
-        raise ValueError(next(iter(bad.values())))
+        raise UsageError(next(iter(bad.values())))
     for source, message in bad.items():
         rows = sum(s.num_rows for s in shards if s.source == source)
         failures.append(FileFailure(source, message, 0, rows))
@@ -214,5 +214,5 @@ def _check_rules(shards: list[Shard], stage: Any, dets: tuple) -> None:
     needed += [stage.weight.column] if stage.weight else []
     for column in needed:
         if column not in columns:
-            raise ValueError(f"a rule reads column {column!r}, which no configured detector produces; "
+            raise UsageError(f"a rule reads column {column!r}, which no configured detector produces; "
                              f"detectors give {sorted(c for d in dets for c in d.columns)}")

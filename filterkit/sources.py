@@ -21,6 +21,8 @@ QUARANTINE_RAW = "quarantine_raw"
 """Original bytes of a text that is not valid UTF-8 (its text column is null), so quarantine/ reads as one dataset."""
 _PARQUET = ds.ParquetFileFormat()
 _LOCAL = pafs.LocalFileSystem()
+UNREADABLE = (OSError, ValueError, pa.ArrowException)
+"""What reading a damaged file raises: I/O, Arrow and decoding errors (UnicodeDecodeError is a ValueError)."""
 
 
 @dataclass(frozen=True)
@@ -93,6 +95,8 @@ def plan_shards(files: list[InputFile], rows_per_shard: int, max_shard_bytes: in
                 ) -> tuple[list[Shard], list[FileFailure]]:
     """Cut files into shards of whole row groups, at most ``rows_per_shard`` rows each; unreadable files fail.
 
+    A file fails here, as data and never as a usage error, when its metadata or its schema cannot be read.
+
     With ``max_shard_bytes``, a file's shards also hold no more rows than fit in it at the file's mean
     uncompressed bytes per row.
     """
@@ -104,8 +108,14 @@ def plan_shards(files: list[InputFile], rows_per_shard: int, max_shard_bytes: in
             fragment.ensure_complete_metadata()
             sizes = [rg.num_rows for rg in fragment.row_groups]
             nbytes = sum(rg.total_byte_size for rg in fragment.row_groups)
-        except (OSError, pa.ArrowException) as exc:
+        except UNREADABLE as exc:
             failures.append(FileFailure(f.source, f"cannot read Parquet metadata: {exc}"))
+            continue
+        try:
+            fragment.physical_schema.names  # noqa: B018 - decodes the column names, which a damaged footer breaks
+        except UNREADABLE as exc:
+            # The row counts survived, so the file's rows are counted as unreadable rather than lost.
+            failures.append(FileFailure(f.source, f"unreadable schema: {exc!r}", 0, sum(sizes)))
             continue
         per_file = rows_per_shard
         if max_shard_bytes is not None and sum(sizes):
@@ -158,7 +168,7 @@ def read_shard(shard: Shard, batch_size: int) -> Iterator[tuple[int, pa.RecordBa
             else:
                 if position != rg_start + rg_rows:
                     raise ValueError(f"gave {position - rg_start} rows, metadata says {rg_rows}")
-        except (OSError, ValueError, pa.ArrowException) as exc:
+        except UNREADABLE as exc:
             # Rows already yielded stay; the rest of this row group is reported, never silently skipped.
             if row < stop:
                 yield row, FileFailure(shard.source, f"cannot decode row group {rg}: {exc}", row, stop - row)

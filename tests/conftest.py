@@ -12,3 +12,10 @@ from filterkit.shared import shared_data_dir
 def shared_data() -> Path:
     """``../shared/data`` (or ``$FILTERKIT_SHARED``); tests that need it fail loudly if it is missing."""
     return shared_data_dir()
+
+
+def pytest_collection_modifyitems(items: list[pytest.Item]) -> None:
+    """Mark every hypothesis test ``property``, so ``make fuzz`` can select them all by marker."""
+    for item in items:
+        if getattr(getattr(item, "obj", None), "is_hypothesis_test", False):
+            item.add_marker(pytest.mark.property)

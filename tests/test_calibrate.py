@@ -1,16 +1,17 @@
 import numpy as np
 import pyarrow as pa
 import pytest
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from filterkit import DetectorSpec, FilterConfig, Rule
 from filterkit.calibrate import calibrate, threshold_for_fpr
 
 from .corpus import write
+from .props import prop_settings
 
 
-@settings(max_examples=200, deadline=None)
+@prop_settings(200)
 @given(scores=st.lists(st.floats(-1e6, 1e6) | st.integers(0, 5).map(float), min_size=1, max_size=300),
        fpr=st.floats(0.0, 0.5), op=st.sampled_from([">", ">=", "<", "<="]))
 def test_at_most_fpr_of_humans_removed_and_tight(scores, fpr, op):

@@ -7,13 +7,15 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 from detectors.base import ROW, SHARD
 from detectors.components import read_labels, star_components, start
 from detectors.minhash import MinHashDuplicates, union_find
 from filterkit.executors import LocalExecutor, TaskFailure
+
+from .props import prop_settings
 
 
 def in_process(fn, items):
@@ -25,7 +27,7 @@ def star_labels(n: int, edges: np.ndarray, partitions: int, work: Path) -> np.nd
     return read_labels(star_components(work, partitions, in_process), n)
 
 
-@settings(max_examples=40, deadline=None)
+@prop_settings(40)
 @given(st.integers(1, 60).flatmap(lambda n: st.tuples(
     st.just(n), st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=90),
     st.integers(1, 5))))

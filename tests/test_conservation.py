@@ -3,13 +3,14 @@ import tempfile
 from pathlib import Path
 
 import pyarrow as pa
-from hypothesis import HealthCheck, Phase, given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import filterkit
 from filterkit import FilterConfig
 
 from .corpus import read_dir, write
+from .props import prop_settings
 
 texts = st.one_of(
     st.none(),
@@ -20,8 +21,7 @@ files = st.lists(st.lists(texts, min_size=0, max_size=25), min_size=1, max_size=
 
 
 # No shrinking: each example is a whole pipeline run, and the failing example is printed either way.
-@settings(max_examples=25, deadline=None, suppress_health_check=[HealthCheck.too_slow],
-          phases=[Phase.explicit, Phase.reuse, Phase.generate])
+@prop_settings(25, shrink=False)
 @given(files=files, corrupt=st.booleans(), rows_per_shard=st.integers(1, 12), mode=st.sampled_from(["drop", "tag"]))
 def test_rows_in_equals_kept_removed_quarantined(files, corrupt, rows_per_shard, mode):
     with tempfile.TemporaryDirectory() as tmp:

@@ -11,7 +11,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 import pytest
 from datasketch import LeanMinHash, MinHash
-from hypothesis import given, settings
+from hypothesis import given
 from hypothesis import strategies as st
 
 import detectors
@@ -19,6 +19,8 @@ from detectors.base import ROW, SHARD
 from detectors.minhash import MinHashDuplicates, union_find
 from detectors.shingles import EMPTY, MinHasher, Shingling
 from filterkit import DetectorSpec, FilterConfig, run, score
+
+from .props import prop_settings
 
 ZW = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")
 
@@ -80,7 +82,7 @@ def test_word_shingles_match_a_plain_python_reference():
             assert jaccard(mine[i], mine[j]) == pytest.approx(jaccard(ref[i], ref[j])), (texts[i], texts[j])
 
 
-@settings(max_examples=60, deadline=None)
+@prop_settings(60)
 @given(st.lists(st.lists(st.sampled_from(["a", "b", "c", "Dd", "e.", "-", "f'g", "ß", "ǅ"]), max_size=14),
                 min_size=2, max_size=6))
 def test_shingle_jaccard_equals_exact_jaccard(docs):
@@ -157,7 +159,7 @@ def test_estimated_jaccard_tracks_the_exact_one():
 # --- clustering -------------------------------------------------------------------------------------------------
 
 
-@settings(max_examples=50, deadline=None)
+@prop_settings(50)
 @given(st.integers(1, 40).flatmap(lambda n: st.tuples(
     st.just(n), st.lists(st.tuples(st.integers(0, n - 1), st.integers(0, n - 1)), max_size=60))))
 def test_union_find_labels_each_component_by_its_smallest_node(case):

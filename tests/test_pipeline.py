@@ -4,11 +4,13 @@ import json
 import pyarrow as pa
 import pyarrow.parquet as pq
 import pytest
+from typer.testing import CliRunner
 
 import filterkit
+from cli import app
 from filterkit import DetectorSpec, FilterConfig, Rule
 from filterkit.executors import LocalExecutor
-from filterkit.pipeline import OutputExistsError
+from filterkit.pipeline import OutputExistsError, UsageError
 
 from .corpus import messy_corpus, read_dir, tree_bytes, write
 
@@ -156,6 +158,48 @@ def test_a_column_name_damaged_in_the_footer_fails_that_file_only(tmp_path):
     r = filterkit.run([str(tmp_path / "in")], tmp_path / "o", FilterConfig())
     assert r.report["counts"]["kept"] == 1 and r.report["counts"]["unreadable_rows"] == 2
     assert r.report["conservation"]["holds"] and not r.ok
+
+
+def damage_footer_name(path, name: bytes, broken: bytes) -> None:
+    """Replace the first ``name`` inside the footer of a Parquet file (only there, not in the data pages)."""
+    data = path.read_bytes()
+    start = len(data) - 8 - int.from_bytes(data[-8:-4], "little")
+    footer = data[start:-8].replace(name, broken, 1)
+    assert len(footer) == len(data) - 8 - start
+    path.write_bytes(data[:start] + footer + data[-8:])
+
+
+@pytest.mark.parametrize("damage", ["footer_name", "truncated", "not_parquet", "empty"])
+def test_when_every_file_is_unreadable_the_run_finishes_and_exits_one(tmp_path, damage):
+    """A fuzz case (#19): the only file had ``t\\x97xt`` in its footer and the CLI exited 2 with no report."""
+    path = write(tmp_path / "in" / "f0.parquet", pa.table({"text": ["a", "b", "c"]}), 7)
+    if damage == "footer_name":
+        damage_footer_name(path, b"text", b"t\x97xt")
+    elif damage == "truncated":
+        path.write_bytes(path.read_bytes()[:-30])
+    elif damage == "not_parquet":
+        path.write_bytes(b"PAR1" + bytes(range(256)))
+    else:
+        path.write_bytes(b"")
+    result = CliRunner().invoke(app, ["filter", str(tmp_path / "in"), "-o", str(tmp_path / "o"), "--detectors",
+                                      "exact"])
+    assert result.exit_code == 1, result.output
+    report = json.loads((tmp_path / "o" / "report.json").read_text())
+    (failure,) = report["files_failed"]
+    assert failure["source"] == "f0.parquet" and failure["error"]
+    # Where the metadata survives it still gives the row count; a file with no readable metadata has none.
+    assert report["counts"]["unreadable_rows"] == (3 if damage == "footer_name" else 0)
+    assert report["counts"]["kept"] == 0 and report["conservation"]["holds"]
+
+
+def test_readable_files_none_with_the_text_column_is_a_usage_error_even_beside_a_damaged_one(tmp_path):
+    write(tmp_path / "in" / "a.parquet", pa.table({"body": ["x"]}))
+    damaged = write(tmp_path / "in" / "b.parquet", pa.table({"text": ["y"]}))
+    damage_footer_name(damaged, b"text", b"t\x97xt")
+    with pytest.raises(UsageError, match="no column 'text'"):
+        filterkit.run([str(tmp_path / "in")], tmp_path / "o", FilterConfig())
+    result = CliRunner().invoke(app, ["filter", str(tmp_path / "in"), "-o", str(tmp_path / "o2")])
+    assert result.exit_code == 2 and "no column 'text'" in result.output
 
 
 def test_a_row_group_larger_than_a_shard_is_sliced(tmp_path):
