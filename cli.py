@@ -228,7 +228,7 @@ def report_cmd(out: Annotated[Path, typer.Argument(help="Output directory of a f
 def demo_cmd(out: Annotated[Path, typer.Option("-o", "--out", help="Where the demo writes.")] = Path("demo-out")
              ) -> None:
     """Build a small contaminated crawl from the shared data, filter it, and show what was caught."""
-    from filterkit.demo import run_demo
+    from benchmarks.demo import run_demo
 
     try:
         with _progress() as progress:
@@ -260,7 +260,7 @@ def index_build_cmd(texts: Texts, out: Out, text_column: TextCol = None,
                     seed: Annotated[int, typer.Option("--seed", help="Permutation seed.")] = 1,
                     overwrite: Overwrite = False) -> None:
     """Sign TEXTS into a new replay index at OUT (for the replay detector's --param replay.index=OUT)."""
-    from filterkit.minhash_index import IndexParams, build
+    from detectors.minhash_index import IndexParams, build
 
     try:
         params = IndexParams(num_perm=num_perm, ngram=ngram, unit=unit, seed=seed)  # type: ignore[arg-type]
@@ -278,7 +278,7 @@ def index_add_cmd(index_dir: Annotated[Path, typer.Argument(help="An index made 
                   id_column: Annotated[Optional[str], typer.Option(
                       "--id-column", help="Column reported as replay.match_id (default: file:row).")] = None) -> None:
     """Sign TEXTS into an existing index, with the parameters it was built with."""
-    from filterkit.minhash_index import add
+    from detectors.minhash_index import add
 
     try:
         manifest = add(index_dir, texts, text_column=text_column or "text", id_column=id_column)
@@ -311,8 +311,8 @@ def train_detector_cmd(
     """Train the AI-text classifier, cross-validated by group, and save it with skops and a manifest."""
     import yaml
 
-    from filterkit.generate import GenerationConfig
-    from filterkit.train import TrainConfig, train_from_parquet
+    from detectors.generate import GenerationConfig
+    from detectors.train import TrainConfig, train_from_parquet
 
     try:
         if stack not in (None, "lm"):
@@ -362,8 +362,8 @@ def bench_detect_cmd(
 
     With --reuse-scores, score columns already in the labelled data are used as they are (attacked copies
     are always scored afresh)."""
-    from filterkit.attacks import ALL_ATTACKS
-    from filterkit.bench_detect import BenchConfig, bench_detect
+    from benchmarks.perturb.attacks import ALL_ATTACKS
+    from benchmarks.detect.bench import BenchConfig, bench_detect
 
     try:
         param = _shortcuts(param, lm_model, None, classifier_model, None)

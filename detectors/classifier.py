@@ -8,11 +8,11 @@ from typing import Any, Literal
 import numpy as np
 import pyarrow as pa
 
-from detectors.base import TEXT, Detector, RowDetector
-from filterkit.classifier_model import MANIFEST, ClassifierModel, ModelFileError
+from filterkit.detector import TEXT, Detector, RowDetector
+from detectors.classifier_model import MANIFEST, ClassifierModel, ModelFileError
 from filterkit.rules import Rule
 from filterkit.storage import read_json
-from filterkit.train import predict_machine, stack_features
+from detectors.train import predict_machine, stack_features
 
 Head = Literal["auto", "text", "stacked", "cascade"]
 
@@ -92,10 +92,10 @@ class ClassifierDetector(RowDetector):
         if all(c in batch.column_names for c in self.lm_columns):
             return batch.take(pa.array(rows))
         if self._lm is None:
-            import detectors
+            from filterkit import registry
 
             params = {**self._manifest["train_config"].get("lm_params", {}), **self.lm}
-            self._lm = detectors.build("lm", params)
+            self._lm = registry.build("lm", params)
         return self._lm.score(pa.table({TEXT: batch[TEXT].take(pa.array(rows))}))
 
     def _load(self) -> ClassifierModel:

@@ -10,20 +10,18 @@ of a step (in this process, a process pool or a Ray actor pool); the caller sees
 from __future__ import annotations
 
 import shutil
-from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Literal
+from typing import Literal
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as ds
 
 from detectors.shingles import fmix64
+from filterkit.executors import PMap
 from filterkit.storage import write_parquet
 
-PMap = Callable[[Callable[[Any], Any], list[Any]], list[Any]]
-"""Runs a function over a list of tasks, in any order and anywhere, and returns the results (or raises)."""
 MAX_ROUNDS = 200
 _KEY, _OTHER = "key", "other"
 Op = Literal["large", "small", "labels"]

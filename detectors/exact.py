@@ -8,8 +8,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from detectors.base import ROW, SHARD, TEXT, CorpusDetector
-from detectors.normalize import normalize_texts
+from filterkit.detector import ROW, SHARD, TEXT, CorpusDetector
+from filterkit.normalize import normalize_texts
 from filterkit.rules import Rule
 
 

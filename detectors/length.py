@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from detectors.base import TEXT, RowDetector
+from filterkit.detector import TEXT, RowDetector
 
 
 @dataclass

@@ -12,9 +12,9 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-from detectors.base import TEXT, RowDetector
+from filterkit.detector import TEXT, RowDetector
 from detectors.lm_stats import add_to_sums, new_sums, position_stats, scores_from_sums
-from filterkit.models import ModelError, ModelRef, load_causal_lm, quantize_int8, resolve_model
+from detectors.models import ModelError, ModelRef, load_causal_lm, quantize_int8, resolve_model
 from filterkit.rules import Rule
 
 log = logging.getLogger(__name__)

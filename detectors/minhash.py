@@ -8,7 +8,6 @@ signatures of rows that have a candidate, never the texts nor every signature at
 """
 from __future__ import annotations
 
-import shutil
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -19,8 +18,8 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from detectors.base import ROW, SHARD, TEXT, CorpusDetector
-from detectors.components import PMap, read_labels, receive, send, star_components, start
+from filterkit.detector import ROW, SHARD, TEXT, CorpusDetector, ReduceContext
+from detectors.components import read_labels, receive, send, star_components, start
 from detectors.shingles import MinHasher, Shingling, Unit, band_keys
 from filterkit.rules import Rule
 
@@ -156,21 +155,22 @@ class MinHashDuplicates(CorpusDetector):
             edges = edges[_estimated_jaccard(reader, edges, self.num_perm) >= self.threshold]
         return self._clusters(reader, union_find(n, edges))
 
-    def reduce_parallel(self, files: list[str], work: Path, pmap: PMap, partitions: int) -> pa.Table:
+    parallel_reduce = True
+
+    def reduce_parallel(self, context: ReduceContext) -> pa.Table:
         """The clusters ``reduce`` finds, with bands, verification and components spread over ``pmap`` tasks.
 
-        One task per band finds its buckets' candidate edges and sends them by node to ``partitions``
+        One task per band finds its buckets' candidate edges and sends them by node to the context's
         partitions; one task per partition verifies and deduplicates them; large-star / small-star rounds
         (``detectors.components``) label the components. Only per-row labels come back to this process.
         """
-        shutil.rmtree(work, ignore_errors=True)
         b, _ = self.band_shape
-        spec = _ParallelSpec(tuple(files), str(work), partitions, self.threshold if self.verify else None,
-                             self.num_perm)
-        pmap(_band_candidates, [(spec, f"band{j:03d}") for j in range(b)])
-        pmap(_verify_partition, [(spec, p) for p in range(partitions)])
-        labels = star_components(work / "components", partitions, pmap)
-        reader = _ColumnReader(ds.dataset(list(files), format="parquet"))
+        spec = _ParallelSpec(context.keys, str(context.scratch), context.partitions,
+                             self.threshold if self.verify else None, self.num_perm)
+        context.pmap(_band_candidates, [(spec, f"band{j:03d}") for j in range(b)])
+        context.pmap(_verify_partition, [(spec, p) for p in range(context.partitions)])
+        labels = star_components(context.scratch / "components", context.partitions, context.pmap)
+        reader = _ColumnReader(ds.dataset(list(context.keys), format="parquet"))
         return self._clusters(reader, read_labels(labels, reader.count))
 
     def _clusters(self, reader: _ColumnReader, label: np.ndarray) -> pa.Table:

@@ -8,13 +8,13 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from detectors.base import TEXT, RowDetector
-from detectors.normalize import MIXED_CASE_WORDS, WORDS, ZERO_WIDTH
+from filterkit.detector import TEXT, RowDetector
+from filterkit.normalize import MIXED_CASE_WORDS, WORDS, ZERO_WIDTH
 from filterkit.rules import Rule
 
 # MIXED_CASE_WORDS for Python's re, which has no Unicode case classes: capitals are ASCII here.
 _MIXED_CASE = re.compile(r"[^\W\d_]*(?:[^\W\d_A-Z][A-Z]|[A-Z]{2}[^\W\d_A-Z])[^\W\d_]*")
-# RE2, as in detectors.normalize: a word is matched whole, so counts are of words.
+# RE2, as in filterkit.normalize: a word is matched whole, so counts are of words.
 _MIXED_SCRIPT_WORDS = r"\p{L}*(?:\p{Latin}[\p{Cyrillic}\p{Greek}]|[\p{Cyrillic}\p{Greek}]\p{Latin})\p{L}*"
 
 

@@ -7,9 +7,9 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from detectors.base import TEXT, RowDetector
+from filterkit.detector import TEXT, RowDetector
 from detectors.minhash import lsh_params
-from filterkit.minhash_index import IndexParams, MinHashIndex, load, params_of, read_manifest, verify
+from detectors.minhash_index import IndexParams, MinHashIndex, load, params_of, read_manifest, verify
 from filterkit.rules import Rule
 
 

@@ -14,7 +14,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from detectors.normalize import defend_texts, normalize_texts
+from filterkit.normalize import defend_texts, normalize_texts
 
 Unit = Literal["word", "char"]
 # Punctuation and symbols (Unicode P* and S*) become spaces, so "end." and "end" are the same word.

@@ -12,24 +12,8 @@ import pyarrow.dataset as ds
 
 from filterkit.config import FilterConfig
 from filterkit.pipeline import score
-from filterkit.rules import Op, Rule
+from filterkit.rules import Op, Rule, threshold_for_fpr
 from filterkit.sources import discover
-
-
-def threshold_for_fpr(human_scores: np.ndarray, max_fpr: float, op: Op = ">=") -> float:
-    """The tightest threshold for which ``score op threshold`` holds for at most ``max_fpr`` of human scores."""
-    if not 0.0 <= max_fpr < 1.0:
-        raise ValueError(f"max_fpr must be in [0, 1), got {max_fpr}")
-    s = np.sort(np.asarray(human_scores, dtype=np.float64))
-    s = s[~np.isnan(s)]
-    if s.size == 0:
-        raise ValueError("no human scores to calibrate on (all NaN or empty)")
-    allowed = int(np.floor(max_fpr * s.size))
-    if op in (">", ">="):
-        edge = s[s.size - allowed - 1]  # the largest score that must stay below the threshold
-        return float(edge) if op == ">" else float(np.nextafter(edge, np.inf))
-    edge = s[allowed]
-    return float(edge) if op == "<" else float(np.nextafter(edge, -np.inf))
 
 
 def calibrate(

@@ -10,8 +10,9 @@ import multiprocessing
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import Future, ProcessPoolExecutor, wait, FIRST_COMPLETED
 from concurrent.futures.process import BrokenProcessPool
+from abc import ABC, abstractmethod
 from dataclasses import dataclass
-from typing import Any, Protocol, TypeVar
+from typing import Any, ClassVar, TypeVar
 
 log = logging.getLogger(__name__)
 T = TypeVar("T")
@@ -27,15 +28,35 @@ class TaskFailure:
     attempts: int
 
 
-class Executor(Protocol):
-    """Runs ``fn`` over tasks; results (or ``TaskFailure``) come back as they finish, in any order."""
+PMap = Callable[[Callable[[Any], Any], list[Any]], list[Any]]
+"""Runs a function over a list of tasks, in any order and anywhere, and returns the results (or raises)."""
 
+
+class Executor(ABC):
+    """Runs ``fn`` over tasks; results (or ``TaskFailure``) come back as they finish, in any order.
+
+    ``workers`` is how many tasks run at once (the pipeline cuts corpus-wide work into ``2 * workers``
+    partitions); ``distributed`` says the workers may be other machines, where a corpus-wide step spreads over
+    many tasks (``CorpusDetector.reduce_parallel``) rather than running in one process.
+    """
+
+    workers: int = 1
+    distributed: ClassVar[bool] = False
+
+    @abstractmethod
     def map_unordered(self, fn: Callable[[T], R], tasks: Iterable[T]) -> Iterator[R | TaskFailure]:
         """Run ``fn(task)`` for every task and yield the results."""
-        ...
+
+    def pmap(self, fn: Callable[[T], R], tasks: list[T]) -> list[R]:
+        """Every task's result, or RuntimeError naming the first task that failed on every attempt."""
+        results = list(self.map_unordered(fn, tasks))
+        errors = [r for r in results if isinstance(r, TaskFailure)]
+        if errors:
+            raise RuntimeError(f"{len(errors)} of {len(tasks)} {fn.__name__} tasks failed: {errors[0].error}")
+        return results  # type: ignore[return-value]
 
 
-class LocalExecutor:
+class LocalExecutor(Executor):
     """One process (``workers=1``) or a pool of ``workers`` spawned processes on this machine."""
 
     def __init__(self, workers: int = 1, retries: int = 2) -> None:

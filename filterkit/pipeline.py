@@ -11,15 +11,17 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-from detectors.base import CorpusDetector
 from filterkit import __version__
 from filterkit.config import FilterConfig
+from filterkit.detector import CorpusDetector, Detector
 from filterkit.executors import Executor, LocalExecutor, TaskFailure
 from filterkit.layout import Layout
 from filterkit.report import build_report, render_report
+from filterkit.rules import FilterStage
+from filterkit.scoring import load_detectors
 from filterkit.sources import FileFailure, Shard, discover, file_schema, plan_shards
 from filterkit.storage import read_json, remove_stale_temporaries, write_json
-from filterkit.tasks import ReduceTask, ShardTask, decide_shard, load_detectors, map_shard, reduce_detector
+from filterkit.tasks import ReduceTask, ShardTask, decide_shard, map_shard, reduce_detector
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]
@@ -74,6 +76,8 @@ def run(
     }, default=str))  # a JSON round trip, so it compares equal to the manifest read back on resume
     _prepare(lay, manifest, resume=resume, overwrite=overwrite)
     dets = load_detectors(config.detectors)
+    for d in dets:
+        d.setup()  # fail fast, in the driver, on what the workers would only find on their first row
     stage = config.stage([r for d in dets for r in d.default_rules()])
 
     if lay.plan.exists():
@@ -87,24 +91,22 @@ def run(
         write_json({"shards": [dataclasses.asdict(s) for s in shards],
                     "failures": [dataclasses.asdict(f) for f in failures]}, lay.plan)
 
-    todo = [s for s in shards if not lay.is_done(f"map-{s.name}")]
-    failed = _run_phase(executor, map_shard, [ShardTask(s, str(lay.root), config) for s in todo], "score",
-                        len(shards), len(shards) - len(todo), progress)
+    corpus = [d for d in dets if isinstance(d, CorpusDetector)]
+    tasks = [ShardTask(s, str(lay.root), config, stage, tuple(d.name for d in corpus)) for s in shards]
+    todo = [t for t in tasks if not lay.is_done(f"map-{t.shard.name}")]
+    failed = _run_phase(executor, map_shard, todo, "score", len(tasks), len(tasks) - len(todo), progress)
     if not failed:
         # A corpus-wide step over part of the corpus would give other answers than over all of it: all maps first.
         names = tuple(s.name for s in shards)
-        partitions = 2 * getattr(executor, "workers", 1)
-        reduces = [ReduceTask(d.name, str(lay.root), config, names, partitions) for d in dets
-                   if isinstance(d, CorpusDetector) and not lay.is_done(f"reduce-{d.name}")]
-        spread = [t for t in reduces if getattr(executor, "distributed", False)
-                  and any(d.name == t.detector and hasattr(d, "reduce_parallel") for d in dets)]
-        failed = _run_phase(executor, reduce_detector, [t for t in reduces if t not in spread], "dedup",
+        reduces = [(ReduceTask(d.name, str(lay.root), config, names, 2 * executor.workers),
+                    executor.distributed and d.parallel_reduce) for d in corpus if not lay.is_done(f"reduce-{d.name}")]
+        failed = _run_phase(executor, reduce_detector, [t for t, spread in reduces if not spread], "dedup",
                             len(reduces), 0, progress)
-        failed += _reduce_spread(executor, spread, progress, len(reduces) - len(spread), len(reduces))
+        failed += _reduce_spread(executor, [t for t, spread in reduces if spread], progress,
+                                 len(reduces) - sum(spread for _, spread in reduces), len(reduces))
     if not failed:
-        todo = [s for s in shards if not lay.is_done(f"decide-{s.name}")]
-        failed = _run_phase(executor, decide_shard, [ShardTask(s, str(lay.root), config) for s in todo], "decide",
-                            len(shards), len(shards) - len(todo), progress)
+        todo = [t for t in tasks if not lay.is_done(f"decide-{t.shard.name}")]
+        failed = _run_phase(executor, decide_shard, todo, "decide", len(tasks), len(tasks) - len(todo), progress)
 
     report = build_report(lay, shards, failures, stage, config, wall_seconds=time.perf_counter() - started,
                           failed_tasks=failed)
@@ -140,18 +142,10 @@ def _run_phase(executor: Executor, fn: Callable, tasks: list, phase: str, total:
 def _reduce_spread(executor: Executor, tasks: list[ReduceTask], progress: Progress | None, done: int,
                    total: int) -> list[TaskFailure]:
     """Corpus-wide steps that this process drives as many executor tasks (a Ray cluster's shuffle)."""
-
-    def pmap(fn: Callable, items: list) -> list:
-        results = list(executor.map_unordered(fn, items))
-        errors = [r for r in results if isinstance(r, TaskFailure)]
-        if errors:
-            raise RuntimeError(f"{len(errors)} of {len(items)} {fn.__name__} tasks failed: {errors[0].error}")
-        return results
-
     failed = []
     for task in tasks:
         try:
-            reduce_detector(task, pmap)
+            reduce_detector(task, executor)
         except Exception as exc:  # noqa: BLE001 - reported like any failed task: the run ends non-zero
             log.error("dedup task %s failed: %r", task.detector, exc)
             failed.append(TaskFailure(task, repr(exc), 1))
@@ -205,7 +199,7 @@ def _check_columns(shards: list[Shard], failures: list[FileFailure], config: Fil
     return [dataclasses.replace(s, index=i) for i, s in enumerate(kept)], failures
 
 
-def _check_rules(shards: list[Shard], stage: Any, dets: tuple) -> None:
+def _check_rules(shards: list[Shard], stage: FilterStage, dets: tuple[Detector, ...]) -> None:
     """Every rule must read a column some detector makes or the input has, checked before any work."""
     columns = {c for d in dets for c in d.columns}
     if shards:

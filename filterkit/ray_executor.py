@@ -10,7 +10,7 @@ import socket
 from collections.abc import Callable, Iterable, Iterator
 from typing import Any, TypeVar
 
-from filterkit.executors import TaskFailure
+from filterkit.executors import Executor, TaskFailure
 
 log = logging.getLogger(__name__)
 _RETRYING = object()
@@ -40,7 +40,7 @@ def check_address(address: str, timeout: float = 5.0) -> None:
         raise ConnectionError(f"Ray cluster at {address!r} cannot be reached: {exc}") from exc
 
 
-class RayExecutor:
+class RayExecutor(Executor):
     """Runs tasks on Ray actors: ``workers`` of them (default: the cluster's CPUs), ``num_gpus`` each."""
 
     distributed = True

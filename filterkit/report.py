@@ -15,7 +15,8 @@ from filterkit.executors import TaskFailure
 from filterkit.layout import Layout
 from filterkit.rules import FilterStage
 from filterkit.sources import FileFailure, Shard
-from filterkit.storage import read_json, write_json
+from filterkit.stats import DecideStats, MapStats, ReduceStats, Totals
+from filterkit.storage import write_json
 
 log = logging.getLogger(__name__)
 _SAMPLE_CAP = 500_000
@@ -36,36 +37,22 @@ def build_report(
     Shards whose tasks failed are counted as ``failed_rows`` (their outputs are not written); a ``--resume``
     retries them.
     """
-    maps = {s.name: read_json(lay.stats("map", s)) for s in shards if lay.is_done(f"map-{s.name}")}
-    decides = {s.name: read_json(lay.stats("decide", s)) for s in shards if lay.is_done(f"decide-{s.name}")}
-    failed_rows = sum(s.num_rows if s.name not in maps else maps[s.name]["valid"]
-                      for s in shards if s.name not in decides)
-    maps_list, decides_list = list(maps.values()), list(decides.values())
-    unreadable = [u for m in maps_list for u in m["unreadable"]]
-    file_rows = sum(f.num_rows or 0 for f in failures)
-    counts = {
-        "rows_in": sum(s.num_rows for s in shards) + file_rows,
-        "kept": sum(d["kept"] for d in decides_list),
-        "removed": sum(d["removed"] for d in decides_list),
-        "quarantined": sum(m["quarantined"] for m in maps_list),
-        "unreadable_rows": sum(m["unreadable_rows"] for m in maps_list) + file_rows,
-        "failed_rows": failed_rows,
-        "flagged": sum(d["flagged"] for d in decides_list),
-    }
-    accounted = sum(counts[k] for k in ("kept", "removed", "quarantined", "unreadable_rows", "failed_rows"))
-    task_seconds = sum(m["map_seconds"] for m in maps_list) + sum(d["decide_seconds"] for d in decides_list)
+    maps = {s.name: MapStats.read(lay.stats("map", s)) for s in shards if lay.is_done(f"map-{s.name}")}
+    decides = {s.name: DecideStats.read(lay.stats("decide", s)) for s in shards if lay.is_done(f"decide-{s.name}")}
+    totals = Totals.merge({s.name: s.num_rows for s in shards}, maps, decides, sum(f.num_rows or 0 for f in failures))
+    counts, unreadable, task_seconds = totals.counts, totals.unreadable, totals.task_seconds
     report = {
         "mode": config.mode,
         "counts": counts,
         "conservation": {
-            "holds": accounted == counts["rows_in"],
+            "holds": totals.accounted == counts["rows_in"],
             "statement": f"rows_in {counts['rows_in']} = kept {counts['kept']} + removed {counts['removed']} "
             f"+ quarantined {counts['quarantined']} + unreadable {counts['unreadable_rows']}"
             + (f" + failed {counts['failed_rows']}" if counts["failed_rows"] else ""),
         },
         "failed_tasks": [{"task": _task_name(f.task), "error": f.error, "attempts": f.attempts} for f in failed_tasks],
-        "filter_reasons": _merge(d["filter_reasons"] for d in decides_list),
-        "quarantine_reasons": _merge(m["quarantine_reasons"] for m in maps_list),
+        "filter_reasons": totals.filter_reasons,
+        "quarantine_reasons": totals.quarantine_reasons,
         "files_failed": [dataclasses.asdict(f) for f in failures],
         "unreadable_ranges": unreadable,
         "shards": len(shards),
@@ -78,7 +65,7 @@ def build_report(
             "wall_seconds_this_invocation": round(wall_seconds, 3),
             "task_seconds": round(task_seconds, 3),
             "rows_per_task_second": round(counts["rows_in"] / task_seconds, 1) if task_seconds else None,
-            "reduce_seconds": {d.name: round(read_json(lay.reduce_stats(d.name))["seconds"], 3)
+            "reduce_seconds": {d.name: round(ReduceStats.read(lay.reduce_stats(d.name)).seconds, 3)
                                for d in config.detectors if lay.reduce_stats(d.name).exists()},
         },
     }
@@ -90,14 +77,6 @@ def build_report(
 def _task_name(task: Any) -> str:
     shard = getattr(task, "shard", None)
     return f"{type(task).__name__} {shard.name} ({shard.source})" if shard else f"{type(task).__name__} {task.detector}"
-
-
-def _merge(dicts: Any) -> dict[str, int]:
-    out: dict[str, int] = {}
-    for d in dicts:
-        for k, v in d.items():
-            out[k] = out.get(k, 0) + v
-    return dict(sorted(out.items()))
 
 
 def _write_unreadable(lay: Layout, failures: list[FileFailure], unreadable: list[dict[str, Any]]) -> None:

@@ -209,9 +209,9 @@ def validate(
     for i in np.flatnonzero(bad_mask):
         error[i] = f"{source} row {rows[i]}: {error[i]}"
     provenance = {SOURCE_FILE: pa.array([source] * n, pa.string()), SOURCE_ROW: pa.array(rows)}
-    table = _with_columns(table, provenance)
+    table = set_columns(table, provenance)
     table = table.set_column(table.schema.get_field_index(text_column), text_column, text)
-    bad = _with_columns(
+    bad = set_columns(
         table.filter(pa.array(bad_mask)),
         {
             QUARANTINE_REASON: pa.array(reason[bad_mask].tolist(), pa.string()),
@@ -256,7 +256,10 @@ def _mark(reason: np.ndarray, error: np.ndarray, mask: np.ndarray, code: str, me
     error[hit] = message
 
 
-def _with_columns(table: pa.Table, columns: dict[str, pa.Array]) -> pa.Table:
+def set_columns(table: pa.Table, columns: pa.Table | dict[str, pa.Array]) -> pa.Table:
+    """``table`` with each of ``columns`` appended, replacing a column of the same name."""
+    if isinstance(columns, pa.Table):
+        columns = {name: columns[name] for name in columns.column_names}
     for name, values in columns.items():
         if name in table.column_names:
             table = table.drop_columns([name])

@@ -7,7 +7,7 @@ from pathlib import Path
 import numpy as np
 import pyarrow as pa
 
-from detectors.base import TEXT, RowDetector
+from filterkit.detector import TEXT, RowDetector
 
 
 @dataclass

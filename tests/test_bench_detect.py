@@ -6,7 +6,7 @@ import pyarrow as pa
 import pytest
 
 from filterkit import DetectorSpec, FilterConfig, Rule
-from filterkit.bench_detect import BenchConfig, bench_detect
+from benchmarks.detect.bench import BenchConfig, bench_detect
 
 from .corpus import write
 

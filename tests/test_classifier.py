@@ -10,8 +10,8 @@ import pytest
 import filterkit
 from detectors.classifier import ClassifierDetector
 from filterkit import DetectorSpec, FilterConfig
-from filterkit.classifier_model import ClassifierModel, ModelFileError
-from filterkit.train import LM_FEATURES, TrainConfig, opening_groups, train_detector
+from detectors.classifier_model import ClassifierModel, ModelFileError
+from detectors.train import LM_FEATURES, TrainConfig, opening_groups, train_detector
 
 from .corpus import read_dir, write
 

@@ -9,8 +9,7 @@ from typing import ClassVar
 import numpy as np
 import pytest
 
-import filterkit  # noqa: F401  (imported before detectors, as a user's program would)
-import detectors
+from filterkit import registry
 from benchmarks.collapse import CollapseConfig, CollapseRule, run_collapse
 from benchmarks.collapse import learners
 from benchmarks.collapse.human import NotEnoughHumanData
@@ -153,7 +152,7 @@ def test_weight_arm_resamples_by_score_column(tmp_path, parrot):
     assert weight["synthetic_share"] < none["synthetic_share"]
 
 
-@pytest.mark.skipif("replay" not in detectors.available(), reason="replay detector not registered")
+@pytest.mark.skipif("replay" not in registry.available(), reason="replay detector not registered")
 def test_replay_arm_catches_the_models_own_output(tmp_path, parrot):
     cfg = _cfg(learner="parrot", schedule="fixed", alpha=0.5, arms=("none", "replay"),
                generations=1, seeds=1, samples=40, test_docs=10)
@@ -384,10 +383,10 @@ def test_subsample_trains_on_a_fixed_budget(tmp_path):
 
 
 def test_combined_filter_leaves_out_unusable_detectors_and_says_why(tmp_path, parrot, monkeypatch):
-    registry = {k: v for k, v in detectors.available().items() if k in ("exact", "length", "lm")}
-    if set(registry) != {"exact", "length", "lm"}:
+    cheap = {k: v for k, v in registry.available().items() if k in ("exact", "length", "lm")}
+    if set(cheap) != {"exact", "length", "lm"}:
         pytest.skip("needs the exact, length and lm detectors registered")
-    monkeypatch.setattr(detectors, "available", lambda: registry)  # keep `filter` to three cheap-to-build detectors
+    monkeypatch.setattr(registry, "available", lambda: cheap)  # keep `filter` to three cheap-to-build detectors
     cfg = _cfg(learner="parrot", schedule="fixed", alpha=0.5, arms=("none", "filter"), generations=1, seeds=1,
                samples=30, test_docs=10, detector_params={"lm": {"model": str(tmp_path / "no-model")}})
     result = run_collapse(cfg, tmp_path / "out")
@@ -399,7 +398,7 @@ def test_combined_filter_leaves_out_unusable_detectors_and_says_why(tmp_path, pa
 
 
 def test_bad_parameters_for_a_named_detector_arm_are_an_error(tmp_path, parrot):
-    if "lm" not in detectors.available():
+    if "lm" not in registry.available():
         pytest.skip("lm detector not registered")
     cfg = _cfg(learner="parrot", schedule="fixed", alpha=0.5, arms=("none", "lm"), generations=1, seeds=1,
                samples=20, test_docs=5, detector_params={"lm": {"model": str(tmp_path / "no-model")}})

@@ -10,7 +10,7 @@ import pyarrow.parquet as pq
 from hypothesis import given
 from hypothesis import strategies as st
 
-from detectors.base import ROW, SHARD
+from filterkit.detector import ROW, SHARD, ReduceContext
 from detectors.components import read_labels, star_components, start
 from detectors.minhash import MinHashDuplicates, union_find
 from filterkit.executors import LocalExecutor, TaskFailure
@@ -70,12 +70,17 @@ def _near_duplicate_corpus(shared_data: Path) -> list[str]:
     return texts + copies + chain
 
 
+def scratch(path: Path) -> Path:
+    path.mkdir(parents=True)
+    return path
+
+
 def test_spread_reduce_equals_reduce(shared_data, tmp_path):
     texts = _near_duplicate_corpus(shared_data)
-    for det in (MinHashDuplicates(), MinHashDuplicates(keep="longest", verify=False)):
+    for i, det in enumerate((MinHashDuplicates(), MinHashDuplicates(keep="longest", verify=False))):
         files = _keys(det, texts, 3, tmp_path)
         local = det.reduce(ds.dataset(files, format="parquet"))
-        spread = det.reduce_parallel(files, tmp_path / "work", in_process, partitions=3)
+        spread = det.reduce_parallel(ReduceContext(tuple(files), scratch(tmp_path / f"work{i}"), 3, in_process))
         assert spread.equals(local)
         assert 100 < (local["minhash.is_duplicate"].to_numpy() == 1).sum() < 200
 
@@ -91,5 +96,5 @@ def test_spread_reduce_in_a_process_pool(shared_data, tmp_path):
         assert not any(isinstance(r, TaskFailure) for r in results)
         return results
 
-    spread = det.reduce_parallel(files, tmp_path / "work", pool, partitions=4)
+    spread = det.reduce_parallel(ReduceContext(tuple(files), scratch(tmp_path / "work"), 4, pool))
     assert spread.equals(det.reduce(ds.dataset(files, format="parquet")))

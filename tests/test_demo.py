@@ -1,7 +1,7 @@
 """The demo on the shared data: it runs, and what it prints is measured, not assumed."""
 import pytest
 
-from filterkit.demo import DemoSizes, run_demo
+from benchmarks.demo import DemoSizes, run_demo
 
 
 def test_demo_catches_planted_copies(tmp_path, shared_data):

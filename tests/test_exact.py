@@ -1,9 +1,9 @@
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from detectors import build
-from detectors.base import ROW, SHARD
-from detectors.normalize import normalize_texts
+from filterkit.registry import build
+from filterkit.detector import ROW, SHARD
+from filterkit.normalize import normalize_texts
 
 
 def test_normalisation_folds_what_a_reader_cannot_see():

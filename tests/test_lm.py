@@ -13,12 +13,12 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-import detectors
+from filterkit import registry
 import detectors.lm as lm_module
 from cli import app
 from detectors.lm import LMDetector
 from filterkit import DetectorSpec, FilterConfig, run
-from filterkit.models import ModelError, resolve_model
+from detectors.models import ModelError, resolve_model
 
 CORPUS = [
     "The council approved the new library after a long campaign by residents.",
@@ -143,7 +143,7 @@ def _direct(model_dir: str, text: str, observer_dir: str | None = None, max_toke
 
 
 def _score(params: dict, texts: list) -> dict[str, list]:
-    return detectors.build("lm", params).score(pa.table({"text": pa.array(texts, pa.string())})).to_pydict()
+    return registry.build("lm", params).score(pa.table({"text": pa.array(texts, pa.string())})).to_pydict()
 
 
 @pytest.mark.parametrize("arch", ["llama", "gpt2"])
@@ -160,7 +160,7 @@ def test_scores_match_a_direct_computation_in_any_batch(tiny, arch):
 def test_full_logits_fallback_gives_the_same_scores(tiny, monkeypatch):
     fast = _score({"model": tiny["llama"], "batch_size": 2}, TEXTS)
     monkeypatch.setattr(lm_module, "_head_matches", lambda model, ids: False)
-    detector = detectors.build("lm", {"model": tiny["llama"], "batch_size": 2})
+    detector = registry.build("lm", {"model": tiny["llama"], "batch_size": 2})
     slow = detector.score(pa.table({"text": TEXTS})).to_pydict()
     assert detector._loaded is not None and not detector._loaded.split_head
     for key in fast:
@@ -169,20 +169,20 @@ def test_full_logits_fallback_gives_the_same_scores(tiny, monkeypatch):
 
 
 def test_binoculars_with_an_observer_sharing_the_tokenizer(tiny):
-    det = detectors.build("lm", {"model": tiny["llama"], "observer": tiny["observer"], "min_tokens": 1})
+    det = registry.build("lm", {"model": tiny["llama"], "observer": tiny["observer"], "min_tokens": 1})
     assert "lm.binoculars" in det.columns
     got = det.score(pa.table({"text": TEXTS[:2]})).to_pydict()
     for i, text in enumerate(TEXTS[:2]):
         want = _direct(tiny["llama"], text, observer_dir=tiny["observer"])
         assert got["lm.binoculars"][i] == pytest.approx(want["binoculars"], rel=1e-4)
-    assert "lm.binoculars" not in detectors.build("lm", {"model": tiny["llama"]}).columns
+    assert "lm.binoculars" not in registry.build("lm", {"model": tiny["llama"]}).columns
 
 
 def test_observer_with_another_tokenizer_is_refused(tiny, tmp_path):
     tok = _tokenizer()
     tok.add_tokens(["zzz_extra"])
     other = _save_tiny(tmp_path / "other", "llama", 3, tok)
-    det = detectors.build("lm", {"model": tiny["llama"], "observer": str(other)})
+    det = registry.build("lm", {"model": tiny["llama"], "observer": str(other)})
     with pytest.raises(ModelError, match="tokenizer"):
         det.score(pa.table({"text": ["hello there"]}))
 
@@ -197,11 +197,11 @@ def test_bad_text_gives_defined_output(tiny):
     assert got["lm.reason"][4] == "too_short" and 0 <= got["lm.ntokens"][4] < 4
     for i in (5, 6):
         assert got["lm.reason"][i] is None and all(math.isfinite(got[f"lm.{s}"][i]) for s in SCORES)
-    assert set(got) == {*detectors.build("lm", {"model": tiny["llama"]}).columns, "lm.reason"}
+    assert set(got) == {*registry.build("lm", {"model": tiny["llama"]}).columns, "lm.reason"}
 
 
 def test_an_empty_batch_gives_an_empty_table(tiny):
-    got = detectors.build("lm", {"model": tiny["llama"]}).score(pa.table({"text": pa.array([], pa.string())}))
+    got = registry.build("lm", {"model": tiny["llama"]}).score(pa.table({"text": pa.array([], pa.string())}))
     assert got.num_rows == 0 and "lm.fastdetect" in got.column_names
 
 
@@ -214,7 +214,7 @@ def test_min_tokens_zero_scores_every_document_with_a_scored_token(tiny):
 
 def test_long_documents_prefix_and_strided(tiny):
     text = TEXTS[4] * 6
-    n = len(detectors.build("lm", {"model": tiny["llama"]})._state().tokenizer(text)["input_ids"])
+    n = len(registry.build("lm", {"model": tiny["llama"]})._state().tokenizer(text)["input_ids"])
     assert n > 60
     prefix = _score({"model": tiny["llama"], "max_tokens": 24, "min_tokens": 1}, [text, TEXTS[2]])
     assert prefix["lm.reason"] == ["prefix", None] and prefix["lm.ntokens"][0] == 23
@@ -276,9 +276,9 @@ def test_perplexity_buckets(tiny):
 
 def test_bad_models_fail_clearly_before_any_data_is_read(tiny, tmp_path):
     with pytest.raises(ModelError, match="does not exist"):
-        detectors.build("lm", {"model": str(tmp_path / "nope")})
+        registry.build("lm", {"model": str(tmp_path / "nope")})
     with pytest.raises(ModelError, match="not a causal language model"):
-        detectors.build("lm", {"model": tiny["bert"]})
+        registry.build("lm", {"model": tiny["bert"]})
     (tmp_path / "empty").mkdir()
     with pytest.raises(ModelError, match="no config.json"):
         resolve_model(str(tmp_path / "empty"))
@@ -288,7 +288,7 @@ def test_bad_models_fail_clearly_before_any_data_is_read(tiny, tmp_path):
     with pytest.raises(ModelError, match="local cache"):
         resolve_model("nobody-owns-this/model-xyz-123")
     with pytest.raises(ModelError, match="does not exist"):
-        detectors.build("lm", {"model": tiny["llama"], "observer": str(tmp_path / "nope")})
+        registry.build("lm", {"model": tiny["llama"], "observer": str(tmp_path / "nope")})
     with pytest.raises(ValueError, match="stride"):
         LMDetector(model=tiny["llama"], max_tokens=16, stride=16, long_documents="strided")
     pq.write_table(pa.table({"text": ["a document"]}), tmp_path / "in.parquet")
@@ -335,7 +335,7 @@ def test_default_model_scores_a_continuation_above_its_human_original(shared_dat
 
 
 def test_paraphrase_attack_is_deterministic_and_keeps_order(tiny):
-    from filterkit.attacks import paraphrase
+    from benchmarks.perturb.attacks import paraphrase
 
     texts = [t for t in CORPUS if t.strip()][:5]
     out = paraphrase(texts, tiny["llama"], max_new_tokens=12, batch_size=2)

@@ -14,8 +14,8 @@ from datasketch import LeanMinHash, MinHash
 from hypothesis import given
 from hypothesis import strategies as st
 
-import detectors
-from detectors.base import ROW, SHARD
+from filterkit import registry
+from filterkit.detector import ROW, SHARD
 from detectors.minhash import MinHashDuplicates, union_find
 from detectors.shingles import EMPTY, MinHasher, Shingling
 from filterkit import DetectorSpec, FilterConfig, run, score
@@ -236,7 +236,7 @@ def test_bad_parameters_are_refused():
     with pytest.raises(ValueError, match="unit"):
         MinHashDuplicates(unit="sentence")
     with pytest.raises(ValueError, match="bad parameters"):
-        detectors.build("minhash", {"shingle": 3})
+        registry.build("minhash", {"shingle": 3})
 
 
 def test_bands_follow_the_threshold():

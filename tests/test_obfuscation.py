@@ -6,7 +6,7 @@ import pyarrow.parquet as pq
 import filterkit
 from detectors.obfuscation import Obfuscation
 from filterkit import DetectorSpec, FilterConfig
-from filterkit.attacks import attack_texts
+from benchmarks.perturb.attacks import attack_texts
 
 from .corpus import read_dir, write
 

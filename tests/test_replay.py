@@ -10,10 +10,10 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-import detectors
+from filterkit import registry
 from detectors.replay import ReplayDetector
 from filterkit import DetectorSpec, FilterConfig, run
-from filterkit.minhash_index import (
+from detectors.minhash_index import (
     IndexMismatchError,
     IndexParams,
     ReplayIndexError,
@@ -131,7 +131,7 @@ def test_build_refuses_to_overwrite_without_being_asked(index_dir, tmp_path):
 
 def test_replay_needs_an_index():
     with pytest.raises(ValueError, match="bad parameters|needs an index"):
-        detectors.build("replay", {})
+        registry.build("replay", {})
 
 
 def test_pipeline_removes_replayed_generations(index_dir, tmp_path):

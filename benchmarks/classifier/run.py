@@ -20,9 +20,9 @@ import pyarrow.parquet as pq
 
 from benchmarks.scored import read_scored
 from detectors.classifier import ClassifierDetector
-from filterkit.metrics import auroc, tpr_at_fpr
-from filterkit.shared import shared_data_dir
-from filterkit.train import LM_FEATURES, TrainConfig, opening_groups, train_detector
+from detectors.metrics import auroc, tpr_at_fpr
+from benchmarks.shared import shared_data_dir
+from detectors.train import LM_FEATURES, TrainConfig, opening_groups, train_detector
 
 HEADS = ("text", "stacked", "cascade")
 
@@ -64,7 +64,7 @@ def evaluate(train: pa.Table, test: pa.Table, stack: bool) -> dict:
 
 def speed(table: pa.Table, stack: bool, model_dir: str, lm_rows: int = 96) -> dict:
     """Documents per second of each head on this machine; the cascade and the LM run their real LM here."""
-    import detectors
+    from filterkit import registry
 
     out = {}
     sample = table.slice(0, 2000).select(["text", *[c for c in LM_FEATURES if c in table.column_names]])
@@ -76,7 +76,7 @@ def speed(table: pa.Table, stack: bool, model_dir: str, lm_rows: int = 96) -> di
             sample.num_rows / (time.perf_counter() - start), 1)
     if stack:
         texts = pa.table({"text": table["text"].slice(0, lm_rows)})
-        lm = detectors.build("lm", {})
+        lm = registry.build("lm", {})
         lm.score(texts.slice(0, 8))  # load and warm up outside the clock
         start = time.perf_counter()
         lm.score(texts)

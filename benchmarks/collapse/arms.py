@@ -20,8 +20,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-import filterkit  # noqa: F401  (before detectors: importing detectors first is a circular import)
-import detectors
+from filterkit import registry
 from benchmarks.collapse.practitioner import DEFAULT_CALIBRATION, FITTERS, ArmUnavailable, FitContext, is_corpus_wide
 from benchmarks.collapse.rows import Rows
 from filterkit import DetectorSpec, FilterConfig, Rule, WeightSpec, run
@@ -119,14 +118,14 @@ class PipelineArm(Arm):
 
     def check(self) -> None:
         """Every named detector must be registered (``filter`` takes whatever is)."""
-        missing = [n for n in self.names or () if n not in detectors.available()]
+        missing = [n for n in self.names or () if n not in registry.available()]
         if missing:
             raise ArmUnavailable(f"arm {self.label!r}: detector(s) {missing} not registered "
-                                 f"(installed: {sorted(detectors.available())})")
+                                 f"(installed: {sorted(registry.available())})")
 
     def detector_names(self) -> list[str]:
         """The detectors this arm uses, before any is dropped as unusable."""
-        return list(self.names) if self.names is not None else sorted(detectors.available())
+        return list(self.names) if self.names is not None else sorted(registry.available())
 
     def config(self, ctx: ArmContext) -> FilterConfig:
         """Fitted detector specs, with their default rules plus thresholds calibrated on trusted human text."""
@@ -155,7 +154,7 @@ class PipelineArm(Arm):
         if name in FITTERS:
             params = FITTERS[name](ctx.fit, params)
         spec = DetectorSpec(name, params)
-        rules = detectors.build(name, params).default_rules()
+        rules = registry.build(name, params).default_rules()
         columns = [c for c in self.settings.calibrate if c.split(".")[0] == name]
         if not rules and not columns and name in DEFAULT_CALIBRATION:
             columns = [DEFAULT_CALIBRATION[name][0]]
@@ -236,7 +235,7 @@ def run_pipeline(texts: np.ndarray, config: FilterConfig, workdir: Path, weight:
 
 def parse(names: list[str], kind: str, settings: ArmSettings, random_reference: str | None = None) -> list[Arm]:
     """Arms from their names, in run order (the random arm's reference first); unknown names are an error."""
-    available = detectors.available()
+    available = registry.available()
     valid = [*BASE_ARMS, *sorted(available), "filter:NAME+NAME"]
     arms: list[Arm] = []
     for name in names:

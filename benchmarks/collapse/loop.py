@@ -23,7 +23,7 @@ from benchmarks.collapse.human import HumanSplit, SeedData, load_text_split, see
 from benchmarks.collapse.metrics import TextReference, filter_metrics, numeric_metrics, text_metrics
 from benchmarks.collapse.practitioner import ArmUnavailable, FitContext
 from benchmarks.collapse.rows import Rows
-from filterkit.shared import shared_data_dir
+from benchmarks.shared import shared_data_dir
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]

@@ -16,9 +16,8 @@ from typing import Any
 
 import numpy as np
 
-import filterkit  # noqa: F401  (before detectors: importing detectors first is a circular import)
-import detectors
-from detectors.base import CorpusDetector
+from filterkit import registry
+from filterkit.detector import CorpusDetector
 
 log = logging.getLogger(__name__)
 
@@ -49,9 +48,9 @@ class FitContext:
 
 def fit_replay(ctx: FitContext, params: dict[str, Any]) -> dict[str, Any]:
     """Index everything earlier generations produced (the practitioner's generation log) for the replay detector."""
-    from filterkit import minhash_index
+    from detectors import minhash_index
 
-    fields_ = {f.name for f in fields(detectors.detector_class("replay")) if f.init}
+    fields_ = {f.name for f in fields(registry.detector_class("replay")) if f.init}
     if "index" not in fields_:
         raise ArmUnavailable("the replay detector has no `index` parameter; the replay arm cannot point it at "
                              "the generation log")
@@ -70,7 +69,7 @@ def fit_classifier(ctx: FitContext, params: dict[str, Any]) -> dict[str, Any]:
     model; its default rule is then the threshold its out-of-fold scores put at the training target FPR."""
     import pyarrow as pa
 
-    from filterkit.train import TrainConfig, train_detector
+    from detectors.train import TrainConfig, train_detector
 
     human = [str(t) for t in ctx.trusted]
     machine = [str(t) for t in ctx.own_samples(len(human)) if str(t).strip()]
@@ -91,4 +90,4 @@ FITTERS: dict[str, Callable[[FitContext, dict[str, Any]], dict[str, Any]]] = {
 
 def is_corpus_wide(name: str) -> bool:
     """Whether the detector's result for a row depends on the other rows (so old rows must be in the crawl)."""
-    return issubclass(detectors.detector_class(name), CorpusDetector)
+    return issubclass(registry.detector_class(name), CorpusDetector)

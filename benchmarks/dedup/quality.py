@@ -28,9 +28,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 import filterkit
-from benchmarks.dedup.edits import EDITS, boilerplate_add, crawled_copy
+from benchmarks.perturb.edits import EDITS, boilerplate_add, crawled_copy
 from detectors.shingles import Shingling
-from filterkit.shared import shared_data_dir
+from benchmarks.shared import shared_data_dir
 
 BUCKETS = [(0.0, 0.5), (0.5, 0.6), (0.6, 0.7), (0.7, 0.8), (0.8, 0.9), (0.9, 1.0001)]
 log = logging.getLogger("dedup.quality")

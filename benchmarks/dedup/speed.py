@@ -28,7 +28,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from benchmarks.measure import run_measured
-import filterkit  # noqa: F401 - imported before detectors, which cannot be imported first (a cycle in the core)
 
 log = logging.getLogger("dedup.speed")
 NUM_PERM = 128
@@ -39,7 +38,7 @@ FILE_ROWS = 100_000
 
 def wikitext_words() -> list[str]:
     """Every whitespace token of the shared WikiText articles."""
-    from filterkit.shared import shared_data_dir
+    from benchmarks.shared import shared_data_dir
 
     table = pq.read_table(shared_data_dir() / "human" / "wikitext2.parquet")
     return " ".join(table["text"].to_pylist()).split()
@@ -112,7 +111,7 @@ def signature_bench(n: int, naive_n: int) -> dict:
 
 def make_corpus(n: int, directory: Path, seed: int = 0, duplicate_share: float = 0.1) -> dict:
     """Write ``n`` 150-word documents as Parquet files of 100k rows; 10% are near-copies of earlier rows."""
-    from benchmarks.dedup.edits import crawled_copy
+    from benchmarks.perturb.edits import crawled_copy
 
     rng = np.random.default_rng(seed)
     vocab = np.array(wikitext_words(), dtype=object)
@@ -180,7 +179,7 @@ def detector_only(inputs: Path, out: Path) -> dict:
     file per 25,000 rows, as the pipeline does), then ``reduce`` over them; no text is written."""
     import pyarrow.dataset as ds
 
-    from detectors.base import ROW, SHARD
+    from filterkit.detector import ROW, SHARD
     from detectors.minhash import MinHashDuplicates
 
     det = MinHashDuplicates()

@@ -22,10 +22,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from benchmarks.detect.shared import filter_config
-from filterkit.attacks import upper_lower
-from filterkit.bench_detect import ROW, BenchConfig, score_table
+from benchmarks.perturb.attacks import upper_lower
+from benchmarks.detect.bench import ROW, BenchConfig, score_table
 from filterkit.tasks import FILTER_DECISION
-from filterkit.train import opening_groups
+from detectors.train import opening_groups
 
 log = logging.getLogger("detect.case_rate")
 SCORES = ("classifier.p_machine", "lm.fastdetect")

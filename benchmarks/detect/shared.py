@@ -22,13 +22,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-import filterkit  # noqa: F401 - imported before detectors (a cycle in the core)
-import detectors
+from filterkit import registry
 from benchmarks.scored import read_scored
-from filterkit.attacks import ALL_ATTACKS
-from filterkit.bench_detect import BenchConfig, bench_detect
+from benchmarks.perturb.attacks import ALL_ATTACKS
+from benchmarks.detect.bench import BenchConfig, bench_detect
 from filterkit.config import DetectorSpec, FilterConfig
-from filterkit.train import TrainConfig, opening_groups, train_detector
+from detectors.train import TrainConfig, opening_groups, train_detector
 
 log = logging.getLogger("detect.shared")
 
@@ -36,7 +35,7 @@ log = logging.getLogger("detect.shared")
 def filter_config(model_dir: Path) -> FilterConfig:
     """The combined filter: the machine-text detectors and ``obfuscation``, with their default rules."""
     specs = (DetectorSpec("lm"), DetectorSpec("classifier", {"model_dir": str(model_dir)}), DetectorSpec("obfuscation"))
-    rules = tuple(r for s in specs for r in detectors.build(s.name, s.params).default_rules())
+    rules = tuple(r for s in specs for r in registry.build(s.name, s.params).default_rules())
     return FilterConfig(detectors=specs, rules=rules)
 
 

@@ -24,12 +24,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from sklearn.metrics import roc_auc_score, roc_curve
 
-import filterkit  # noqa: F401 - imported before detectors, which cannot be imported first (a cycle in the core)
-import detectors
+from filterkit import registry
 from benchmarks.scored import read_scored
-from filterkit.calibrate import threshold_for_fpr
-from filterkit.shared import shared_data_dir
-from filterkit.train import opening_groups
+from filterkit.rules import threshold_for_fpr
+from benchmarks.shared import shared_data_dir
+from detectors.train import opening_groups
 
 log = logging.getLogger("lm.quality")
 DIRECTION = {"fastdetect": 1, "binoculars": -1, "loglik": 1, "perplexity": -1, "logrank": -1, "entropy": -1,
@@ -151,7 +150,7 @@ def main() -> None:
         params = {"model": args.model, "batch_size": args.batch_size, **SETTINGS[name]}
         if args.observer:
             params["observer"] = args.observer
-        det = detectors.build("lm", params)
+        det = registry.build("lm", params)
         start, parts = time.perf_counter(), []
         for lo in range(0, len(df), 256):
             parts.append(det.score(pa.table({"text": df["text"].iloc[lo: lo + 256].tolist()})).to_pandas())

@@ -26,10 +26,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-import filterkit  # noqa: F401 - imported before detectors, which cannot be imported first (a cycle in the core)
-import detectors
-from filterkit.models import load_causal_lm, resolve_model
-from filterkit.shared import shared_data_dir
+from filterkit import registry
+from detectors.models import load_causal_lm, resolve_model
+from benchmarks.shared import shared_data_dir
 
 log = logging.getLogger("lm.speed")
 
@@ -89,7 +88,7 @@ def main() -> None:
     best = max(map(int, args.batch_sizes.split(",")))
     settings[f"lm batch_size={best} int8"] = {"model": args.model, "batch_size": best, "min_tokens": 1,
                                               "quantize": "int8"}
-    dets = {name: detectors.build("lm", p) for name, p in settings.items()}
+    dets = {name: registry.build("lm", p) for name, p in settings.items()}
     table = pa.table({"text": texts})
     for det in dets.values():
         det.score(table.slice(0, 2))  # load and warm up outside the timed rounds

@@ -18,9 +18,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-import filterkit  # noqa: F401 - imported before detectors (a cycle in the core)
-from filterkit.shared import shared_data_dir
-from filterkit.train import opening_groups
+from benchmarks.shared import shared_data_dir
+from detectors.train import opening_groups
 
 
 def subset(table: pa.Table, percent: int) -> pa.Table:

@@ -2,7 +2,7 @@
 
 Each document is 5-25 sentences drawn from the sentences of ``human/news_wiki_stories.parquet`` and
 ``human/wikitext2.parquet`` (so documents are new texts made of real prose); 10% are near copies of a recent
-document (``benchmarks.dedup.edits.crawled_copy``: share and copyright lines added, words edited) and 3% exact
+document (``benchmarks.perturb.edits.crawled_copy``: share and copyright lines added, words edited) and 3% exact
 copies, the way a crawl revisits pages. Files of ``rows_per_file`` rows are written one at a time, so a corpus
 of any size is made in bounded memory, and a smaller corpus is a prefix of the files of a larger one.
 """
@@ -15,8 +15,8 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from benchmarks.dedup.edits import crawled_copy, sentences
-from filterkit.shared import shared_data_dir
+from benchmarks.perturb.edits import crawled_copy, sentences
+from benchmarks.shared import shared_data_dir
 from filterkit.storage import write_json
 
 ROWS_PER_FILE = 100_000

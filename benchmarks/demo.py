@@ -13,11 +13,11 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-import detectors
+from filterkit import registry
 from filterkit.config import DetectorSpec, FilterConfig
 from filterkit.pipeline import Progress, run
-from filterkit.tasks import load_detectors
-from filterkit.shared import shared_data_dir
+from filterkit.scoring import load_detectors
+from benchmarks.shared import shared_data_dir
 
 ORIGIN = "demo_origin"
 MACHINE = "demo_is_machine"
@@ -95,7 +95,7 @@ def _near_copy(text: str, rng: np.random.Generator) -> str:
 
 def train_demo_classifier(out: Path, crawl: Path, rows: int, seed: int = 0) -> Path:
     """Train the text classifier on labelled articles that the crawl does not contain (so nothing is memorised)."""
-    from filterkit.train import TrainConfig, opening_groups, train_detector
+    from detectors.train import TrainConfig, opening_groups, train_detector
 
     labelled = pq.read_table(shared_data_dir() / "detect" / "open_models.parquet", columns=["text", "label"])
     crawl_texts = [t for t in ds.dataset(crawl).to_table(columns=["text"])["text"].to_pylist() if t and t.strip()]
@@ -111,7 +111,7 @@ def run_demo(out: Path, sizes: DemoSizes = DemoSizes(), progress: Progress | Non
     """Build the crawl, filter it with every demo detector that is installed, and measure what was caught."""
     start = time.perf_counter()
     crawl = build_crawl(out / "crawl", sizes)
-    names = [n for n in DEMO_DETECTORS if n in detectors.available()]
+    names = [n for n in DEMO_DETECTORS if n in registry.available()]
     specs = [DetectorSpec(n) for n in names]
     if sizes.classifier_training_rows:
         if progress:

@@ -28,7 +28,7 @@ def generate_continuations(texts: list[str], cfg: GenerationConfig,
     """For each text, its first ``prompt_words`` words followed by the model's continuation."""
     import torch
 
-    from filterkit.models import load_causal_lm, resolve_model
+    from detectors.models import load_causal_lm, resolve_model
 
     model, tokenizer = load_causal_lm(resolve_model(cfg.model))
     tokenizer.padding_side = "left"  # decoder-only models continue from the right edge

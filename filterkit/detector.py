@@ -1,13 +1,20 @@
-"""The detector protocol: a batch of documents in, named score columns out."""
+"""The detector contract: a batch of documents in, named score columns out.
+
+Detectors follow scikit-learn's conventions: parameters are constructor fields, validated there without I/O;
+``setup()`` (which the driver calls once, before any work) checks what lies outside the process (a model that
+resolves, an index whose checksums match) so that a run fails fast; state loaded for scoring ends in ``_``.
+"""
 from __future__ import annotations
 
 from abc import ABC, abstractmethod
 from dataclasses import dataclass, fields
+from pathlib import Path
 from typing import Any, ClassVar
 
 import pyarrow as pa
 import pyarrow.dataset as ds
 
+from filterkit.executors import PMap
 from filterkit.rules import Rule
 
 TEXT = "text"
@@ -45,6 +52,13 @@ class Detector(ABC):
         """Rules used when a config names this detector but no rules."""
         return []
 
+    def setup(self) -> None:
+        """Check, once and before any work, what scoring will need from outside the process (default: nothing).
+
+        Raises ValueError (or a subclass) with a message naming what is wrong. The driver calls it on its own
+        instance; workers build theirs from the same parameters and load lazily.
+        """
+
 
 class RowDetector(Detector):
     """A detector whose scores depend on each document alone (LM, classifier, replay, style)."""
@@ -54,12 +68,28 @@ class RowDetector(Detector):
         """Return one row of score columns per input row, named ``<name>.<score>``."""
 
 
+@dataclass(frozen=True)
+class ReduceContext:
+    """What a corpus-wide reduce spread over executor tasks gets: the keys, scratch space and a task runner."""
+
+    keys: tuple[str, ...]
+    """Key files of every shard, in shard order (each holds ``_shard``, ``_row`` and the detector's keys)."""
+    scratch: Path
+    """An empty directory the reduce's tasks may share; the pipeline removes it when the run ends."""
+    partitions: int
+    pmap: PMap
+
+
 class CorpusDetector(Detector):
     """A detector whose result for a row depends on other rows anywhere in the corpus (dedup).
 
     ``map`` runs per batch and emits compact keys; ``reduce`` sees the keys of the whole corpus and returns
-    per-row results, which the pipeline joins back to the rows by (``_shard``, ``_row``).
+    per-row results, which the pipeline joins back to the rows by (``_shard``, ``_row``). A detector that
+    can spread its reduce over many tasks sets ``parallel_reduce`` and implements ``reduce_parallel``;
+    distributed executors then use it.
     """
+
+    parallel_reduce: ClassVar[bool] = False
 
     @abstractmethod
     def map(self, batch: pa.Table) -> pa.Table:
@@ -68,3 +98,7 @@ class CorpusDetector(Detector):
     @abstractmethod
     def reduce(self, keys: ds.Dataset) -> pa.Table:
         """Return ``_shard``, ``_row`` and the score columns for every row whose keys are in ``keys``."""
+
+    def reduce_parallel(self, context: ReduceContext) -> pa.Table:
+        """What ``reduce`` returns, computed by tasks that ``context.pmap`` runs (only if ``parallel_reduce``)."""
+        raise NotImplementedError(f"{type(self).__name__} has no parallel reduce")

@@ -17,10 +17,10 @@ from sklearn.model_selection import GroupKFold
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from detectors.normalize import defend_texts, normalize_texts
+from filterkit.normalize import defend_texts, normalize_texts
 from detectors.style import STYLE_FEATURES, style_features
-from filterkit.classifier_model import ClassifierModel
-from filterkit.metrics import auroc, tpr_at_fpr
+from detectors.classifier_model import ClassifierModel
+from detectors.metrics import auroc, tpr_at_fpr
 
 log = logging.getLogger(__name__)
 LM_FEATURES = ("lm.loglik", "lm.logrank", "lm.entropy", "lm.fastdetect", "lm.gltr_top1", "lm.gltr_top10",
@@ -168,8 +168,8 @@ def train_from_parquet(paths: list[str], out_dir: str, cfg: TrainConfig, generat
     """Read labelled Parquet (or, with ``generate``, human-only Parquet plus generated machine text), train, save."""
     import pyarrow.dataset as ds
 
-    import detectors
-    from filterkit.generate import generate_continuations
+    from filterkit import registry
+    from detectors.generate import generate_continuations
     from filterkit.sources import discover
 
     files = [f.path for f in discover(paths)]
@@ -184,7 +184,7 @@ def train_from_parquet(paths: list[str], out_dir: str, cfg: TrainConfig, generat
         cfg = TrainConfig(**{**asdict(cfg), "group_column": None})
     lm_scores = None
     if cfg.stack == "lm" and not all(c in table.column_names for c in LM_FEATURES[:4]):
-        lm = detectors.build("lm", cfg.lm_params)
+        lm = registry.build("lm", cfg.lm_params)
         parts = []
         for start in range(0, table.num_rows, 256):
             parts.append(lm.score(pa.table({"text": table[cfg.text_column].slice(start, 256)})))

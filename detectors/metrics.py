@@ -4,7 +4,7 @@ from __future__ import annotations
 import numpy as np
 from sklearn.metrics import roc_auc_score
 
-from filterkit.calibrate import threshold_for_fpr
+from filterkit.rules import threshold_for_fpr
 
 
 def auroc(is_machine: np.ndarray, score: np.ndarray) -> float:

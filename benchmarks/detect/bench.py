@@ -14,17 +14,18 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from detectors.normalize import defend_texts
-from filterkit.attacks import ALL_ATTACKS, attack_texts
-from filterkit.calibrate import threshold_for_fpr
+from filterkit.normalize import defend_texts
+from benchmarks.perturb.attacks import ALL_ATTACKS, attack_texts
+from filterkit.rules import threshold_for_fpr
 from filterkit.config import FilterConfig
-from filterkit.metrics import auroc
+from detectors.metrics import auroc
 from filterkit.pipeline import Progress, score
 from filterkit.rules import bucket_labels
 from filterkit.sources import discover
 from filterkit.storage import write_json, write_parquet
-from filterkit.tasks import FILTER_DECISION, load_detectors
-from filterkit.train import opening_groups
+from filterkit.scoring import load_detectors
+from filterkit.tasks import FILTER_DECISION
+from detectors.train import opening_groups
 
 log = logging.getLogger(__name__)
 ROW = "_bench_row"
