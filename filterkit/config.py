@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import json
 import tomllib
+from collections.abc import Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any
@@ -81,10 +82,7 @@ class FilterConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> FilterConfig:
         """Build from plain data, rejecting unknown keys so a typo never passes silently."""
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown config keys {sorted(unknown)}; valid keys are {sorted(known)}")
+        check_keys(cls, data, "config keys")
         data = dict(data)
         if "detectors" in data:
             data["detectors"] = tuple(_detector_spec(d) for d in data["detectors"] or ())
@@ -101,13 +99,18 @@ class FilterConfig:
         return FilterConfig(**current)
 
 
+def check_keys(cls: type, data: Mapping[str, Any], what: str) -> None:
+    """Raise ValueError naming every key of ``data`` that is not a constructor field of the dataclass ``cls``."""
+    known = {f.name for f in fields(cls) if f.init}
+    unknown = set(data) - known
+    if unknown:
+        raise ValueError(f"unknown {what} {sorted(unknown)}; valid keys are {sorted(known)}")
+
+
 def _build(cls: type, data: Any, what: str) -> Any:
     if not isinstance(data, dict):
         raise ValueError(f"{what} must be a mapping, got {data!r}")
-    known = {f.name for f in fields(cls)}
-    unknown = set(data) - known
-    if unknown:
-        raise ValueError(f"unknown {what} keys {sorted(unknown)}; valid keys are {sorted(known)}")
+    check_keys(cls, data, f"{what} keys")
     return cls(**data)
 
 

@@ -111,6 +111,13 @@ def plan_shards(files: list[InputFile], rows_per_shard: int, max_shard_bytes: in
         except UNREADABLE as exc:
             failures.append(FileFailure(f.source, f"cannot read Parquet metadata: {exc}"))
             continue
+        total = fragment.metadata.num_rows
+        if min(sizes, default=0) < 0 or sum(sizes) != total:
+            # A damaged footer can give a row group a negative or inconsistent count; only the file's own
+            # total, when it is not negative, is left to count the rows by.
+            failures.append(FileFailure(f.source, f"damaged metadata: row groups of {sizes} rows in a file of "
+                                        f"{total}", 0 if total >= 0 else None, total if total >= 0 else None))
+            continue
         try:
             fragment.physical_schema.names  # noqa: B018 - decodes the column names, which a damaged footer breaks
         except UNREADABLE as exc:

@@ -70,3 +70,17 @@ def readable_schemas(root: Path) -> list[list[str]]:
         except (OSError, ValueError, pa.ArrowException):
             continue
     return names
+
+
+def test_a_row_group_whose_damaged_footer_counts_negative_rows_fails_that_file(tmp_path):
+    """Found by ``make fuzz``: a flipped byte gave a row group -63 rows, and rows_in came out negative."""
+    root = tmp_path / "in"
+    root.mkdir()
+    pq.write_table(pa.table({"text": pa.array(["ok", "fine"], pa.string())}), root / "a.parquet")
+    path = root / "b.parquet"
+    pq.write_table(pa.table({"text": pa.array([""], pa.string())}), path, row_group_size=7, compression="none")
+    damaged(path, ("flip", 0.4189657304366693, 127))
+    result = filterkit.run([str(root)], tmp_path / "out", FilterConfig(rows_per_shard=7, max_text_bytes=100))
+    c = result.report["counts"]
+    assert result.report["conservation"]["holds"] and c["rows_in"] == 3 and c["unreadable_rows"] == 1
+    assert [f["source"] for f in result.report["files_failed"]] == ["b.parquet"] and not result.ok

@@ -6,7 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.collapse import learners, schedules
-from filterkit.config import read_mapping
+from filterkit.config import check_keys, read_mapping
 
 
 @dataclass(frozen=True)
@@ -108,10 +108,7 @@ class CollapseConfig:
     @classmethod
     def from_dict(cls, data: dict[str, Any]) -> CollapseConfig:
         """Build from plain data; unknown keys are an error so a typo never passes silently."""
-        known = {f.name for f in fields(cls)}
-        unknown = set(data) - known
-        if unknown:
-            raise ValueError(f"unknown collapse config keys {sorted(unknown)}; valid keys: {sorted(known)}")
+        check_keys(cls, data, "collapse config keys")
         data = dict(data)
         if isinstance(data.get("arms"), str):
             data["arms"] = tuple(a.strip() for a in data["arms"].split(",") if a.strip())

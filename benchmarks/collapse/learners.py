@@ -9,10 +9,12 @@ from __future__ import annotations
 import importlib
 import math
 from abc import ABC, abstractmethod
-from dataclasses import dataclass, field, fields
+from dataclasses import dataclass, field
 from typing import Any, ClassVar, Literal, Protocol
 
 import numpy as np
+
+from filterkit.config import check_keys
 
 Kind = Literal["numeric", "text"]
 REGISTRY: dict[str, str] = {
@@ -188,10 +190,7 @@ def build(name: str, params: dict[str, Any] | None = None) -> Family:
     module, _, attr = REGISTRY[name].partition(":")
     cls = getattr(importlib.import_module(module), attr)
     params = dict(params or {})
-    known = {f.name for f in fields(cls) if f.init}
-    unknown = set(params) - known
-    if unknown:
-        raise ValueError(f"learner {name!r}: unknown parameters {sorted(unknown)}; valid: {sorted(known)}")
+    check_keys(cls, params, f"parameters of learner {name!r}:")
     for key in ("weights", "means", "stds"):
         if key in params:
             params[key] = tuple(params[key])
