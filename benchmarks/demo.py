@@ -15,8 +15,7 @@ import pyarrow.parquet as pq
 
 from filterkit import registry
 from filterkit.config import DetectorSpec, FilterConfig
-from filterkit.pipeline import Progress, run
-from filterkit.scoring import load_detectors
+from filterkit.pipeline import Progress, filter_stage, run
 from benchmarks.shared import shared_data_dir
 
 ORIGIN = "demo_origin"
@@ -128,7 +127,7 @@ def run_demo(out: Path, sizes: DemoSizes = DemoSizes(), progress: Progress | Non
         from filterkit.calibrate import calibrate
 
         classifier_only = config.replace(detectors=(specs[-1],))
-        stage = config.stage([r for d in load_detectors(config.detectors) for r in d.default_rules()])
+        stage = filter_stage(config)
         calibrated, calibration = calibrate([str(out / "trusted_human.parquet")], classifier_only.replace(
             rules=tuple(r for r in stage.rules if r.column == "classifier.p_machine")), "classifier.p_machine", 0.01)
         config = config.replace(rules=tuple(r for r in stage.rules if r.column != "classifier.p_machine")

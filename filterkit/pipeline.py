@@ -78,7 +78,7 @@ def run(
     dets = load_detectors(config.detectors)
     for d in dets:
         d.setup()  # fail fast, in the driver, on what the workers would only find on their first row
-    stage = config.stage([r for d in dets for r in d.default_rules()])
+    stage = filter_stage(config, dets)
 
     if lay.plan.exists():
         plan = read_json(lay.plan)
@@ -115,6 +115,12 @@ def run(
         for sub in ("scored", "keys", "reduced", "components"):
             shutil.rmtree(lay.work / sub, ignore_errors=True)
     return RunResult(out=lay.root, report=report)
+
+
+def filter_stage(config: FilterConfig, dets: tuple[Detector, ...] | None = None) -> FilterStage:
+    """The filter stage a run of ``config`` applies: its rules, or else its detectors' default rules."""
+    dets = load_detectors(config.detectors) if dets is None else dets
+    return config.stage([r for d in dets for r in d.default_rules()])
 
 
 def score(inputs: list[str], out: str | Path, config: FilterConfig | None = None, **kwargs: Any) -> RunResult:
