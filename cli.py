@@ -1,17 +1,24 @@
 """The ``filterkit`` command: parses arguments and calls the Python API, nothing more."""
 from __future__ import annotations
 
+import functools
+import inspect
 import json
 import logging
 from contextlib import contextmanager
+from dataclasses import MISSING, dataclass, fields
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Iterator, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Callable, Collection, Iterator, NoReturn, Optional, get_type_hints
 
 import typer
 from rich.console import Console
 from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
 from rich.table import Table
+
+if TYPE_CHECKING:
+    from filterkit import FilterConfig
+    from filterkit.executors import Executor
 
 app = typer.Typer(help="Keep synthetic and near-duplicate text out of training corpora.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -19,6 +26,8 @@ console = Console(stderr=True)
 
 
 class Mode(str, Enum):
+    """What ``filter`` does with a flagged row."""
+
     drop = "drop"
     tag = "tag"
     weight = "weight"
@@ -38,10 +47,70 @@ ExecutorOpt = Annotated[str, typer.Option("--executor", help="local or ray.")]
 RayAddress = Annotated[Optional[str], typer.Option("--ray-address", help="Ray cluster (default: start a local one).")]
 Params = Annotated[Optional[list[str]], typer.Option(
     "--param", help="Detector parameter as DETECTOR.NAME=VALUE (VALUE read as YAML); repeatable.")]
+LmModel = Annotated[Optional[str], typer.Option("--lm-model", help="= --param lm.model=... (path, cached id, GGUF).")]
+LmObserver = Annotated[Optional[str], typer.Option("--lm-observer", help="= --param lm.observer=... (Binoculars).")]
+ClassifierModel = Annotated[Optional[str], typer.Option("--classifier-model", help="= --param classifier.model_dir=...")]
+ReplayIndex = Annotated[Optional[str], typer.Option("--replay-index", help="= --param replay.index=...")]
+RowsPerShard = Annotated[Optional[int], typer.Option(
+    "--rows-per-shard", help="Rows per task (default 50,000); smaller for slow detectors such as lm.")]
+ReuseScores = Annotated[bool, typer.Option(
+    "--reuse-scores", help="Do not rerun a detector whose columns the input already has (an earlier score run).")]
+ModeOpt = Annotated[Optional[Mode], typer.Option("--mode")]
+
+
+@dataclass(frozen=True)
+class RunOptions:
+    """The options ``filter`` and ``score`` share; field order is the order ``--help`` lists them in."""
+
+    inputs: Inputs
+    out: Out
+    config: ConfigOpt = None
+    detectors: DetectorsOpt = None
+    text_column: TextCol = None
+    id_column: IdCol = None
+    workers: Workers = 1
+    resume: Resume = False
+    overwrite: Overwrite = False
+    param: Params = None
+    executor: ExecutorOpt = "local"
+    ray_address: RayAddress = None
+    lm_model: LmModel = None
+    lm_observer: LmObserver = None
+    classifier_model: ClassifierModel = None
+    replay_index: ReplayIndex = None
+    rows_per_shard: RowsPerShard = None
+    reuse_scores: ReuseScores = False
+
+    def params(self) -> list[str]:
+        """The --param items with the shortcut options appended as the --param items they stand for."""
+        return _shortcuts(self.param, self.lm_model, self.lm_observer, self.classifier_model, self.replay_index)
+
+
+def _with_run_options(command: Callable[..., None]) -> Callable[..., None]:
+    # typer reads a command's options from its signature and cannot expand a dataclass, so the signature typer sees
+    # is RunOptions' fields with the command's own options after --detectors (where filter has always listed --mode);
+    # the command itself receives them as one RunOptions.
+    hints = get_type_hints(RunOptions, include_extras=True)
+    shared = [inspect.Parameter(f.name, inspect.Parameter.POSITIONAL_OR_KEYWORD, annotation=hints[f.name],
+                                default=inspect.Parameter.empty if f.default is MISSING else f.default)
+              for f in fields(RunOptions)]
+    own = list(inspect.signature(command, eval_str=True).parameters.values())[1:]
+    at = [p.name for p in shared].index("detectors") + 1
+    signature = inspect.Signature(shared[:at] + own + shared[at:])
+    names = {f.name for f in fields(RunOptions)}
+
+    @functools.wraps(command)
+    def wrapper(**kwargs: Any) -> None:
+        opts = RunOptions(**{k: kwargs.pop(k) for k in names})
+        command(opts, **kwargs)
+
+    wrapper.__signature__ = signature  # type: ignore[attr-defined]
+    wrapper.__annotations__ = {p.name: p.annotation for p in signature.parameters.values()}
+    return wrapper
 
 
 @contextmanager
-def _progress() -> Iterator:
+def _progress() -> Iterator[Callable[[str, int, int], None]]:
     columns = (TextColumn("{task.description:>8}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
     with Progress(*columns, console=console, transient=False) as bar:
         tasks: dict[str, int] = {}
@@ -54,12 +123,6 @@ def _progress() -> Iterator:
         yield update
 
 
-LmModel = Annotated[Optional[str], typer.Option("--lm-model", help="= --param lm.model=... (path, cached id, GGUF).")]
-LmObserver = Annotated[Optional[str], typer.Option("--lm-observer", help="= --param lm.observer=... (Binoculars).")]
-ClassifierModel = Annotated[Optional[str], typer.Option("--classifier-model", help="= --param classifier.model_dir=...")]
-ReplayIndex = Annotated[Optional[str], typer.Option("--replay-index", help="= --param replay.index=...")]
-
-
 def _shortcuts(params: Optional[list[str]], lm_model: Optional[str], lm_observer: Optional[str],
                classifier_model: Optional[str], replay_index: Optional[str]) -> list[str]:
     given = {"lm.model": lm_model, "lm.observer": lm_observer, "classifier.model_dir": classifier_model,
@@ -67,34 +130,58 @@ def _shortcuts(params: Optional[list[str]], lm_model: Optional[str], lm_observer
     return list(params or []) + [f"{k}={v}" for k, v in given.items() if v is not None]
 
 
-def _config(config: Optional[Path], detectors: Optional[str], params: Optional[list[str]] = None,
-            **changes: object):
+def _parse_params(items: Optional[list[str]], option: str, dotted: bool,
+                  known: Optional[Collection[str]] = None) -> dict[str, Any]:
+    """Parse repeated ``KEY=VALUE`` items (``DETECTOR.NAME=VALUE`` into ``{DETECTOR: {NAME: VALUE}}`` if dotted).
+
+    Each VALUE is read as YAML. ``known``, where given, lists the detectors a dotted item may name; items are checked
+    in order so the first bad one is the one reported.
+    """
     import yaml
 
+    from filterkit.pipeline import UsageError
+
+    parsed: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, text = item.partition("=")
+        name, dot, field = key.partition(".")
+        if dotted and (not sep or not dot):
+            raise UsageError(f"{option} {item!r}: expected DETECTOR.NAME=VALUE")
+        if not dotted and (not sep or not key):
+            raise UsageError(f"{option} {item!r}: expected KEY=VALUE")
+        if dotted and known is not None and name not in known:
+            raise UsageError(f"{option} {item!r}: detector {name!r} is not configured (have {sorted(known)})")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise UsageError(f"{option} {item!r}: VALUE is not YAML ({getattr(exc, 'problem', None) or exc})") from exc
+        if dotted:
+            parsed.setdefault(name, {})[field] = value
+        else:
+            parsed[key] = value
+    return parsed
+
+
+def _config(config: Optional[Path], detectors: Optional[str], params: Optional[list[str]] = None,
+            **changes: object) -> FilterConfig:
     from filterkit import DetectorSpec, FilterConfig, load_config
 
     cfg = load_config(config) if config else FilterConfig()
     if detectors:
         cfg = cfg.replace(detectors=tuple(DetectorSpec(n.strip()) for n in detectors.split(",") if n.strip()))
     specs = {s.name: dict(s.params) for s in cfg.detectors}
-    for item in params or []:
-        key, sep, value = item.partition("=")
-        name, dot, param = key.partition(".")
-        if not sep or not dot:
-            raise ValueError(f"--param {item!r}: expected DETECTOR.NAME=VALUE")
-        if name not in specs:
-            raise ValueError(f"--param {item!r}: detector {name!r} is not configured (have {sorted(specs)})")
-        specs[name][param] = yaml.safe_load(value)
+    for name, values in _parse_params(params, "--param", dotted=True, known=specs).items():
+        specs[name].update(values)
     cfg = cfg.replace(detectors=tuple(DetectorSpec(n, p) for n, p in specs.items()))
     return cfg.replace(**changes)
 
 
-def _fail(exc: Exception) -> None:
+def _fail(exc: Exception) -> NoReturn:
     console.print(f"[red]error:[/red] {exc}")
     raise typer.Exit(2)
 
 
-def _executor(kind: str, workers: int, ray_address: Optional[str]):
+def _executor(kind: str, workers: int, ray_address: Optional[str]) -> Executor:
     from filterkit.executors import LocalExecutor
 
     if kind == "local":
@@ -108,7 +195,8 @@ def _executor(kind: str, workers: int, ray_address: Optional[str]):
     raise ValueError(f"--executor must be local or ray, got {kind!r}")
 
 
-def _run(inputs: list[str], out: Path, cfg, executor, resume: bool, overwrite: bool, score_only: bool) -> bool:
+def _run(inputs: list[str], out: Path, cfg: FilterConfig, executor: Executor, resume: bool, overwrite: bool,
+         score_only: bool) -> bool:
     from filterkit import run, score
 
     fn = score if score_only else run
@@ -137,18 +225,13 @@ def _main(verbose: Verbose = False) -> None:
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
 
 
-RowsPerShard = Annotated[Optional[int], typer.Option(
-    "--rows-per-shard", help="Rows per task (default 50,000); smaller for slow detectors such as lm.")]
-ReuseScores = Annotated[bool, typer.Option(
-    "--reuse-scores", help="Do not rerun a detector whose columns the input already has (an earlier score run).")]
-
-
-def _filter_or_score(score_only: bool, inputs: list[str], out: Path, cfg_changes: dict, config: Optional[Path],
-                     detectors: Optional[str], workers: int, resume: bool, overwrite: bool, param: Optional[list[str]],
-                     executor: str, ray_address: Optional[str], shortcuts: tuple) -> None:
+def _filter_or_score(opts: RunOptions, score_only: bool, **changes: object) -> None:
     try:
-        cfg = _config(config, detectors, _shortcuts(param, *shortcuts), **cfg_changes)
-        ok = _run(inputs, out, cfg, _executor(executor, workers, ray_address), resume, overwrite, score_only)
+        cfg = _config(opts.config, opts.detectors, opts.params(), text_column=opts.text_column,
+                      id_column=opts.id_column, rows_per_shard=opts.rows_per_shard,
+                      reuse_scores=opts.reuse_scores or None, **changes)
+        ok = _run(opts.inputs, opts.out, cfg, _executor(opts.executor, opts.workers, opts.ray_address), opts.resume,
+                  opts.overwrite, score_only)
     except (ValueError, FileNotFoundError, RuntimeError, ConnectionError) as exc:
         _fail(exc)
     if not ok:
@@ -156,32 +239,17 @@ def _filter_or_score(score_only: bool, inputs: list[str], out: Path, cfg_changes
 
 
 @app.command("filter")
-def filter_cmd(inputs: Inputs, out: Out, config: ConfigOpt = None, detectors: DetectorsOpt = None,
-               mode: Annotated[Optional[Mode], typer.Option("--mode")] = None, text_column: TextCol = None,
-               id_column: IdCol = None, workers: Workers = 1, resume: Resume = False, overwrite: Overwrite = False,
-               param: Params = None, executor: ExecutorOpt = "local", ray_address: RayAddress = None,
-               lm_model: LmModel = None, lm_observer: LmObserver = None, classifier_model: ClassifierModel = None,
-               replay_index: ReplayIndex = None, rows_per_shard: RowsPerShard = None,
-               reuse_scores: ReuseScores = False) -> None:
+@_with_run_options
+def filter_cmd(opts: RunOptions, mode: ModeOpt = None) -> None:
     """Score, decide and write kept/, removed/, quarantine/ and a report. Exit 1 if any file failed to read."""
-    changes = {"mode": mode.value if mode else None, "text_column": text_column, "id_column": id_column,
-               "rows_per_shard": rows_per_shard, "reuse_scores": reuse_scores or None}
-    _filter_or_score(False, inputs, out, changes, config, detectors, workers, resume, overwrite, param, executor,
-                     ray_address, (lm_model, lm_observer, classifier_model, replay_index))
+    _filter_or_score(opts, False, mode=mode.value if mode else None)
 
 
 @app.command("score")
-def score_cmd(inputs: Inputs, out: Out, detectors: DetectorsOpt = None, config: ConfigOpt = None,
-              text_column: TextCol = None, id_column: IdCol = None, workers: Workers = 1, resume: Resume = False,
-              overwrite: Overwrite = False, param: Params = None, executor: ExecutorOpt = "local",
-              ray_address: RayAddress = None, lm_model: LmModel = None, lm_observer: LmObserver = None,
-              classifier_model: ClassifierModel = None, replay_index: ReplayIndex = None,
-              rows_per_shard: RowsPerShard = None, reuse_scores: ReuseScores = False) -> None:
+@_with_run_options
+def score_cmd(opts: RunOptions) -> None:
     """Write every row with its score columns and a filter_decision column (tag mode)."""
-    changes = {"text_column": text_column, "id_column": id_column, "rows_per_shard": rows_per_shard,
-               "reuse_scores": reuse_scores or None}
-    _filter_or_score(True, inputs, out, changes, config, detectors, workers, resume, overwrite, param, executor,
-                     ray_address, (lm_model, lm_observer, classifier_model, replay_index))
+    _filter_or_score(opts, True)
 
 
 @app.command("calibrate")
@@ -309,15 +377,13 @@ def train_detector_cmd(
     lm_param: Annotated[Optional[list[str]], typer.Option("--lm-param", help="LM detector KEY=VALUE.")] = None,
 ) -> None:
     """Train the AI-text classifier, cross-validated by group, and save it with skops and a manifest."""
-    import yaml
-
     from detectors.generate import GenerationConfig
     from detectors.train import TrainConfig, train_from_parquet
 
     try:
         if stack not in (None, "lm"):
             raise ValueError(f"--stack takes 'lm', got {stack!r}")
-        lm_params = {k: yaml.safe_load(v) for k, _, v in (p.partition("=") for p in lm_param or [])}
+        lm_params = _parse_params(lm_param, "--lm-param", dotted=False)
         cfg = TrainConfig(label_column=label_column, positive=positive, text_column=text_column,
                           group_column=group_column, stack=stack, stack_model=stack_model,  # type: ignore[arg-type]
                           lm_params=lm_params, target_fpr=target_fpr)
@@ -378,7 +444,6 @@ def bench_detect_cmd(
     Console().print((out / "metrics.md").read_text().split("\n\n###")[0])
 
 
-
 @bench_app.command("collapse")
 def bench_collapse_cmd(
     out: Out,
@@ -405,25 +470,15 @@ def bench_collapse_cmd(
     """Recursive training with and without filtering: when does each arm collapse? Writes OUT/results.json etc."""
     import shlex
 
-    import yaml
-
     from benchmarks.collapse import CollapseConfig, load, run_collapse
 
     try:
         cfg = load(config) if config else CollapseConfig()
-        learner_params = dict(cfg.learner_params)
-        for item in learner_param or []:
-            key, sep, value = item.partition("=")
-            if not sep or not key:
-                raise ValueError(f"--learner-param {item!r}: expected KEY=VALUE")
-            learner_params[key] = yaml.safe_load(value)
+        learner_params = {**cfg.learner_params, **_parse_params(learner_param, "--learner-param", dotted=False)}
         detector_params = {k: dict(v) for k, v in cfg.detector_params.items()}
-        for item in param or []:
-            key, sep, value = item.partition("=")
-            name, dot, field = key.partition(".")
-            if not sep or not dot:
-                raise ValueError(f"--param {item!r}: expected DETECTOR.NAME=VALUE")
-            detector_params.setdefault(name, {})[field] = yaml.safe_load(value)
+        # Unlike filter, any detector may be named: an arm, not --detectors, decides which ones run.
+        for name, values in _parse_params(param, "--param", dotted=True).items():
+            detector_params.setdefault(name, {}).update(values)
         cfg = cfg.replace(learner=learner, schedule=schedule, arms=arms, generations=generations, seeds=seeds,
                           samples=samples, alpha=alpha, crawl_rows=crawl_rows, learner_params=learner_params,
                           detector_params=detector_params, keep_work=keep_work or None)
@@ -450,6 +505,7 @@ def bench_collapse_cmd(
                       f"{s['oracle_benefit']:.2f}" if s["oracle_benefit"] == s["oracle_benefit"] else "")
     Console().print(table)
     console.print(f"report: {out / 'results.md'}")
+
 
 def main() -> None:
     """Entry point of the ``filterkit`` script."""

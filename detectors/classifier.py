@@ -1,9 +1,10 @@
 """The trained AI-text classifier as a detector: ``classifier.p_machine`` from the text, stacked or cascade head."""
 from __future__ import annotations
 
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Any, Literal
+from typing import Any, Literal, get_args
 
 import numpy as np
 import pyarrow as pa
@@ -11,7 +12,6 @@ import pyarrow as pa
 from filterkit.detector import TEXT, Detector, RowDetector
 from detectors.classifier_model import MANIFEST, ClassifierModel, ModelFileError
 from filterkit.rules import Rule
-from filterkit.storage import read_json
 from detectors.train import predict_machine, stack_features
 
 Head = Literal["auto", "text", "stacked", "cascade"]
@@ -33,39 +33,53 @@ class ClassifierDetector(RowDetector):
     band: tuple[float, float] = (0.1, 0.9)
     lm: dict[str, Any] = field(default_factory=dict)
     """Overrides of the LM detector parameters recorded at training (e.g. batch size); the model must stay the same."""
-    _model: ClassifierModel | None = field(default=None, init=False, repr=False, compare=False)
-    _lm: Detector | None = field(default=None, init=False, repr=False, compare=False)
-    _manifest: dict[str, Any] = field(default_factory=dict, init=False, repr=False, compare=False)
+    model_: ClassifierModel | None = field(default=None, init=False, repr=False, compare=False)
+    """The verified heads, loaded by ``setup`` or on first use."""
+    manifest_: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
+    lm_: Detector | None = field(default=None, init=False, repr=False, compare=False)
+    """The LM detector the stacked head runs when the batch lacks the LM columns, built on first need."""
 
     def __post_init__(self) -> None:
-        # Checked here, so a bad path fails before any data is read.
-        if not self.model_dir or not (Path(self.model_dir) / MANIFEST).is_file():
-            raise ModelFileError(f"classifier: {self.model_dir!r} is not a trained model directory (no {MANIFEST}); "
-                                 "train one with `filterkit train-detector` and pass --param classifier.model_dir=DIR")
-        self._manifest = read_json(Path(self.model_dir) / MANIFEST)
-        if self.head in ("stacked", "cascade") and "stacked" not in self._manifest["files"]:
-            raise ModelFileError(f"classifier: {self.model_dir} has no stacked head; retrain with --stack lm")
+        if not isinstance(self.model_dir, (str, os.PathLike)) or not str(self.model_dir):
+            raise self._not_a_model()
+        if self.head not in get_args(Head):
+            raise ValueError(f"classifier: head must be one of {list(get_args(Head))}, got {self.head!r}")
+        band = tuple(self.band)
+        if len(band) != 2 or not all(isinstance(b, (int, float)) for b in band) or not 0.0 <= band[0] <= band[1] <= 1.0:
+            raise ValueError(f"classifier: band must be two probabilities, low <= high, got {self.band!r}")
+        if not isinstance(self.lm, dict):
+            raise TypeError(f"classifier: lm must be a mapping of LM detector parameters, got {self.lm!r}")
+
+    def setup(self) -> None:
+        """Read the manifest and load the heads, verifying their checksums, so a bad model fails before any work.
+
+        Raises ``ModelFileError`` for a missing, corrupt, foreign or modified model directory, or a head that
+        needs a stacked model the directory lacks.
+        """
+        self._load()
 
     @property
     def resolved_head(self) -> str:
         """The head that scores: ``auto`` resolved against what the model holds."""
-        return self._manifest["default_head"] if self.head == "auto" else self.head
+        return self._manifest()["default_head"] if self.head == "auto" else self.head
 
     @property
     def lm_columns(self) -> list[str]:
         """LM columns the stacked head reads."""
-        stacked = self._manifest["features"].get("stacked")
+        stacked = self._manifest()["features"].get("stacked")
         return list(stacked["lm"]) if stacked else []
 
     @property
     def requires(self) -> tuple[str, ...]:  # type: ignore[override]
         """The LM columns, when the stacked head may run, so a configured ``lm`` detector runs first."""
+        if self.head == "text":
+            return ()  # known from the parameters alone: no need to read the manifest
         return tuple(self.lm_columns) if self.resolved_head != "text" else ()
 
     def default_rules(self) -> list[Rule]:
         """Remove at the threshold that kept out-of-fold human false positives at the training target FPR."""
         head = "stacked" if self.resolved_head != "text" else "text"
-        threshold = self._manifest["metrics_out_of_fold"][head]["threshold"]
+        threshold = self._manifest()["metrics_out_of_fold"][head]["threshold"]
         threshold = 0.5 if threshold is None or np.isnan(threshold) else threshold
         return [Rule(f"{self.name}.p_machine", ">=", float(threshold), reason="machine_text")]
 
@@ -91,14 +105,29 @@ class ClassifierDetector(RowDetector):
     def _lm_scores(self, batch: pa.Table, rows: np.ndarray) -> pa.Table:
         if all(c in batch.column_names for c in self.lm_columns):
             return batch.take(pa.array(rows))
-        if self._lm is None:
+        if self.lm_ is None:
             from filterkit import registry
 
-            params = {**self._manifest["train_config"].get("lm_params", {}), **self.lm}
-            self._lm = registry.build("lm", params)
-        return self._lm.score(pa.table({TEXT: batch[TEXT].take(pa.array(rows))}))
+            params = {**self._manifest()["train_config"].get("lm_params", {}), **self.lm}
+            self.lm_ = registry.build("lm", params)
+        return self.lm_.score(pa.table({TEXT: batch[TEXT].take(pa.array(rows))}))
+
+    def _not_a_model(self) -> ModelFileError:
+        return ModelFileError(f"classifier: {self.model_dir!r} is not a trained model directory (no {MANIFEST}); "
+                              "train one with `filterkit train-detector` and pass --param classifier.model_dir=DIR")
+
+    def _manifest(self) -> dict[str, Any]:
+        """The model's manifest, read and checked once per instance (columns and rules need it before the heads)."""
+        if self.manifest_ is None:
+            if not (Path(self.model_dir) / MANIFEST).is_file():
+                raise self._not_a_model()
+            manifest = ClassifierModel.read_manifest(self.model_dir)
+            if self.head in ("stacked", "cascade") and "stacked" not in manifest["files"]:
+                raise ModelFileError(f"classifier: {self.model_dir} has no stacked head; retrain with --stack lm")
+            self.manifest_ = manifest
+        return self.manifest_
 
     def _load(self) -> ClassifierModel:
-        if self._model is None:
-            self._model = ClassifierModel.load(self.model_dir)
-        return self._model
+        if self.model_ is None:
+            self.model_ = ClassifierModel.load(self.model_dir, manifest=self._manifest())
+        return self.model_

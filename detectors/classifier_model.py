@@ -52,10 +52,29 @@ class ClassifierModel:
         return directory
 
     @classmethod
-    def load(cls, directory: str | Path) -> ClassifierModel:
-        """Load and verify a model directory; refuse tampered files, foreign types and other library versions."""
+    def load(cls, directory: str | Path, manifest: dict[str, Any] | None = None) -> ClassifierModel:
+        """Load and verify a model directory; refuse tampered files, foreign types and other library versions.
+
+        ``manifest``: what ``read_manifest`` returned for this directory, so that it is not read again.
+        """
         import skops.io as sio
 
+        directory = Path(directory)
+        manifest = manifest if manifest is not None else cls.read_manifest(directory)
+        heads = {}
+        for head, entry in manifest["files"].items():
+            file = directory / entry["file"]
+            if not file.is_file() or _sha256(file) != entry["sha256"]:
+                raise ModelFileError(f"{file}: missing or modified since it was written (SHA-256 mismatch)")
+            untrusted = set(sio.get_untrusted_types(file=file))
+            if untrusted - ALLOWED_TYPES:
+                raise ModelFileError(f"{file}: holds types filterkit does not trust: {sorted(untrusted - ALLOWED_TYPES)}")
+            heads[head] = sio.load(file, trusted=sorted(untrusted))
+        return cls(heads=heads, manifest=manifest)
+
+    @staticmethod
+    def read_manifest(directory: str | Path) -> dict[str, Any]:
+        """Read a model directory's manifest; refuse a missing or corrupt one, another format or scikit-learn."""
         directory = Path(directory)
         path = directory / MANIFEST
         if not path.is_file():
@@ -71,16 +90,7 @@ class ClassifierModel:
         if saved.get("sklearn", "").split(".")[:2] != ours["sklearn"].split(".")[:2]:
             raise ModelFileError(f"{directory}: trained with scikit-learn {saved.get('sklearn')}, this is "
                                  f"{ours['sklearn']}; retrain it")
-        heads = {}
-        for head, entry in manifest["files"].items():
-            file = directory / entry["file"]
-            if not file.is_file() or _sha256(file) != entry["sha256"]:
-                raise ModelFileError(f"{file}: missing or modified since it was written (SHA-256 mismatch)")
-            untrusted = set(sio.get_untrusted_types(file=file))
-            if untrusted - ALLOWED_TYPES:
-                raise ModelFileError(f"{file}: holds types filterkit does not trust: {sorted(untrusted - ALLOWED_TYPES)}")
-            heads[head] = sio.load(file, trusted=sorted(untrusted))
-        return cls(heads=heads, manifest=manifest)
+        return manifest
 
 
 def _sha256(path: Path) -> str:

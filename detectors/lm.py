@@ -14,7 +14,8 @@ import torch
 
 from filterkit.detector import TEXT, RowDetector
 from detectors.lm_stats import add_to_sums, new_sums, position_stats, scores_from_sums
-from detectors.models import ModelError, ModelRef, load_causal_lm, quantize_int8, resolve_model
+from detectors.models import (DEFAULT_MODEL, ModelError, ModelRef, load_causal_lm, load_tokenizer, quantize_int8,
+                              resolve_model)
 from filterkit.rules import Rule
 
 log = logging.getLogger(__name__)
@@ -78,10 +79,16 @@ class LMDetector(RowDetector):
     """Torch CPU threads; 0 means every core this process may run on."""
     perplexity_cutoffs: list[float] | None = None
     """Ascending perplexity cut points (CCNet buckets); adds ``lm.ppl_bucket`` = how many of them are <= ppl."""
-    _refs: tuple[ModelRef, ModelRef | None] | None = field(default=None, init=False, repr=False, compare=False)
-    _loaded: _Loaded | None = field(default=None, init=False, repr=False, compare=False)
+    model_ref_: ModelRef | None = field(default=None, init=False, repr=False, compare=False)
+    observer_ref_: ModelRef | None = field(default=None, init=False, repr=False, compare=False)
+    tokenizers_: tuple[Any, Any | None] | None = field(default=None, init=False, repr=False, compare=False)
+    """The model's and the observer's tokenizers, once loaded (by ``setup`` with an observer, else on first use)."""
+    state_: _Loaded | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
+        for what, spec in (("model", self.model), ("observer", self.observer)):
+            if (what == "model" or spec is not None) and (not isinstance(spec, str) or not spec.strip()):
+                raise ModelError(f"{what} must be a path, a hub id or {DEFAULT_MODEL!r}, got {spec!r}")
         if self.long_documents not in ("prefix", "strided"):
             raise ValueError(f"lm: long_documents must be 'prefix' or 'strided', got {self.long_documents!r}")
         if self.max_tokens < 2 or self.stride < 1:
@@ -92,15 +99,24 @@ class LMDetector(RowDetector):
             raise ValueError("lm: batch_size must be >= 1, min_tokens and threads >= 0")
         if self.quantize not in ("none", "int8"):
             raise ValueError(f"lm: quantize must be 'none' or 'int8', got {self.quantize!r}")
-        if self.device not in ("auto", "cpu", "cuda") or (self.device == "cuda" and not torch.cuda.is_available()):
+        if self.device not in ("auto", "cpu", "cuda"):
             raise ValueError(f"lm: device must be auto, cpu or cuda (with a GPU present), got {self.device!r}")
         if self.dtype != "auto" and self.dtype not in _DTYPES:
             raise ValueError(f"lm: dtype must be auto or one of {sorted(_DTYPES)}, got {self.dtype!r}")
         cutoffs = self.perplexity_cutoffs
         if cutoffs is not None and (not cutoffs or list(cutoffs) != sorted(cutoffs)):
             raise ValueError(f"lm: perplexity_cutoffs must be a non-empty ascending list, got {cutoffs!r}")
-        # Checked now, before any data is read; the weights themselves load on first use.
-        self._refs = (resolve_model(self.model), resolve_model(self.observer) if self.observer else None)
+
+    def setup(self) -> None:
+        """Resolve the model (and observer) and the device; with an observer, check that it shares the tokenizer.
+
+        Raises ``ModelError`` for a model that does not exist or is not a causal LM, or an observer with another
+        tokenizer, and ValueError for a device this machine lacks. The weights load on first ``score``.
+        """
+        self._refs()
+        self._device()
+        if self.observer is not None:
+            self._tokenizers()  # a mismatch needs only the tokenizers to show, not the weights
 
     @property
     def columns(self) -> list[str]:
@@ -188,27 +204,56 @@ class LMDetector(RowDetector):
             self._run_retrying(state, group[half:], sums)
 
     def _state(self) -> _Loaded:
-        if self._loaded is None:
-            self._loaded = self._load()
-        return self._loaded
+        if self.state_ is None:
+            self.state_ = self._load()
+        return self.state_
 
-    def _load(self) -> _Loaded:
-        assert self._refs is not None
-        ref, obs_ref = self._refs
+    def _refs(self) -> tuple[ModelRef, ModelRef | None]:
+        """The resolved model and observer, resolved once per instance (by ``setup`` or the first load)."""
+        if self.model_ref_ is None:
+            self.model_ref_ = resolve_model(self.model)
+        if self.observer is not None and self.observer_ref_ is None:
+            self.observer_ref_ = resolve_model(self.observer)
+        return self.model_ref_, self.observer_ref_
+
+    def _device(self) -> torch.device:
+        """The device scoring runs on; refuses one this machine lacks, and int8 anywhere but the CPU."""
+        if self.device == "cuda" and not torch.cuda.is_available():
+            raise ValueError(f"lm: device must be auto, cpu or cuda (with a GPU present), got {self.device!r}")
         device = torch.device("cuda" if self.device == "auto" and torch.cuda.is_available() else
                               "cpu" if self.device == "auto" else self.device)
+        if self.quantize == "int8" and device.type != "cpu":
+            raise ValueError("lm: int8 dynamic quantisation runs on the CPU only; use dtype=bfloat16 on a GPU")
+        return device
+
+    def _tokenizers(self) -> tuple[Any, Any | None]:
+        """The model's and the observer's tokenizers, loaded once; refuses an observer that tokenizes otherwise."""
+        if self.tokenizers_ is None:
+            ref, obs_ref = self._refs()
+            tokenizer, obs_tokenizer = load_tokenizer(ref), None
+            if obs_ref is not None:
+                obs_tokenizer = load_tokenizer(obs_ref)
+                vocab = (ref.vocab_size, obs_ref.vocab_size)
+                if _encode(obs_tokenizer, [_PROBE]) != _encode(tokenizer, [_PROBE]) or \
+                        (None not in vocab and vocab[0] != vocab[1]):
+                    raise ModelError(f"lm: observer {self.observer!r} does not share the tokenizer of {self.model!r}")
+            self.tokenizers_ = (tokenizer, obs_tokenizer)
+        return self.tokenizers_
+
+    def _load(self) -> _Loaded:
+        ref, obs_ref = self._refs()
+        device = self._device()
         if device.type == "cpu":
             torch.set_num_threads(self.threads or len(os.sched_getaffinity(0)))
         dtype = _DTYPES.get(self.dtype) or (
             torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float32)
-        if self.quantize == "int8" and device.type != "cpu":
-            raise ValueError("lm: int8 dynamic quantisation runs on the CPU only; use dtype=bfloat16 on a GPU")
-        model, tokenizer = load_causal_lm(ref, dtype=dtype, device=str(device))
+        tokenizer, obs_tokenizer = self._tokenizers()
+        model, tokenizer = load_causal_lm(ref, dtype=dtype, device=str(device), tokenizer=tokenizer)
         observer = None
         if obs_ref is not None:
-            observer, obs_tokenizer = load_causal_lm(obs_ref, dtype=dtype, device=str(device))
-            if _encode(obs_tokenizer, [_PROBE]) != _encode(tokenizer, [_PROBE]) or \
-                    observer.config.vocab_size != model.config.vocab_size:
+            observer, _ = load_causal_lm(obs_ref, dtype=dtype, device=str(device), tokenizer=obs_tokenizer)
+            # Catches what _tokenizers could not: a configuration that gave no vocab_size before loading.
+            if observer.config.vocab_size != model.config.vocab_size:
                 raise ModelError(f"lm: observer {self.observer!r} does not share the tokenizer of {self.model!r}")
         if self.quantize == "int8":
             model = quantize_int8(model)

@@ -18,9 +18,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.dataset as ds
 
-from filterkit.detector import ROW, SHARD, TEXT, CorpusDetector, ReduceContext
 from detectors.components import read_labels, receive, send, star_components, start
-from detectors.shingles import MinHasher, Shingling, Unit, band_keys
+from detectors.shingles import MinHashParams, Unit, band_keys
+from filterkit.detector import ROW, SHARD, TEXT, CorpusDetector, ReduceContext
 from filterkit.rules import Rule
 
 Keep = Literal["first", "longest", "most_human"]
@@ -87,6 +87,7 @@ class MinHashDuplicates(CorpusDetector):
     machine_score: str = "classifier.p_machine"
 
     def __post_init__(self) -> None:
+        self.params  # noqa: B018 - validates ngram, unit and num_perm now rather than in a worker
         if not 0.0 < self.threshold <= 1.0:
             raise ValueError(f"threshold must be in (0, 1], got {self.threshold}")
         if self.keep not in ("first", "longest", "most_human"):
@@ -95,7 +96,6 @@ class MinHashDuplicates(CorpusDetector):
         b, r = self.band_shape
         if b * r > self.num_perm or b < 1 or r < 1:
             raise ValueError(f"{b} bands of {r} rows do not fit in {self.num_perm} permutations")
-        self.hasher  # noqa: B018 - validates ngram, unit and num_perm now rather than in a worker
 
     @property
     def requires(self) -> tuple[str, ...]:  # type: ignore[override]
@@ -103,11 +103,10 @@ class MinHashDuplicates(CorpusDetector):
         return (self.machine_score,) if self.keep == "most_human" else ()
 
     @property
-    def hasher(self) -> MinHasher:
-        """The signer these parameters describe."""
-        shingling = Shingling(ngram=self.ngram, unit=self.unit, lowercase=self.lowercase,
-                              strip_punctuation=self.strip_punctuation)
-        return MinHasher(num_perm=self.num_perm, seed=self.seed, shingling=shingling)
+    def params(self) -> MinHashParams:
+        """The signing parameters, in the form the replay index records them (the fields stay flat for configs)."""
+        return MinHashParams(num_perm=self.num_perm, ngram=self.ngram, unit=self.unit, seed=self.seed,
+                             lowercase=self.lowercase, strip_punctuation=self.strip_punctuation)
 
     @property
     def band_shape(self) -> tuple[int, int]:
@@ -126,7 +125,7 @@ class MinHashDuplicates(CorpusDetector):
 
     def map(self, batch: pa.Table) -> pa.Table:
         """Band keys (null for a document without shingles), the signature and the keep policy's input."""
-        signatures, counts = self.hasher.sign(batch[TEXT])
+        signatures, counts = self.params.hasher().sign(batch[TEXT])
         empty = counts == 0
         b, r = self.band_shape
         keys = band_keys(signatures, b, r)

@@ -11,8 +11,8 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-from collections.abc import Iterable, Iterator
-from dataclasses import asdict, dataclass, field
+from collections.abc import Iterable, Iterator, Mapping
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -21,7 +21,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from detectors.shingles import EMPTY, MinHasher, Shingling, Unit, band_keys
+from detectors.shingles import EMPTY, MinHashParams, band_keys
 from filterkit.sources import discover
 from filterkit.storage import read_json, write_json, write_parquet
 
@@ -41,35 +41,28 @@ class IndexMismatchError(ReplayIndexError):
     """An index signed with other parameters than the caller's: its signatures are not comparable."""
 
 
+IndexParams = MinHashParams
+"""The signing parameters an index records (the same class the minhash detector signs with)."""
+
+
+def check(found: dict[str, Any], expected: MinHashParams | Mapping[str, Any], where: str) -> None:
+    """Raise IndexMismatchError naming every parameter where the manifest's ``found`` differs from ``expected``:
+    all of them (a MinHashParams) or only those named (a mapping, e.g. what a detector was given)."""
+    wanted = expected.describe() if isinstance(expected, MinHashParams) else dict(expected)
+    diffs = [f"{k}: index has {found.get(k)!r}, expected {v!r}" for k, v in wanted.items() if found.get(k) != v]
+    if diffs:
+        raise IndexMismatchError(f"{where} was built with other MinHash parameters, so its signatures cannot "
+                                 f"be compared ({'; '.join(diffs)}); rebuild it or use matching parameters")
+
+
 @dataclass(frozen=True)
-class IndexParams:
-    """Everything that decides a signature; two indexes compare only when all of it is equal."""
+class VerifiedIndex:
+    """A manifest whose every part matched its SHA-256, with each part's (size, mtime) when it was hashed, so
+    that loading can trust a part that has not changed since instead of hashing it again."""
 
-    num_perm: int = 128
-    ngram: int = 5
-    unit: Unit = "word"
-    seed: int = 1
-    lowercase: bool = True
-    strip_punctuation: bool = True
-
-    def hasher(self) -> MinHasher:
-        """The signer these parameters describe."""
-        shingling = Shingling(ngram=self.ngram, unit=self.unit, lowercase=self.lowercase,
-                              strip_punctuation=self.strip_punctuation)
-        return MinHasher(num_perm=self.num_perm, seed=self.seed, shingling=shingling)
-
-    def describe(self) -> dict[str, Any]:
-        """Plain data for the manifest, including the hash scheme of this version of filterkit."""
-        hasher = self.hasher()
-        return {**asdict(self), "scheme": hasher.scheme, "normaliser": hasher.shingling.normaliser}
-
-    def check(self, found: dict[str, Any], where: str) -> None:
-        """Raise IndexMismatchError naming every parameter where ``found`` differs from these."""
-        expected = self.describe()
-        diffs = [f"{k}: index has {found.get(k)!r}, expected {v!r}" for k, v in expected.items() if found.get(k) != v]
-        if diffs:
-            raise IndexMismatchError(f"{where} was built with other MinHash parameters, so its signatures cannot "
-                                     f"be compared ({'; '.join(diffs)}); rebuild it or use matching parameters")
+    path: Path
+    manifest: dict[str, Any]
+    stamps: tuple[tuple[int, int], ...]
 
 
 @dataclass
@@ -77,7 +70,7 @@ class MinHashIndex:
     """Signatures and ids of the indexed texts, with LSH lookups built on demand for a band shape."""
 
     path: Path
-    params: IndexParams
+    params: MinHashParams
     ids: pa.Array
     signatures: np.ndarray
     _tables: dict[tuple[int, int], list[tuple[np.ndarray, np.ndarray]]] = field(default_factory=dict, repr=False)
@@ -157,33 +150,43 @@ def read_manifest(path: str | Path) -> dict[str, Any]:
     return manifest
 
 
-def verify(path: str | Path) -> dict[str, Any]:
+def verify(path: str | Path) -> VerifiedIndex:
     """The manifest, after checking every part's SHA-256 (streamed), so a corrupt index fails before any work."""
-    manifest = read_manifest(path)
-    for part in manifest["parts"]:
-        part_path = Path(path) / part["file"]
-        digest = hashlib.sha256()
-        with part_path.open("rb") as f:
-            for block in iter(lambda: f.read(1 << 20), b""):
-                digest.update(block)
-        if digest.hexdigest() != part["sha256"]:
-            raise ReplayIndexError(f"{part_path}: checksum does not match the manifest, the index is corrupt")
-    return manifest
-
-
-def load(path: str | Path, expected: IndexParams | None = None) -> MinHashIndex:
-    """Read an index, verifying every part's checksum; with ``expected``, refuse other parameters."""
     path = Path(path)
     manifest = read_manifest(path)
-    params = params_of(manifest, path)
-    if expected is not None:
-        expected.check(manifest["params"], str(path))
-    ids, signatures = [], []
+    stamps = []
     for part in manifest["parts"]:
         part_path = path / part["file"]
-        data = part_path.read_bytes()
-        if hashlib.sha256(data).hexdigest() != part["sha256"]:
-            raise ReplayIndexError(f"{part_path}: checksum does not match the manifest, the index is corrupt")
+        # Stamped before hashing: a part rewritten while it is hashed then looks changed, and is hashed on load.
+        stamps.append(_stamp(part_path))
+        with part_path.open("rb") as f:
+            _check_digest(iter(lambda: f.read(1 << 20), b""), part, part_path)
+    return VerifiedIndex(path=path, manifest=manifest, stamps=tuple(stamps))
+
+
+def load(path: str | Path, expected: MinHashParams | Mapping[str, Any] | None = None, *,
+         verified: VerifiedIndex | None = None) -> MinHashIndex:
+    """Read an index, checking every part's checksum unless ``verified`` (what ``verify`` returned for this
+    path) already did for an unchanged part; with ``expected``, refuse other parameters (see ``check``)."""
+    path = Path(path)
+    if verified is not None and verified.path != path:
+        raise ValueError(f"the verified index is {verified.path}, not {path}")
+    # The verified manifest, not a fresh read: it lists exactly the parts whose checksums were checked.
+    manifest = verified.manifest if verified is not None else read_manifest(path)
+    params = params_of(manifest, path)
+    if expected is not None:
+        check(manifest["params"], expected, str(path))
+    ids, signatures = [], []
+    for i, part in enumerate(manifest["parts"]):
+        part_path = path / part["file"]
+        trusted = verified is not None and _stamp(part_path) == verified.stamps[i]
+        try:
+            data = part_path.read_bytes()
+        except OSError as exc:
+            raise ReplayIndexError(f"{path}: part {part['file']} cannot be read, the index is incomplete: {exc}") \
+                from exc
+        if not trusted:
+            _check_digest([data], part, part_path)
         try:
             table = pq.read_table(pa.BufferReader(data))
         except pa.ArrowException as exc:
@@ -201,11 +204,33 @@ def load(path: str | Path, expected: IndexParams | None = None) -> MinHashIndex:
     return index
 
 
-def build(inputs: Iterable[str], out: str | Path, params: IndexParams | None = None, *, text_column: str = "text",
+def _stamp(part_path: Path) -> tuple[int, int]:
+    """What tells a part file apart from a rewritten one without reading it: its size and modification time."""
+    try:
+        st = part_path.stat()
+    except OSError:
+        return (-1, -1)  # a vanished part never matches a stamp, so loading reports it
+    return (st.st_size, st.st_mtime_ns)
+
+
+def _sha256(blocks: Iterable[bytes]) -> str:
+    """Hex SHA-256 of the concatenated blocks; every checksum of a part goes through here, once per part."""
+    digest = hashlib.sha256()
+    for block in blocks:
+        digest.update(block)
+    return digest.hexdigest()
+
+
+def _check_digest(blocks: Iterable[bytes], part: dict[str, Any], part_path: Path) -> None:
+    if _sha256(blocks) != part["sha256"]:
+        raise ReplayIndexError(f"{part_path}: checksum does not match the manifest, the index is corrupt")
+
+
+def build(inputs: Iterable[str], out: str | Path, params: MinHashParams | None = None, *, text_column: str = "text",
           id_column: str | None = None, overwrite: bool = False) -> dict[str, Any]:
     """Sign the texts of Parquet/JSONL ``inputs`` into a new index at ``out``; returns its manifest."""
     out = Path(out)
-    params = params or IndexParams()
+    params = params or MinHashParams()
     if (out / MANIFEST).exists() and not overwrite:
         raise ReplayIndexError(f"{out} already holds an index; use `add` to extend it or overwrite to replace it")
     if out.exists() and any(p for p in out.iterdir() if p.name not in (MANIFEST, "parts")):
@@ -220,7 +245,7 @@ def build(inputs: Iterable[str], out: str | Path, params: IndexParams | None = N
     return _append(out, manifest, params, _records(sources, text_column, id_column))
 
 
-def add(path: str | Path, inputs: Iterable[str], params: IndexParams | None = None, *, text_column: str = "text",
+def add(path: str | Path, inputs: Iterable[str], params: MinHashParams | None = None, *, text_column: str = "text",
         id_column: str | None = None) -> dict[str, Any]:
     """Sign more texts into an existing index, with the index's own parameters; returns the new manifest.
 
@@ -230,15 +255,15 @@ def add(path: str | Path, inputs: Iterable[str], params: IndexParams | None = No
     manifest = read_manifest(path)
     found = params_of(manifest, path)
     if params is not None:
-        params.check(manifest["params"], str(path))
+        check(manifest["params"], params, str(path))
     return _append(path, manifest, found, _records(_sources(inputs, text_column, id_column), text_column, id_column))
 
 
-def build_from_texts(texts: list[str], ids: list[str], out: str | Path, params: IndexParams | None = None,
+def build_from_texts(texts: list[str], ids: list[str], out: str | Path, params: MinHashParams | None = None,
                      *, overwrite: bool = False) -> dict[str, Any]:
     """Build an index from texts in memory (tests, notebooks); ids name what ``replay.match_id`` reports."""
     out = Path(out)
-    params = params or IndexParams()
+    params = params or MinHashParams()
     if (out / MANIFEST).exists() and not overwrite:
         raise ReplayIndexError(f"{out} already holds an index")
     manifest = {"format": FORMAT, "version": VERSION, "params": params.describe(), "count": 0, "parts": []}
@@ -246,14 +271,14 @@ def build_from_texts(texts: list[str], ids: list[str], out: str | Path, params: 
     return _append(out, manifest, params, iter([table]))
 
 
-def params_of(manifest: dict[str, Any], path: str | Path) -> IndexParams:
+def params_of(manifest: dict[str, Any], path: str | Path) -> MinHashParams:
     """The signing parameters a manifest records; refuses a hash scheme this version does not sign with."""
     stored = dict(manifest.get("params") or {})
     scheme = stored.pop("scheme", None)
     normaliser = stored.pop("normaliser", None)
     try:
-        params = IndexParams(**stored)
-    except TypeError as exc:
+        params = MinHashParams(**stored)
+    except (TypeError, ValueError) as exc:
         raise ReplayIndexError(f"{path}: manifest parameters are not understood: {exc}") from exc
     hasher = params.hasher()
     if scheme != hasher.scheme or normaliser != hasher.shingling.normaliser:
@@ -299,7 +324,7 @@ def _records(sources: list[tuple[str, ds.Dataset]], text_column: str, id_column:
             yield pa.table({"id": ids, "text": batch[text_column].cast(pa.string())})
 
 
-def _append(out: Path, manifest: dict[str, Any], params: IndexParams, tables: Iterator[pa.Table]) -> dict[str, Any]:
+def _append(out: Path, manifest: dict[str, Any], params: MinHashParams, tables: Iterator[pa.Table]) -> dict[str, Any]:
     """Sign ``tables`` into new part files (a part per ``_PART_ROWS`` rows), then commit the manifest."""
     hasher = params.hasher()
     parts = list(manifest["parts"])
@@ -317,7 +342,7 @@ def _append(out: Path, manifest: dict[str, Any], params: IndexParams, tables: It
         name = f"parts/part-{len(parts):05d}.parquet"
         write_parquet(pa.table({"id": pa.concat_arrays(ids), "signature": column}), out / name)
         data = (out / name).read_bytes()
-        parts.append({"file": name, "rows": n, "bytes": len(data), "sha256": hashlib.sha256(data).hexdigest()})
+        parts.append({"file": name, "rows": n, "bytes": len(data), "sha256": _sha256([data])})
         ids.clear()
         signatures.clear()
 

@@ -42,6 +42,10 @@ class ModelRef:
     kind: Kind
     location: str
     model_type: str
+    vocab_size: int | None = None
+    """The configuration's vocabulary size, so that two models can be compared without loading either."""
+    converted: str | None = None
+    """For a GGUF file, the cache folder of its conversion, so that the file is not hashed again to find it."""
 
 
 def cache_root() -> Path:
@@ -90,8 +94,8 @@ def _check(spec: str, kind: Kind, location: str) -> ModelRef:
     from transformers.models.auto.modeling_auto import MODEL_FOR_CAUSAL_LM_MAPPING_NAMES
 
     args: dict[str, str] = {"pretrained_model_name_or_path": location}
-    if kind == "gguf":
-        converted = converted_dir(Path(location))
+    converted = converted_dir(Path(location)) if kind == "gguf" else None
+    if converted is not None:
         # Reading a GGUF header takes seconds; the cached conversion's config.json says the same at once.
         args = {"pretrained_model_name_or_path": str(converted)} if (converted / _DONE).is_file() else {
             "pretrained_model_name_or_path": str(Path(location).parent), "gguf_file": Path(location).name}
@@ -105,7 +109,8 @@ def _check(spec: str, kind: Kind, location: str) -> ModelRef:
     # Saved weights of an encoder or a headless body would load with a random LM head: refuse them too.
     if config.architectures and not causal & set(config.architectures):
         raise ModelError(f"model {spec!r} holds {config.architectures}, not a causal language model")
-    return ModelRef(spec, kind, location, config.model_type)
+    return ModelRef(spec, kind, location, config.model_type, getattr(config, "vocab_size", None),
+                    str(converted) if converted is not None else None)
 
 
 def converted_dir(gguf: Path, root: Path | None = None) -> Path:
@@ -118,9 +123,12 @@ def converted_dir(gguf: Path, root: Path | None = None) -> Path:
     return (root or cache_root()) / "models" / f"{gguf.stem}-{h.hexdigest()[:12]}"
 
 
-def convert_gguf(gguf: Path, root: Path | None = None) -> Path:
-    """Dequantise a GGUF file once into a safetensors model directory (tokenizer included) and return it."""
-    target = converted_dir(gguf, root)
+def convert_gguf(gguf: Path, root: Path | None = None, target: Path | None = None) -> Path:
+    """Dequantise a GGUF file once into a safetensors model directory (tokenizer included) and return it.
+
+    ``target``: the folder ``converted_dir`` gave for this file, when the caller already knows it.
+    """
+    target = target or converted_dir(gguf, root)
     if (target / _DONE).is_file():
         return target
     from transformers import AutoModelForCausalLM, AutoTokenizer
@@ -151,27 +159,48 @@ def convert_gguf(gguf: Path, root: Path | None = None) -> Path:
 
 def weights_dir(ref: ModelRef, root: Path | None = None) -> str:
     """What ``from_pretrained`` should read: the directory or hub id, or the cached conversion of a GGUF."""
-    return str(convert_gguf(Path(ref.location), root)) if ref.kind == "gguf" else ref.location
+    if ref.kind != "gguf":
+        return ref.location
+    # The folder resolve_model found is under the default cache root; another root must be looked up afresh.
+    known = Path(ref.converted) if ref.converted is not None and root is None else None
+    return str(convert_gguf(Path(ref.location), root, known))
 
 
-def load_causal_lm(ref: ModelRef, *, dtype: Any = None, device: str = "cpu", root: Path | None = None
-                   ) -> tuple[Any, Any]:
-    """Load ``(model, tokenizer)`` in eval mode on ``device``; the tokenizer always has a pad token."""
+def load_tokenizer(ref: ModelRef, root: Path | None = None) -> Any:
+    """Load the tokenizer of a model, with a pad token always set."""
+    from transformers import AutoTokenizer
+
+    try:
+        tokenizer = AutoTokenizer.from_pretrained(weights_dir(ref, root), trust_remote_code=False,
+                                                  local_files_only=True)
+    except (OSError, ValueError) as exc:
+        raise ModelError(f"model {ref.spec!r}: loading failed: {exc}") from exc
+    return _with_pad(tokenizer)
+
+
+def _with_pad(tokenizer: Any) -> Any:
+    if tokenizer.pad_token_id is None:
+        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token or tokenizer.convert_ids_to_tokens(0)
+    return tokenizer
+
+
+def load_causal_lm(ref: ModelRef, *, dtype: Any = None, device: str = "cpu", root: Path | None = None,
+                   tokenizer: Any = None) -> tuple[Any, Any]:
+    """Load ``(model, tokenizer)`` in eval mode on ``device`` (reusing ``tokenizer`` if given); pad token set."""
     from transformers import AutoModelForCausalLM, AutoTokenizer
 
     source = weights_dir(ref, root)
     kwargs: dict[str, Any] = {"trust_remote_code": False, "local_files_only": True}
     try:
-        tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
+        if tokenizer is None:
+            tokenizer = AutoTokenizer.from_pretrained(source, **kwargs)
         with warnings.catch_warnings():
             warnings.filterwarnings("ignore", message=".*[Tt]ied weights.*")
             model = AutoModelForCausalLM.from_pretrained(source, dtype=dtype or "auto", **kwargs)
     except (OSError, ValueError) as exc:
         raise ModelError(f"model {ref.spec!r}: loading failed: {exc}") from exc
-    if tokenizer.pad_token_id is None:
-        tokenizer.pad_token = tokenizer.eos_token or tokenizer.unk_token or tokenizer.convert_ids_to_tokens(0)
     model.to(device).eval()
-    return model, tokenizer
+    return model, _with_pad(tokenizer)
 
 
 # Linear layers fed by the MLP's wide activation (Llama down_proj, OPT fc2, GPT-NeoX dense_4h_to_h) carry the

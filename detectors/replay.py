@@ -2,6 +2,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass, field
+from typing import Any
 
 import numpy as np
 import pyarrow as pa
@@ -9,8 +10,11 @@ import pyarrow.compute as pc
 
 from filterkit.detector import TEXT, RowDetector
 from detectors.minhash import lsh_params
-from detectors.minhash_index import IndexParams, MinHashIndex, load, params_of, read_manifest, verify
+from detectors.minhash_index import MinHashIndex, VerifiedIndex, check, load, params_of, verify
+from detectors.shingles import MinHashParams
 from filterkit.rules import Rule
+
+_SIGNING = ("num_perm", "ngram", "unit", "seed")
 
 
 @dataclass
@@ -22,6 +26,9 @@ class ReplayDetector(RowDetector):
     detector refuses the index rather than compare signatures that mean different things. Bands and rows
     are chosen for ``threshold`` (recall-weighted, as in the minhash detector), which is also the default
     rule's threshold. A document with no candidate scores 0; one with no shingle scores NaN.
+
+    Construction reads nothing; ``setup()`` checks the manifest, the parameters and every part's checksum,
+    and the index is loaded into ``index_`` on the first ``score``.
     """
 
     name = "replay"
@@ -33,7 +40,8 @@ class ReplayDetector(RowDetector):
     ngram: int | None = None
     unit: str | None = None
     seed: int | None = None
-    _index: MinHashIndex | None = field(default=None, init=False, repr=False, compare=False)
+    index_: MinHashIndex | None = field(default=None, init=False, repr=False, compare=False)
+    verified_: VerifiedIndex | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not self.index:
@@ -42,9 +50,7 @@ class ReplayDetector(RowDetector):
         if not 0.0 < self.threshold <= 1.0:
             raise ValueError(f"threshold must be in (0, 1], got {self.threshold}")
         self.lsh_weights = tuple(float(w) for w in self.lsh_weights)
-        # Checking the manifest and every part's checksum now makes a missing, foreign, mismatched or corrupt
-        # index fail before any work, rather than as an error on every row in the workers.
-        self.expected.check(verify(self.index)["params"], self.index)
+        MinHashParams(**self.given)  # the values alone (a unit or an ngram out of range); the index is setup's
 
     @property
     def columns(self) -> list[str]:
@@ -52,11 +58,22 @@ class ReplayDetector(RowDetector):
         return [f"{self.name}.max_jaccard", f"{self.name}.match_id", f"{self.name}.reason"]
 
     @property
-    def expected(self) -> IndexParams:
-        """The index's parameters, overridden by those given here (which must then match)."""
-        stored = params_of(read_manifest(self.index), self.index)
-        given = {k: getattr(self, k) for k in ("num_perm", "ngram", "unit", "seed") if getattr(self, k) is not None}
-        return IndexParams(**{**stored.__dict__, **given})
+    def given(self) -> dict[str, Any]:
+        """The signing parameters set here, which the index's own must equal."""
+        return {k: getattr(self, k) for k in _SIGNING if getattr(self, k) is not None}
+
+    def setup(self) -> None:
+        """Refuse a missing, foreign, mismatched or corrupt index now rather than on every row in the workers.
+
+        The manifest and the checksums are kept, so loading in this process does not hash the parts again;
+        once checked (or loaded), calling it again does nothing.
+        """
+        if self.verified_ is not None or self.index_ is not None:
+            return
+        verified = verify(self.index)
+        params_of(verified.manifest, self.index)  # a foreign hash scheme or normaliser, before the parameters
+        check(verified.manifest["params"], self.given, self.index)
+        self.verified_ = verified
 
     def default_rules(self) -> list[Rule]:
         """Remove documents at least ``threshold`` similar to a known synthetic text."""
@@ -80,6 +97,7 @@ class ReplayDetector(RowDetector):
         })
 
     def _load(self) -> MinHashIndex:
-        if self._index is None:
-            self._index = load(self.index, expected=self.expected)
-        return self._index
+        if self.index_ is None:
+            # Without setup() (a worker process) loading verifies every part itself; after it, only changed ones.
+            self.index_ = load(self.index, expected=self.given, verified=self.verified_)
+        return self.index_

@@ -7,8 +7,8 @@ Everything is uint64 arithmetic whose wrap-around is the intended modulo 2**64.
 """
 from __future__ import annotations
 
-from dataclasses import dataclass
-from typing import Literal
+from dataclasses import asdict, dataclass
+from typing import Any, Literal
 
 import numpy as np
 import pyarrow as pa
@@ -313,6 +313,34 @@ class MinHasher:
                 out[:, lo_row + filled] = np.minimum.reduceat(block, offsets[lo_row + filled] - lo, axis=1)
             lo_row = hi_row
         return np.ascontiguousarray(out.T)
+
+
+@dataclass(frozen=True)
+class MinHashParams:
+    """Everything that decides a MinHash signature, shared by the minhash detector and the replay index: two
+    signatures (or indexes) compare only when all of it is equal."""
+
+    num_perm: int = 128
+    ngram: int = 5
+    unit: Unit = "word"
+    seed: int = 1
+    lowercase: bool = True
+    strip_punctuation: bool = True
+
+    def __post_init__(self) -> None:
+        # Building the signer runs Shingling's and MinHasher's own checks, so the ranges live in one place.
+        self.hasher()
+
+    def hasher(self) -> MinHasher:
+        """The signer these parameters describe."""
+        shingling = Shingling(ngram=self.ngram, unit=self.unit, lowercase=self.lowercase,
+                              strip_punctuation=self.strip_punctuation)
+        return MinHasher(num_perm=self.num_perm, seed=self.seed, shingling=shingling)
+
+    def describe(self) -> dict[str, Any]:
+        """Plain data for an index manifest: the parameters, the hash scheme and the normaliser of this version."""
+        hasher = self.hasher()
+        return {**asdict(self), "scheme": hasher.scheme, "normaliser": hasher.shingling.normaliser}
 
 
 def band_keys(signatures: np.ndarray, bands: int, rows: int) -> np.ndarray:

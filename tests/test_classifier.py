@@ -123,6 +123,35 @@ def test_bad_model_dir_fails_before_data(tmp_path):
     assert not (tmp_path / "o" / "kept").exists()
 
 
+def test_construction_does_no_io_and_setup_fails_fast(tmp_path):
+    det = ClassifierDetector(model_dir=str(tmp_path / "nope"), head="text")
+    assert det.columns == ["classifier.p_machine"] and det.requires == ()
+    assert det.get_params() == {"model_dir": str(tmp_path / "nope"), "head": "text", "band": (0.1, 0.9), "lm": {}}
+    with pytest.raises(ModelFileError, match="not a trained model directory"):
+        det.setup()
+    (tmp_path / "bad").mkdir()
+    (tmp_path / "bad" / "manifest.json").write_text("{not json")
+    with pytest.raises(ModelFileError, match="not valid JSON"):
+        ClassifierDetector(model_dir=str(tmp_path / "bad")).setup()
+    with pytest.raises(ValueError, match="head"):
+        ClassifierDetector(model_dir=str(tmp_path / "nope"), head="best")
+
+
+def test_setup_reads_and_verifies_once(model_dir, labelled, monkeypatch):
+    from detectors import classifier_model
+
+    reads, hashes = [], []
+    real_read, real_hash = ClassifierModel.read_manifest, classifier_model._sha256
+    monkeypatch.setattr(ClassifierModel, "read_manifest", staticmethod(lambda d: reads.append(d) or real_read(d)))
+    monkeypatch.setattr(classifier_model, "_sha256", lambda p: hashes.append(p) or real_hash(p))
+    det = ClassifierDetector(model_dir=str(model_dir), head="cascade")
+    assert reads == []
+    det.setup()
+    assert det.requires == tuple(LM_FEATURES[:4]) and det.default_rules()
+    det.score(labelled.slice(0, 10))
+    assert len(reads) == 1 and len(hashes) == 4
+
+
 def test_pipeline_removes_at_manifest_threshold(model_dir, labelled, tmp_path):
     write(tmp_path / "in" / "x.parquet", labelled.select(["text", "label"]).slice(0, 200), 50)
     spec = DetectorSpec("classifier", {"model_dir": str(model_dir), "head": "text"})

@@ -69,3 +69,50 @@ def test_unreachable_ray_address_is_a_clear_error_before_work(tmp_path):
                                  "--ray-address", "127.0.0.1:1"])
     assert result.exit_code == 2 and "cannot be reached" in result.output
     assert not (tmp_path / "o").exists()
+
+
+def _options(command: str) -> set[str]:
+    import typer.main
+
+    params = typer.main.get_command(app).commands[command].params  # type: ignore[attr-defined]
+    return {d for p in params if p.param_type_name == "option" for d in p.opts}
+
+
+def test_filter_and_score_share_their_options():
+    shared = {"-o", "--out", "--config", "--detectors", "--text-column", "--id-column", "--workers", "--resume",
+              "--overwrite", "--param", "--executor", "--ray-address", "--lm-model", "--lm-observer",
+              "--classifier-model", "--replay-index", "--rows-per-shard", "--reuse-scores"}
+    assert _options("score") == shared
+    assert _options("filter") == shared | {"--mode"}
+
+
+def test_one_parser_for_every_key_value_option():
+    from cli import _parse_params
+    from filterkit.pipeline import UsageError
+
+    assert _parse_params(["a.b=1", "a.c=[x]", "d.e=no"], "--param", dotted=True) == {"a": {"b": 1, "c": ["x"]},
+                                                                                      "d": {"e": False}}
+    assert _parse_params(["k=0.5", "k=2", "s=text"], "--lm-param", dotted=False) == {"k": 2, "s": "text"}
+    for items, dotted, known, message in ((["lm=1"], True, None, "--param 'lm=1': expected DETECTOR.NAME=VALUE"),
+                                          (["k"], False, None, "--x 'k': expected KEY=VALUE"),
+                                          (["=1"], False, None, "--x '=1': expected KEY=VALUE"),
+                                          (["lm.m=1"], True, {"exact"}, "detector 'lm' is not configured"),
+                                          (["a=["], False, None, "VALUE is not YAML")):
+        try:
+            _parse_params(items, "--param" if dotted else "--x", dotted, known)
+        except UsageError as exc:
+            assert message in str(exc)
+        else:
+            raise AssertionError(f"{items} parsed")
+
+
+def test_bad_key_value_options_are_usage_errors(tmp_path):
+    write(tmp_path / "in" / "x.parquet", pa.table({"text": ["a"]}))
+    unconfigured = runner.invoke(app, ["score", str(tmp_path / "in"), "-o", str(tmp_path / "o"), "--lm-model", "m"])
+    assert unconfigured.exit_code == 2 and "detector 'lm' is not configured" in unconfigured.output
+    learner = runner.invoke(app, ["bench", "collapse", "-o", str(tmp_path / "c"), "--learner-param", "x"])
+    assert learner.exit_code == 2 and "--learner-param 'x': expected KEY=VALUE" in learner.output
+    lm = runner.invoke(app, ["train-detector", "--data", str(tmp_path / "in"), "-o", str(tmp_path / "m"),
+                             "--lm-param", "x"])
+    assert lm.exit_code == 2 and "--lm-param 'x': expected KEY=VALUE" in lm.output
+    assert not (tmp_path / "o").exists() and not (tmp_path / "c").exists() and not (tmp_path / "m").exists()

@@ -162,7 +162,7 @@ def test_full_logits_fallback_gives_the_same_scores(tiny, monkeypatch):
     monkeypatch.setattr(lm_module, "_head_matches", lambda model, ids: False)
     detector = registry.build("lm", {"model": tiny["llama"], "batch_size": 2})
     slow = detector.score(pa.table({"text": TEXTS})).to_pydict()
-    assert detector._loaded is not None and not detector._loaded.split_head
+    assert detector.state_ is not None and not detector.state_.split_head
     for key in fast:
         if key != "lm.reason":
             np.testing.assert_allclose(slow[key], fast[key], rtol=1e-5, atol=1e-5)
@@ -185,6 +185,8 @@ def test_observer_with_another_tokenizer_is_refused(tiny, tmp_path):
     det = registry.build("lm", {"model": tiny["llama"], "observer": str(other)})
     with pytest.raises(ModelError, match="tokenizer"):
         det.score(pa.table({"text": ["hello there"]}))
+    with pytest.raises(ModelError, match="tokenizer"):
+        registry.build("lm", {"model": tiny["llama"], "observer": str(other)}).setup()
 
 
 def test_bad_text_gives_defined_output(tiny):
@@ -276,9 +278,9 @@ def test_perplexity_buckets(tiny):
 
 def test_bad_models_fail_clearly_before_any_data_is_read(tiny, tmp_path):
     with pytest.raises(ModelError, match="does not exist"):
-        registry.build("lm", {"model": str(tmp_path / "nope")})
+        registry.build("lm", {"model": str(tmp_path / "nope")}).setup()
     with pytest.raises(ModelError, match="not a causal language model"):
-        registry.build("lm", {"model": tiny["bert"]})
+        registry.build("lm", {"model": tiny["bert"]}).setup()
     (tmp_path / "empty").mkdir()
     with pytest.raises(ModelError, match="no config.json"):
         resolve_model(str(tmp_path / "empty"))
@@ -288,7 +290,7 @@ def test_bad_models_fail_clearly_before_any_data_is_read(tiny, tmp_path):
     with pytest.raises(ModelError, match="local cache"):
         resolve_model("nobody-owns-this/model-xyz-123")
     with pytest.raises(ModelError, match="does not exist"):
-        registry.build("lm", {"model": tiny["llama"], "observer": str(tmp_path / "nope")})
+        registry.build("lm", {"model": tiny["llama"], "observer": str(tmp_path / "nope")}).setup()
     with pytest.raises(ValueError, match="stride"):
         LMDetector(model=tiny["llama"], max_tokens=16, stride=16, long_documents="strided")
     pq.write_table(pa.table({"text": ["a document"]}), tmp_path / "in.parquet")
@@ -296,6 +298,34 @@ def test_bad_models_fail_clearly_before_any_data_is_read(tiny, tmp_path):
     with pytest.raises(ModelError):
         run([str(tmp_path / "in.parquet")], tmp_path / "out", config)
     assert not (tmp_path / "out" / "plan.json").exists()
+
+
+def test_construction_does_no_io_and_setup_fails_fast(tmp_path):
+    det = registry.build("lm", {"model": str(tmp_path / "nope"), "observer": str(tmp_path / "nope2")})
+    assert "lm.binoculars" in det.columns and det.default_rules()
+    assert det.get_params() == {**LMDetector().get_params(), "model": str(tmp_path / "nope"),
+                                "observer": str(tmp_path / "nope2")}
+    with pytest.raises(ModelError, match="does not exist"):
+        det.setup()
+    with pytest.raises(ModelError, match="must be a path"):
+        LMDetector(model="")
+    with pytest.raises(ValueError, match="device"):
+        LMDetector(model=str(tmp_path / "nope"), device="tpu")
+
+
+def test_setup_then_score_resolves_and_loads_once(tiny, monkeypatch):
+    calls = []
+    real_resolve, real_tokenizer = lm_module.resolve_model, lm_module.load_tokenizer
+    monkeypatch.setattr(lm_module, "resolve_model", lambda spec: calls.append(("resolve", spec)) or real_resolve(spec))
+    monkeypatch.setattr(lm_module, "load_tokenizer", lambda ref: calls.append(("tokenizer", ref.spec)) or
+                        real_tokenizer(ref))
+    det = registry.build("lm", {"model": tiny["llama"], "observer": tiny["observer"]})
+    assert calls == []
+    det.setup()
+    det.score(pa.table({"text": TEXTS[:2]}))
+    det.score(pa.table({"text": TEXTS[2:]}))
+    assert sorted(calls) == sorted([("resolve", tiny["llama"]), ("resolve", tiny["observer"]),
+                                    ("tokenizer", tiny["llama"]), ("tokenizer", tiny["observer"])])
 
 
 def test_pipeline_and_cli_run_the_detector(tiny, tmp_path):

@@ -11,6 +11,7 @@ import pytest
 from typer.testing import CliRunner
 
 from filterkit import registry
+from detectors import minhash_index
 from detectors.replay import ReplayDetector
 from filterkit import DetectorSpec, FilterConfig, run
 from detectors.minhash_index import (
@@ -80,7 +81,7 @@ def test_add_extends_the_index(index_dir, tmp_path):
 
 def test_other_parameters_are_refused(index_dir, tmp_path):
     with pytest.raises(IndexMismatchError, match="ngram"):
-        ReplayDetector(index=str(index_dir), ngram=3)
+        ReplayDetector(index=str(index_dir), ngram=3).setup()
     with pytest.raises(IndexMismatchError, match="num_perm"):
         load(index_dir, expected=IndexParams(num_perm=64))
     with pytest.raises(IndexMismatchError, match="seed"):
@@ -89,7 +90,7 @@ def test_other_parameters_are_refused(index_dir, tmp_path):
     assert ReplayDetector(index=str(tmp_path / "idx3"), ngram=3).score(
         pa.table({"text": [GENERATIONS[1]]}))["replay.max_jaccard"].to_pylist() == [1.0]
     with pytest.raises(IndexMismatchError):
-        ReplayDetector(index=str(tmp_path / "idx3"), ngram=5)
+        ReplayDetector(index=str(tmp_path / "idx3"), ngram=5).setup()
 
 
 def test_corrupt_or_missing_index_gives_a_clear_error(index_dir, tmp_path):
@@ -101,11 +102,11 @@ def test_corrupt_or_missing_index_gives_a_clear_error(index_dir, tmp_path):
     part.write_bytes(bytes(data))
     with pytest.raises(ReplayIndexError, match="checksum"):
         load(index_dir)
-    with pytest.raises(ReplayIndexError, match="checksum"):  # a same-size corruption, found when configured
-        ReplayDetector(index=str(index_dir))
+    with pytest.raises(ReplayIndexError, match="checksum"):  # a same-size corruption, found at setup
+        ReplayDetector(index=str(index_dir)).setup()
     part.write_bytes(bytes(data[:100]))
     with pytest.raises(ReplayIndexError, match="corrupt"):
-        ReplayDetector(index=str(index_dir))
+        ReplayDetector(index=str(index_dir)).setup()
     (index_dir / "manifest.json").write_text("{not json")
     with pytest.raises(ReplayIndexError, match="not valid JSON"):
         load(index_dir)
@@ -127,6 +128,41 @@ def test_build_refuses_to_overwrite_without_being_asked(index_dir, tmp_path):
     with pytest.raises(ValueError, match="no column 'body'"):
         build([source], index_dir, text_column="body", overwrite=True)
     assert load(index_dir).ids.to_pylist() == ["one.parquet:0"]  # a refused overwrite keeps the old index
+
+
+def test_construction_reads_nothing_and_setup_refuses_a_missing_index(tmp_path):
+    det = registry.build("replay", {"index": str(tmp_path / "nowhere")})
+    assert det.index_ is None and "index_" not in det.get_params()
+    with pytest.raises(ReplayIndexError, match="does not exist"):
+        det.setup()
+    with pytest.raises(ValueError, match="unit"):  # values are still checked when constructed
+        ReplayDetector(index=str(tmp_path / "nowhere"), unit="sentence")
+
+
+def test_setup_then_score_hashes_each_part_once(index_dir, tmp_path, monkeypatch):
+    add(index_dir, [_parquet(tmp_path / "more.parquet", GENERATIONS[2:])])
+    hashed: list[int] = []
+    real = minhash_index._sha256
+
+    def counting(blocks):
+        hashed.append(1)
+        return real(blocks)
+
+    monkeypatch.setattr(minhash_index, "_sha256", counting)
+    batch = pa.table({"text": [GENERATIONS[0], GENERATIONS[2]]})
+    det = ReplayDetector(index=str(index_dir))
+    assert not hashed  # construction does no I/O
+    det.setup()
+    det.setup()
+    assert len(hashed) == 2  # two parts, each hashed once
+    assert det.score(batch)["replay.max_jaccard"].to_pylist() == [1.0, 1.0]
+    det.score(batch)
+    assert len(hashed) == 2  # loading after setup() trusts the parts it verified
+    hashed.clear()
+    worker = ReplayDetector(index=str(index_dir))  # another process's instance: no setup() there
+    assert worker.score(batch)["replay.match_id"].to_pylist() == ["g0", "more.parquet:0"]
+    worker.score(batch)
+    assert len(hashed) == 2  # it verifies while loading, once
 
 
 def test_replay_needs_an_index():

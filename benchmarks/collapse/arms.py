@@ -154,7 +154,9 @@ class PipelineArm(Arm):
         if name in FITTERS:
             params = FITTERS[name](ctx.fit, params)
         spec = DetectorSpec(name, params)
-        rules = registry.build(name, params).default_rules()
+        detector = registry.build(name, params)
+        detector.setup()  # a model or index that cannot be had leaves this arm out, before any generation
+        rules = detector.default_rules()
         columns = [c for c in self.settings.calibrate if c.split(".")[0] == name]
         if not rules and not columns and name in DEFAULT_CALIBRATION:
             columns = [DEFAULT_CALIBRATION[name][0]]
