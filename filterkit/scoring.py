@@ -59,6 +59,11 @@ def with_defended_text(table: pa.Table, text_column: str) -> pa.Table:
     return table.append_column(DEFENDED, pa.array(defend_texts(table[text_column]), pa.string()))
 
 
+def without_defended_text(table: pa.Table) -> pa.Table:
+    """The batch as outputs carry it: the working column of defended text dropped."""
+    return table.drop_columns([DEFENDED]) if DEFENDED in table.column_names else table
+
+
 def detector_view(table: pa.Table, det: Detector, text_column: str) -> pa.Table:
     """The batch a detector sees: the text as ``text`` plus the columns it declared it reads."""
     defended = DEFENDED in table.column_names and not det.raw_text

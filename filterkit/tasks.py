@@ -22,7 +22,8 @@ from filterkit.detector import ROW, SHARD, CorpusDetector, Detector, ReduceConte
 from filterkit.executors import Executor
 from filterkit.layout import Layout
 from filterkit.rules import FilterStage
-from filterkit.scoring import DEFENDED, detector_view, load_detectors, score_rows, to_run, with_defended_text
+from filterkit.scoring import (detector_view, load_detectors, score_rows, to_run, with_defended_text,
+                               without_defended_text)
 from filterkit.sources import QUARANTINE_REASON, SOURCE_ROW, FileFailure, Shard, read_shard, set_columns, validate
 from filterkit.stats import DecideStats, MapStats, ReduceStats, count_labels
 from filterkit.storage import write_parquet
@@ -100,8 +101,8 @@ def map_shard(task: ShardTask) -> MapStats:
         good = with_defended_text(checked.good, cfg.text_column) if cfg.defend else checked.good
         good, failed = score_rows(to_run(dets, good, cfg.reuse_scores), good, cfg.text_column, shard.source)
         _emit_keys(dets, good, cfg.text_column, shard, out.keys)
-        out.quarantine.add(failed.drop_columns([c for c in (DEFENDED,) if c in failed.column_names]))
-        out.scored.add(good.drop_columns([c for c in (DEFENDED,) if c in good.column_names]))
+        out.quarantine.add(without_defended_text(failed))
+        out.scored.add(without_defended_text(good))
     stats = out.write(lay, shard, time.perf_counter() - start)
     stats.write(lay.stats("map", shard))
     lay.mark_done(f"map-{shard.name}")
