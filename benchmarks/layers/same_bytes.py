@@ -1,0 +1,81 @@
+"""Do two revisions write the same bytes? The demo, a resumable-run corpus and a messy corpus, run at each.
+
+Usage: ``python -m benchmarks.layers.same_bytes --base REV [--head HEAD] [--out benchmarks/results/same_bytes.md]``.
+Each revision is exported with ``git archive`` and runs ``filterkit`` from its own tree on inputs written once
+(by the head's ``tests/corpus.py`` and ``tests/test_crash.py``), then every file under ``kept/``, ``removed/`` and
+``quarantine/`` is compared by SHA-256, and each ``report.json`` without its timings and absolute paths.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+
+from benchmarks.layers.startup import export
+
+RUNS = {
+    "crash": ["filter", "{in}/crash", "--config", "{in}/crash.yaml"],
+    "messy": ["filter", "{in}/messy", "--detectors", "exact,minhash,length"],
+    "demo": ["demo"],
+}
+
+
+def make_inputs(root: Path) -> None:
+    """The inputs every revision reads: the SIGKILL test's corpus and the messy corpus of the pipeline tests."""
+    from tests.corpus import messy_corpus
+    from tests.test_crash import corpus
+
+    messy_corpus(root / "messy")
+    corpus(root / "crash")
+    (root / "crash.yaml").write_text("rows_per_shard: 40\nbatch_size: 16\n")
+
+
+def outputs(out: Path) -> dict[str, str]:
+    """SHA-256 of every output file of a run, by path relative to the run."""
+    return {str(p.relative_to(out)): hashlib.sha256(p.read_bytes()).hexdigest()
+            for part in ("kept", "removed", "quarantine") for p in sorted((out / part).rglob("*")) if p.is_file()}
+
+
+def report(out: Path, strip: str) -> dict:
+    """``report.json`` without timings, with this revision's own directory names removed."""
+    data = json.loads((out / "report.json").read_text().replace(strip, "<tree>"))
+    data.pop("throughput", None)
+    return data
+
+
+def main() -> None:
+    """Run every case at both revisions and write what differs."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("--base", required=True)
+    parser.add_argument("--head", default="HEAD")
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/same_bytes.md"))
+    args = parser.parse_args()
+    lines = ["# Same bytes at two revisions", "",
+             f"Command: `python -m benchmarks.layers.same_bytes --base {args.base} --head {args.head}`", "",
+             "| run | output files | identical files | report.json equal (timings, paths aside) |", "|---|---:|---:|---|"]
+    with tempfile.TemporaryDirectory() as tmp:
+        inputs = Path(tmp) / "in"
+        make_inputs(inputs)
+        trees = {rev: export(rev, Path(tmp) / f"t{i}") for i, rev in enumerate((args.base, args.head))}
+        found: dict[str, dict[str, tuple[dict, dict]]] = {}
+        for rev, tree in trees.items():
+            for name, words in RUNS.items():
+                out = tree / "_out" / name
+                cmd = [w.format(**{"in": inputs}) for w in words] + ["-o", str(out)]
+                subprocess.run([sys.executable, "-c", "import cli; cli.main()", *cmd], cwd=tree, capture_output=True)
+                run_dir = out / "filtered" if name == "demo" else out
+                found.setdefault(name, {})[rev] = (outputs(run_dir), report(run_dir, str(tree)))
+        for name, by_rev in found.items():
+            (a, ra), (b, rb) = by_rev[args.base], by_rev[args.head]
+            same = sum(a.get(k) == v for k, v in b.items())
+            lines.append(f"| {name} | {len(b)} (base {len(a)}) | {same} | {'yes' if ra == rb else 'NO'} |")
+    args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
