@@ -33,11 +33,15 @@ class Mode(str, Enum):
     weight = "weight"
 
 
-Inputs = Annotated[list[str], typer.Argument(help="Parquet files, directories or globs.")]
+Inputs = Annotated[list[str], typer.Argument(
+    help="Input files (.parquet, .jsonl, .jsonl.gz, .jsonl.zst, a datasets directory's .arrow), directories or "
+         "globs; local paths or URIs (s3://, gs://, hf://, ...).")]
 Out = Annotated[Path, typer.Option("-o", "--out", help="Output directory.")]
+RunOut = Annotated[str, typer.Option("-o", "--out", help="Output directory: a local path or a URI.")]
 ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="YAML or TOML config file.")]
 DetectorsOpt = Annotated[Optional[str], typer.Option("--detectors", help="Comma-separated detector names.")]
-TextCol = Annotated[Optional[str], typer.Option("--text-column", help="Text column (default: text).")]
+TextCol = Annotated[Optional[str], typer.Option(
+    "--text-column", help="Text column (default: text); a struct's field by its dotted path, e.g. metadata.text.")]
 IdCol = Annotated[Optional[str], typer.Option("--id-column", help="Id column (default: file and row).")]
 Workers = Annotated[int, typer.Option("--workers", help="Processes for shard tasks.")]
 Resume = Annotated[bool, typer.Option("--resume", help="Finish a killed run, skipping finished shards.")]
@@ -56,6 +60,11 @@ RowsPerShard = Annotated[Optional[int], typer.Option(
 ReuseScores = Annotated[bool, typer.Option(
     "--reuse-scores", help="Do not rerun a detector whose columns the input already has (an earlier score run).")]
 ModeOpt = Annotated[Optional[Mode], typer.Option("--mode")]
+OutputFormat = Annotated[Optional[str], typer.Option(
+    "--output-format", help="How kept/, removed/ and quarantine/ are written: parquet (default) or jsonl.")]
+WorkDir = Annotated[Optional[Path], typer.Option(
+    "--work-dir", help="Local (or shared) directory for working files (default: OUT/_work; for a remote OUT, "
+                       "~/.cache/filterkit/work/<hash of OUT>).")]
 
 
 @dataclass(frozen=True)
@@ -63,7 +72,7 @@ class RunOptions:
     """The options ``filter`` and ``score`` share; field order is the order ``--help`` lists them in."""
 
     inputs: Inputs
-    out: Out
+    out: RunOut
     config: ConfigOpt = None
     detectors: DetectorsOpt = None
     text_column: TextCol = None
@@ -80,6 +89,8 @@ class RunOptions:
     replay_index: ReplayIndex = None
     rows_per_shard: RowsPerShard = None
     reuse_scores: ReuseScores = False
+    output_format: OutputFormat = None
+    work_dir: WorkDir = None
 
     def params(self) -> list[str]:
         """The --param items with the shortcut options appended as the --param items they stand for."""
@@ -195,13 +206,14 @@ def _executor(kind: str, workers: int, ray_address: Optional[str]) -> Executor:
     raise ValueError(f"--executor must be local or ray, got {kind!r}")
 
 
-def _run(inputs: list[str], out: Path, cfg: FilterConfig, executor: Executor, resume: bool, overwrite: bool,
-         score_only: bool) -> bool:
+def _run(inputs: list[str], out: str, cfg: FilterConfig, executor: Executor, resume: bool, overwrite: bool,
+         score_only: bool, work_dir: Optional[Path] = None) -> bool:
     from filterkit import run, score
 
     fn = score if score_only else run
     with _progress() as progress:
-        result = fn(inputs, out, cfg, executor=executor, resume=resume, overwrite=overwrite, progress=progress)
+        result = fn(inputs, out, cfg, executor=executor, resume=resume, overwrite=overwrite, progress=progress,
+                    work_dir=work_dir)
     c = result.report["counts"]
     table = Table(title=f"filterkit {'score' if score_only else 'filter'} → {out}")
     for name in ("rows_in", "kept", "removed", "quarantined", "unreadable_rows", "flagged"):
@@ -216,7 +228,7 @@ def _run(inputs: list[str], out: Path, cfg: FilterConfig, executor: Executor, re
         console.print(f"[red]  unreadable[/red] {failure['source']}: {failure['error']}")
     for task in result.report["failed_tasks"]:
         console.print(f"[red]  failed[/red] {task['task']}: {task['error']} (rerun with --resume to retry)")
-    console.print(f"report: {out / 'report' / 'report.md'}")
+    console.print(f"report: {out.rstrip('/')}/report/report.md")
     return result.ok and result.report["conservation"]["holds"]
 
 
@@ -229,9 +241,9 @@ def _filter_or_score(opts: RunOptions, score_only: bool, **changes: object) -> N
     try:
         cfg = _config(opts.config, opts.detectors, opts.params(), text_column=opts.text_column,
                       id_column=opts.id_column, rows_per_shard=opts.rows_per_shard,
-                      reuse_scores=opts.reuse_scores or None, **changes)
+                      reuse_scores=opts.reuse_scores or None, output_format=opts.output_format, **changes)
         ok = _run(opts.inputs, opts.out, cfg, _executor(opts.executor, opts.workers, opts.ray_address), opts.resume,
-                  opts.overwrite, score_only)
+                  opts.overwrite, score_only, opts.work_dir)
     except (ValueError, FileNotFoundError, RuntimeError, ConnectionError) as exc:
         _fail(exc)
     if not ok:
@@ -280,14 +292,15 @@ def calibrate_cmd(human: Annotated[list[str], typer.Argument(help="Known-human P
 
 
 @app.command("report")
-def report_cmd(out: Annotated[Path, typer.Argument(help="Output directory of a finished run.")]) -> None:
-    """Re-render the human report of a finished run from its report.json and outputs."""
+def report_cmd(out: Annotated[str, typer.Argument(help="Output directory of a finished run.")],
+               work_dir: WorkDir = None) -> None:
+    """Re-render the human report of a finished run from its report.json and its working directory's samples."""
     from filterkit.layout import Layout
     from filterkit.report import render_report
-    from filterkit.storage import read_json
+    from filterkit.storage import exists, read_json
 
-    lay = Layout(out)
-    if not lay.report_json.exists():
+    lay = Layout(out, work_dir)
+    if not exists(lay.report_json):
         _fail(FileNotFoundError(f"{lay.report_json} does not exist: is {out} a finished filterkit run?"))
     console.print(f"report: {render_report(lay, read_json(lay.report_json))}")
 

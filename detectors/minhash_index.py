@@ -22,6 +22,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from detectors.shingles import EMPTY, MinHashParams, band_keys
+from filterkit.readers import read_table
 from filterkit.sources import discover
 from filterkit.storage import read_json, write_json, write_parquet
 
@@ -289,14 +290,15 @@ def params_of(manifest: dict[str, Any], path: str | Path) -> MinHashParams:
 
 
 def _sources(inputs: Iterable[str], text_column: str, id_column: str | None) -> list[tuple[str, ds.Dataset]]:
-    """Parquet files, directories, globs, or JSON-lines files, each checked for the needed columns."""
+    """Input files of any format (Parquet, JSON Lines, Arrow), directories or globs, checked for the columns."""
     inputs = list(inputs)
-    jsonl = [i for i in inputs if i.endswith((".jsonl", ".json"))]
-    parquet = [i for i in inputs if i not in jsonl]
+    json_files = [i for i in inputs if i.endswith(".json")]  # a .json file of records, named explicitly
     sources: list[tuple[str, ds.Dataset]] = []
-    if parquet:
-        sources += [(f.source, ds.dataset(f.path, format="parquet")) for f in discover(parquet)]
-    for item in jsonl:
+    others = [i for i in inputs if i not in json_files]
+    for f in discover(others) if others else []:
+        dataset = ds.dataset(f.path, format="parquet") if f.format == "parquet" else ds.dataset(read_table([f]))
+        sources.append((f.source, dataset))
+    for item in json_files:
         if not Path(item).is_file():
             raise FileNotFoundError(f"input {item!r} does not exist")
         sources.append((Path(item).name, ds.dataset(item, format="json")))

@@ -17,10 +17,10 @@ from sklearn.model_selection import GroupKFold
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from filterkit.normalize import defend_texts, normalize_texts
-from detectors.style import STYLE_FEATURES, style_features
 from detectors.classifier_model import ClassifierModel
 from detectors.metrics import auroc, tpr_at_fpr
+from detectors.style import STYLE_FEATURES, style_features
+from filterkit.normalize import defend_texts, normalize_texts
 
 log = logging.getLogger(__name__)
 LM_FEATURES = ("lm.loglik", "lm.logrank", "lm.entropy", "lm.fastdetect", "lm.gltr_top1", "lm.gltr_top10",
@@ -166,14 +166,13 @@ def train_detector(table: pa.Table, cfg: TrainConfig, lm_scores: pa.Table | None
 def train_from_parquet(paths: list[str], out_dir: str, cfg: TrainConfig, generate: Any = None,
                        progress: Any = None) -> ClassifierModel:
     """Read labelled Parquet (or, with ``generate``, human-only Parquet plus generated machine text), train, save."""
-    import pyarrow.dataset as ds
 
-    from filterkit import registry
     from detectors.generate import generate_continuations
+    from filterkit import registry
+    from filterkit.readers import read_table
     from filterkit.sources import discover
 
-    files = [f.path for f in discover(paths)]
-    table = ds.dataset(files, format="parquet").to_table()
+    table = read_table(discover(paths))
     if cfg.text_column not in table.column_names:
         raise ValueError(f"no text column {cfg.text_column!r}; columns are {table.column_names}")
     if generate is not None:

@@ -8,10 +8,10 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.dataset as ds
 
 from filterkit.config import FilterConfig
 from filterkit.pipeline import score
+from filterkit.readers import read_table
 from filterkit.rules import Op, Rule, threshold_for_fpr
 from filterkit.sources import discover
 
@@ -66,7 +66,7 @@ def calibrate(
 
 
 def _columns(inputs: list[str], columns: list[str]) -> pa.Table | None:
-    dataset = ds.dataset([f.path for f in discover(inputs)], format="parquet")
-    if not all(c in dataset.schema.names for c in columns):
+    table = read_table(discover(inputs))
+    if not all(c in table.column_names for c in columns):
         return None
-    return dataset.to_table(columns=columns)
+    return table.select(columns)

@@ -40,7 +40,10 @@ class FilterConfig:
     mode: Mode = "drop"
     weight: WeightSpec | None = None
     text_column: str = "text"
+    """A column, or a field of a struct column by its dotted path (``metadata.text``)."""
     id_column: str | None = None
+    output_format: str = "parquet"
+    """How kept/, removed/ and quarantine/ are written: ``parquet`` or ``jsonl``."""
     defend: bool = True
     """Detectors see text after NFKC, zero-width stripping and homoglyph folding (outputs keep the original)."""
     reuse_scores: bool = False
@@ -57,6 +60,8 @@ class FilterConfig:
     def __post_init__(self) -> None:
         if self.mode not in ("drop", "tag", "weight"):
             raise ValueError(f"mode must be drop, tag or weight, got {self.mode!r}")
+        if self.output_format not in ("parquet", "jsonl"):
+            raise ValueError(f"output_format must be parquet or jsonl, got {self.output_format!r}")
         names = [d.name for d in self.detectors]
         if len(set(names)) < len(names):
             raise ValueError(f"each detector may be configured once, got {names}")

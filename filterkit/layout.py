@@ -1,39 +1,63 @@
-"""Where every file of a run lives: one place that names them, so tasks, reports and resume agree."""
+"""Where every file of a run lives: one place that names them, so tasks, reports and resume agree.
+
+A run's outputs (kept/, removed/, quarantine/, the report) live under its root, a local path or a URI; its
+working files (shards' scores, keys, markers) always live on the local disk (or a disk every worker shares),
+under ``root/_work`` for a local root and in ``work_root(root)`` or a directory the caller names otherwise.
+"""
 from __future__ import annotations
 
+import hashlib
 from pathlib import Path
 
+from filterkit.fs import is_remote, join, local_path
 from filterkit.sources import Shard
+
+_SUFFIX = {"parquet": "parquet", "jsonl": "jsonl"}
+
+
+def work_root(root: str) -> Path:
+    """The default local working directory of a run whose outputs go to a remote ``root``."""
+    return Path.home() / ".cache" / "filterkit" / "work" / hashlib.sha256(root.encode()).hexdigest()[:16]
 
 
 class Layout:
-    """Paths inside an output directory."""
+    """Paths of a run's outputs (strings: local paths or URIs) and of its local working files."""
 
-    def __init__(self, root: str | Path) -> None:
-        self.root = Path(root)
-        self.work = self.root / "_work"
+    def __init__(self, root: str | Path, work: str | Path | None = None, output_format: str = "parquet") -> None:
+        root = str(root)
+        self.root = root if is_remote(root) else local_path(root)
+        self.work = Path(work) if work else (work_root(root) if is_remote(root) else Path(self.root) / "_work")
+        self.output_format = output_format
+
+    def out(self, *parts: str) -> str:
+        """A path under the output root."""
+        return join(self.root, *parts)
 
     @property
-    def manifest(self) -> Path:
+    def manifest(self) -> str:
         """What the run is: config and inputs; a resume must match it."""
-        return self.root / "_run.json"
+        return self.out("_run.json")
 
     @property
     def plan(self) -> Path:
         """Shards and unreadable files, fixed on the first run."""
         return self.work / "plan.json"
 
-    def kept(self, shard: Shard) -> Path:
+    def kept(self, shard: Shard) -> str:
         """Rows kept (every row, in tag and weight modes)."""
-        return self.root / "kept" / f"{shard.name}.parquet"
+        return self.out("kept", f"{shard.name}.{_SUFFIX[self.output_format]}")
 
-    def removed(self, shard: Shard) -> Path:
+    def removed(self, shard: Shard) -> str:
         """Rows removed, with their scores and ``filter_reason``."""
-        return self.root / "removed" / f"{shard.name}.parquet"
+        return self.out("removed", f"{shard.name}.{_SUFFIX[self.output_format]}")
 
-    def quarantine(self, shard: Shard) -> Path:
+    def quarantine(self, shard: Shard) -> str:
         """Rows that could not be processed, with the reason and error."""
-        return self.root / "quarantine" / f"{shard.name}.parquet"
+        return self.out("quarantine", f"{shard.name}.{_SUFFIX[self.output_format]}")
+
+    def samples(self, shard: Shard) -> Path:
+        """A shard's score columns and decisions, which the report summarises and plots."""
+        return self.work / "samples" / f"{shard.name}.parquet"
 
     def scored(self, shard: Shard) -> Path:
         """Valid rows with row-local scores, waiting for the corpus-wide step."""
@@ -74,11 +98,11 @@ class Layout:
         path.touch()
 
     @property
-    def report_json(self) -> Path:
+    def report_json(self) -> str:
         """Machine-readable report."""
-        return self.root / "report.json"
+        return self.out("report.json")
 
     @property
-    def report_dir(self) -> Path:
+    def report_dir(self) -> str:
         """Human report: Markdown and plots."""
-        return self.root / "report"
+        return self.out("report")

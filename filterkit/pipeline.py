@@ -15,13 +15,28 @@ from filterkit import __version__
 from filterkit.config import FilterConfig
 from filterkit.detector import CorpusDetector, Detector
 from filterkit.executors import Executor, LocalExecutor, TaskFailure
+from filterkit.fs import is_remote, size
 from filterkit.layout import Layout
+from filterkit.readers import file_schema, plan_shards
 from filterkit.report import build_report, render_report
 from filterkit.rules import FilterStage
 from filterkit.scoring import load_detectors
-from filterkit.sources import FileFailure, Shard, discover, file_schema, plan_shards
-from filterkit.storage import read_json, remove_stale_temporaries, write_json
-from filterkit.tasks import ReduceTask, ShardTask, decide_shard, map_shard, reduce_detector
+from filterkit.sources import FileFailure, Shard, discover, text_of
+from filterkit.storage import (
+    delete_tree,
+    exists,
+    list_files,
+    read_json,
+    remove_stale_temporaries,
+    write_json,
+)
+from filterkit.tasks import (
+    ReduceTask,
+    ShardTask,
+    decide_shard,
+    map_shard,
+    reduce_detector,
+)
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]
@@ -40,7 +55,8 @@ class OutputExistsError(RuntimeError):
 class RunResult:
     """What a run produced."""
 
-    out: Path
+    out: Path | str
+    """The output directory: a local path, or the URI of a remote one."""
     report: dict[str, Any]
 
     @property
@@ -60,19 +76,25 @@ def run(
     overwrite: bool = False,
     keep_work: bool = False,
     progress: Progress | None = None,
+    work_dir: str | Path | None = None,
 ) -> RunResult:
-    """Score, decide and write ``inputs`` into ``out``; see the README for the output layout."""
+    """Score, decide and write ``inputs`` into ``out``; see the README for the output layout.
+
+    ``inputs`` and ``out`` are local paths or URIs (``s3://``, ``gs://``, ``hf://``, ...). ``work_dir`` holds the
+    run's working files on a local (or shared) disk: by default ``out/_work``, or for a remote ``out`` a
+    directory under ``~/.cache/filterkit/work`` named by it, so that a rerun on this machine resumes.
+    """
     started = time.perf_counter()
     config = config or FilterConfig()
     executor = executor or LocalExecutor()
-    lay = Layout(out)
-    files = discover(inputs)
+    lay = Layout(out, work_dir, config.output_format)
+    files = discover(inputs, exclude=lay.root)
     if not files:
-        raise FileNotFoundError(f"no Parquet files found in {inputs}")
+        raise FileNotFoundError(f"no input files (.parquet, .jsonl[.gz|.zst], .arrow) found in {inputs}")
     manifest = json.loads(json.dumps({
         "filterkit": __version__,
         "config": config.to_dict(),
-        "inputs": [{"source": f.source, "path": f.path, "bytes": Path(f.path).stat().st_size} for f in files],
+        "inputs": [{"source": f.source, "path": f.path, "format": f.format, "bytes": size(f.path)} for f in files],
     }, default=str))  # a JSON round trip, so it compares equal to the manifest read back on resume
     _prepare(lay, manifest, resume=resume, overwrite=overwrite)
     dets = load_detectors(config.detectors)
@@ -80,6 +102,7 @@ def run(
         d.setup()  # fail fast, in the driver, on what the workers would only find on their first row
     stage = filter_stage(config, dets)
 
+    work = str(lay.work)
     if lay.plan.exists():
         plan = read_json(lay.plan)
         shards = [Shard(**{**s, "row_groups": tuple(s["row_groups"])}) for s in plan["shards"]]
@@ -92,13 +115,13 @@ def run(
                     "failures": [dataclasses.asdict(f) for f in failures]}, lay.plan)
 
     corpus = [d for d in dets if isinstance(d, CorpusDetector)]
-    tasks = [ShardTask(s, str(lay.root), config, stage, tuple(d.name for d in corpus)) for s in shards]
+    tasks = [ShardTask(s, lay.root, config, stage, tuple(d.name for d in corpus), work) for s in shards]
     todo = [t for t in tasks if not lay.is_done(f"map-{t.shard.name}")]
     failed = _run_phase(executor, map_shard, todo, "score", len(tasks), len(tasks) - len(todo), progress)
     if not failed:
         # A corpus-wide step over part of the corpus would give other answers than over all of it: all maps first.
         names = tuple(s.name for s in shards)
-        reduces = [(ReduceTask(d.name, str(lay.root), config, names, 2 * executor.workers),
+        reduces = [(ReduceTask(d.name, lay.root, config, names, 2 * executor.workers, work),
                     executor.distributed and d.parallel_reduce) for d in corpus if not lay.is_done(f"reduce-{d.name}")]
         failed = _run_phase(executor, reduce_detector, [t for t, spread in reduces if not spread], "dedup",
                             len(reduces), 0, progress)
@@ -114,7 +137,7 @@ def run(
     if not keep_work and not failed:
         for sub in ("scored", "keys", "reduced", "components"):
             shutil.rmtree(lay.work / sub, ignore_errors=True)
-    return RunResult(out=lay.root, report=report)
+    return RunResult(out=lay.root if is_remote(lay.root) else Path(lay.root), report=report)
 
 
 def filter_stage(config: FilterConfig, dets: tuple[Detector, ...] | None = None) -> FilterStage:
@@ -165,10 +188,11 @@ def _reduce_spread(executor: Executor, tasks: list[ReduceTask], progress: Progre
 def _prepare(lay: Layout, manifest: dict[str, Any], *, resume: bool, overwrite: bool) -> None:
     if resume and overwrite:
         raise ValueError("choose one of resume and overwrite")
-    if lay.root.exists() and any(lay.root.iterdir()):
+    if list_files(lay.root) or (lay.work.exists() and any(lay.work.iterdir())):
         if overwrite:
-            shutil.rmtree(lay.root)
-        elif not lay.manifest.exists():
+            delete_tree(lay.root)
+            shutil.rmtree(lay.work, ignore_errors=True)
+        elif not exists(lay.manifest):
             raise OutputExistsError(f"{lay.root} is not empty and holds no filterkit run; refusing to write into it")
         elif read_json(lay.manifest) != manifest:
             if resume:
@@ -178,9 +202,9 @@ def _prepare(lay: Layout, manifest: dict[str, Any], *, resume: bool, overwrite: 
             raise OutputExistsError(f"{lay.root} already holds this run; pass --resume to finish it or --overwrite")
         else:
             removed = remove_stale_temporaries(lay.root)
+            removed += remove_stale_temporaries(lay.work) if lay.work.exists() else 0
             log.info("resuming %s (%d stale temporary files removed)", lay.root, removed)
-    lay.root.mkdir(parents=True, exist_ok=True)
-    if not lay.manifest.exists():
+    if not exists(lay.manifest):
         write_json(manifest, lay.manifest)
 
 
@@ -192,10 +216,14 @@ def _check_columns(shards: list[Shard], failures: list[FileFailure], config: Fil
     for s in shards:
         if s.source in bad:
             continue
-        columns = file_schema(s.path).names  # plan_shards already failed every file whose schema is unreadable
-        missing = [c for c in needed if c not in columns]
+        # plan_shards already failed every file whose schema is unreadable; a JSON Lines file is judged by the
+        # fields of its first lines (a later line without the field is quarantined as null_text).
+        schema = file_schema(s)
+        empty = schema.empty_table()
+        missing = [c for c in needed if text_of(empty, c) is None]
         if missing:
-            bad[s.source] = f"{s.source}: no column {missing[0]!r}; its columns are {columns}"
+            what = " in its first lines" if s.format == "jsonl" else ""
+            bad[s.source] = f"{s.source}: no column {missing[0]!r}{what}; its columns are {schema.names}"
     if bad and len(bad) == len({s.source for s in shards}):
         raise UsageError(next(iter(bad.values())))
     for source, message in bad.items():
@@ -209,7 +237,7 @@ def _check_rules(shards: list[Shard], stage: FilterStage, dets: tuple[Detector, 
     """Every rule must read a column some detector makes or the input has, checked before any work."""
     columns = {c for d in dets for c in d.columns}
     if shards:
-        columns |= set(file_schema(shards[0].path).names)
+        columns |= set(file_schema(shards[0]).names)
     needed = [r.column for r in stage.rules] + [r.by for r in stage.rules if r.by]
     needed += [stage.weight.column] if stage.weight else []
     for column in needed:

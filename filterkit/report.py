@@ -8,7 +8,7 @@ from typing import Any
 
 import numpy as np
 import pyarrow as pa
-import pyarrow.dataset as ds
+import pyarrow.parquet as pq
 
 from filterkit.config import FilterConfig
 from filterkit.executors import TaskFailure
@@ -16,7 +16,7 @@ from filterkit.layout import Layout
 from filterkit.rules import FilterStage
 from filterkit.sources import FileFailure, Shard
 from filterkit.stats import DecideStats, MapStats, ReduceStats, Totals
-from filterkit.storage import write_json
+from filterkit.storage import exists, write_file, write_json, write_parquet, write_text
 
 log = logging.getLogger(__name__)
 _SAMPLE_CAP = 500_000
@@ -66,7 +66,7 @@ def build_report(
             "task_seconds": round(task_seconds, 3),
             "rows_per_task_second": round(counts["rows_in"] / task_seconds, 1) if task_seconds else None,
             "reduce_seconds": {d.name: round(ReduceStats.read(lay.reduce_stats(d.name)).seconds, 3)
-                               for d in config.detectors if lay.reduce_stats(d.name).exists()},
+                               for d in config.detectors if exists(lay.reduce_stats(d.name))},
         },
     }
     write_json(report, lay.report_json)
@@ -83,27 +83,32 @@ def _write_unreadable(lay: Layout, failures: list[FileFailure], unreadable: list
     # A leading underscore keeps this file out of pyarrow.dataset reads of quarantine/.
     entries = [dataclasses.asdict(f) for f in failures] + unreadable
     if entries:
-        write_json(entries, lay.root / "quarantine" / "_unreadable.json")
+        write_json(entries, lay.out("quarantine", "_unreadable.json"))
 
 
-def _score_columns(schema: pa.Schema) -> list[str]:
-    return [f.name for f in schema if "." in f.name and pa.types.is_floating(f.type)]
+_FLAGGED = "_flagged"
+
+
+def is_score_column(f: pa.Field) -> bool:
+    """A detector's numeric score column (``detector.name``), not an identifier such as ``minhash.cluster_id``."""
+    numeric = pa.types.is_floating(f.type) or pa.types.is_integer(f.type)
+    return "." in f.name and numeric and not f.name.endswith("_id")
+
+
+def write_samples(table: pa.Table, flagged: np.ndarray, path: Path) -> None:
+    """A shard's score columns and whether each row was flagged: what the report summarises and plots."""
+    sample = table.select([f.name for f in table.schema if is_score_column(f)])
+    write_parquet(sample.append_column(_FLAGGED, pa.array(np.asarray(flagged, bool))), path)
 
 
 def _samples(lay: Layout) -> dict[str, dict[str, np.ndarray]]:
     """Score values per column, split into kept and removed (or flagged), decimated past a cap."""
     out: dict[str, dict[str, list[np.ndarray]]] = {}
-    for part in ("kept", "removed"):
-        files = sorted(str(p) for p in (lay.root / part).glob("*.parquet"))
-        for path in files:
-            fragment = ds.dataset(path, format="parquet")
-            cols = _score_columns(fragment.schema)
-            extra = [c for c in ("filter_decision",) if c in fragment.schema.names]
-            table = fragment.to_table(columns=cols + extra)
-            flagged = np.full(table.num_rows, part == "removed")
-            if "filter_decision" in extra:
-                flagged = np.asarray(table["filter_decision"].to_pylist()) == "remove"
-            for c in cols:
+    for path in sorted((lay.work / "samples").glob("*.parquet")):
+        table = pq.read_table(path)
+        flagged = table[_FLAGGED].to_numpy(zero_copy_only=False)
+        for c in table.column_names:
+            if c != _FLAGGED:
                 values = table[c].to_numpy(zero_copy_only=False).astype(np.float64)
                 slot = out.setdefault(c, {"kept": [], "removed": []})
                 slot["removed"].append(values[flagged])
@@ -133,14 +138,8 @@ def score_summaries(lay: Layout) -> dict[str, dict[str, Any]]:
     return summaries
 
 
-def render_report(lay: Layout, report: dict[str, Any]) -> Path:
-    """Write ``report/report.md`` with a histogram per score column and the thresholds drawn on it."""
-    import matplotlib
-
-    matplotlib.use("Agg")
-    import matplotlib.pyplot as plt
-
-    lay.report_dir.mkdir(parents=True, exist_ok=True)
+def render_report(lay: Layout, report: dict[str, Any]) -> str:
+    """Write ``report/report.md`` and ``report/scores.png``: a histogram per score column, thresholds drawn."""
     c = report["counts"]
     lines = [
         "# filterkit report",
@@ -174,29 +173,49 @@ def render_report(lay: Layout, report: dict[str, Any]) -> Path:
         lines += [f"- `{f['source']}`: {f['error']}" for f in report["files_failed"] + report["unreadable_ranges"]]
     lines += ["", "## Scores", ""]
     samples = _samples(lay)
-    for column, summary in report["scores"].items():
-        image = lay.report_dir / f"{column}.png"
-        fig, ax = plt.subplots(figsize=(6, 3.2))
+    columns = [col for col in report["scores"] if col in samples]
+    if columns:
+        write_file(_plot(columns, samples, report["rules"]), lay.out("report", "scores.png"))
+        lines += ["![score histograms](scores.png)", ""]
+    for column in report["scores"]:
+        stats = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}"
+                          for k, v in report["scores"][column].items())
+        lines += [f"### `{column}`", "", stats, ""]
+    t = report["throughput"]
+    lines += ["## Throughput", "", f"{t['task_seconds']} s in tasks, {t['rows_per_task_second']} rows per task-second; "
+              f"{t['wall_seconds_this_invocation']} s wall time in the last invocation.", ""]
+    path = lay.out("report", "report.md")
+    write_text("\n".join(lines), path)
+    return path
+
+
+def _plot(columns: list[str], samples: dict[str, dict[str, np.ndarray]], rules: list[dict[str, Any]]) -> bytes:
+    """One PNG with a panel per score column: kept and removed rows stacked, each rule's threshold dashed."""
+    import io
+
+    from matplotlib.figure import (
+        Figure,  # no pyplot: no backend to start, and a second less to import
+    )
+
+    cols = min(3, len(columns))
+    rows = -(-len(columns) // cols)
+    fig = Figure(figsize=(4.2 * cols, 2.9 * rows))
+    fig.subplots_adjust(left=0.08, right=0.98, bottom=0.14 / rows ** 0.5, top=0.97, wspace=0.3,
+                        hspace=0.55)
+    for i, column in enumerate(columns):
+        ax = fig.add_subplot(rows, cols, i + 1)
         data = [samples[column][k][~np.isnan(samples[column][k])] for k in ("kept", "removed")]
         both = np.concatenate(data)
         if both.size:
             bins = np.histogram_bin_edges(both, bins=50)
             ax.hist(data, bins=bins, stacked=True, label=["kept", "removed/flagged"], color=["#4c72b0", "#dd8452"])
-        for r in report["rules"]:
+        for r in rules:
             if r["column"] == column:
                 ax.axvline(r["threshold"], color="black", linestyle="--", label=f"{r['op']} {r['threshold']:g}")
         ax.set_yscale("symlog")
         ax.set_xlabel(column)
         ax.set_ylabel("rows")
-        ax.legend(fontsize=8)
-        fig.tight_layout()
-        fig.savefig(image, dpi=100)
-        plt.close(fig)
-        stats = ", ".join(f"{k} {v:.4g}" if isinstance(v, float) else f"{k} {v}" for k, v in summary.items())
-        lines += [f"### `{column}`", "", stats, "", f"![{column}]({image.name})", ""]
-    t = report["throughput"]
-    lines += ["## Throughput", "", f"{t['task_seconds']} s in tasks, {t['rows_per_task_second']} rows per task-second; "
-              f"{t['wall_seconds_this_invocation']} s wall time in the last invocation.", ""]
-    path = lay.report_dir / "report.md"
-    path.write_text("\n".join(lines), encoding="utf-8")
-    return path
+        ax.legend(fontsize=7)
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=90)
+    return buffer.getvalue()

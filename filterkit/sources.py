@@ -1,17 +1,18 @@
-"""Finding Parquet files, cutting them into shards, and reading shards as validated record batches."""
+"""Finding input files (Parquet, JSON Lines, Arrow) on any filesystem, and validating the rows read from them."""
 from __future__ import annotations
 
 import glob
+import json
 import os
-from collections.abc import Iterator
 from dataclasses import dataclass
 from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
-import pyarrow.dataset as ds
 import pyarrow.fs as pafs
+
+from filterkit.fs import is_remote, join, resolve
 
 SOURCE_FILE = "source_file"
 SOURCE_ROW = "source_row"
@@ -19,23 +20,29 @@ QUARANTINE_REASON = "quarantine_reason"
 QUARANTINE_ERROR = "quarantine_error"
 QUARANTINE_RAW = "quarantine_raw"
 """Original bytes of a text that is not valid UTF-8 (its text column is null), so quarantine/ reads as one dataset."""
-_PARQUET = ds.ParquetFileFormat()
-_LOCAL = pafs.LocalFileSystem()
 UNREADABLE = (OSError, ValueError, pa.ArrowException)
 """What reading a damaged file raises: I/O, Arrow and decoding errors (UnicodeDecodeError is a ValueError)."""
+SUFFIXES = {".parquet": "parquet", ".jsonl": "jsonl", ".jsonl.gz": "jsonl", ".jsonl.zst": "jsonl",
+            ".jsonl.zstd": "jsonl", ".ndjson": "jsonl", ".ndjson.gz": "jsonl", ".arrow": "arrow"}
+"""Input formats by file suffix, which is how files in a directory are found."""
 
 
 @dataclass(frozen=True)
 class InputFile:
-    """A Parquet file and the stable name that row ids derive from."""
+    """An input file (a local path or a URI), its format, and the stable name that row ids derive from."""
 
     path: str
     source: str
+    format: str = "parquet"
 
 
 @dataclass(frozen=True)
 class Shard:
-    """A row-group range of one file, or a slice of one large row group: the unit of work, retry and resume."""
+    """A row range of one file: the unit of work, retry and resume.
+
+    Parquet shards are runs of whole row groups or a slice of one large row group; JSON Lines and Arrow shards
+    are line or row ranges.
+    """
 
     index: int
     path: str
@@ -45,6 +52,9 @@ class Shard:
     num_rows: int
     skip: int = 0
     """Rows of the first row group before this shard's first row (a row group larger than a shard is sliced)."""
+    format: str = "parquet"
+    byte_offset: int | None = None
+    """Where the shard's first line starts in an uncompressed JSON Lines file (None: read from the start)."""
 
     @property
     def name(self) -> str:
@@ -62,125 +72,71 @@ class FileFailure:
     num_rows: int | None = None
 
 
-def discover(inputs: list[str]) -> list[InputFile]:
-    """Expand files, directories and globs into Parquet files with stable source names."""
-    found: dict[str, str] = {}
+def format_of(name: str) -> str | None:
+    """The input format a file name's suffix says, or None for a file that is not an input."""
+    name = name.split("?", 1)[0].lower()
+    return next((fmt for suffix, fmt in SUFFIXES.items() if name.endswith(suffix)), None)
+
+
+def discover(inputs: list[str], exclude: str | None = None) -> list[InputFile]:
+    """Expand files, directories and globs into input files with stable source names.
+
+    Files under ``exclude`` (a run's output directory) are never inputs; in a Hugging Face ``datasets``
+    directory (one with a ``state.json``) only the Arrow files it lists are, never its ``cache-*.arrow``.
+    """
+    found: dict[str, tuple[str, str]] = {}
+    skip = _prefix(exclude) if exclude else None
     for item in inputs:
-        if glob.has_magic(item):
+        if glob.has_magic(item) and not is_remote(item):
             base = Path(item.split("*")[0].split("?")[0].split("[")[0]).parent
             matches = sorted(glob.glob(item, recursive=True))
             if not matches:
                 raise FileNotFoundError(f"no files match {item!r}")
             for m in matches:
-                found.setdefault(str(Path(m).resolve()), os.path.relpath(m, base))
-        elif Path(item).is_dir():
-            infos = _LOCAL.get_file_info(pafs.FileSelector(str(Path(item).resolve()), recursive=True))
-            root = Path(item).resolve()
-            for info in sorted(infos, key=lambda i: i.path):
-                rel = os.path.relpath(info.path, root)
-                hidden = any(part.startswith((".", "_")) for part in Path(rel).parts)
-                if info.type == pafs.FileType.File and rel.endswith(".parquet") and not hidden:
-                    found.setdefault(info.path, rel)
-        elif Path(item).is_file():
-            found.setdefault(str(Path(item).resolve()), Path(item).name)
+                found.setdefault(str(Path(m).resolve()), (os.path.relpath(m, base), format_of(m) or "parquet"))
+            continue
+        fs, path = resolve(item)
+        info = fs.get_file_info(path)
+        if info.type == pafs.FileType.Directory:
+            for rel, uri, fmt in _walk(fs, path, item):
+                found.setdefault(uri, (rel, fmt))
+        elif info.type == pafs.FileType.File:
+            found.setdefault(path if not is_remote(item) else item, (Path(path).name, format_of(path) or "parquet"))
         else:
             raise FileNotFoundError(f"input {item!r} does not exist")
-    if len(set(found.values())) < len(found):
+    if skip:
+        found = {p: v for p, v in found.items() if not _prefix(p).startswith(skip)}
+    if len({s for s, _ in found.values()}) < len(found):
         # Two inputs share a relative name: fall back to full paths so ids stay unique.
-        found = {p: p for p in found}
-    return [InputFile(path=p, source=s) for p, s in sorted(found.items(), key=lambda kv: kv[1])]
+        found = {p: (p, fmt) for p, (_, fmt) in found.items()}
+    return [InputFile(path=p, source=s, format=fmt) for p, (s, fmt) in sorted(found.items(), key=lambda kv: kv[1][0])]
 
 
-def plan_shards(files: list[InputFile], rows_per_shard: int, max_shard_bytes: int | None = None
-                ) -> tuple[list[Shard], list[FileFailure]]:
-    """Cut files into shards of whole row groups, at most ``rows_per_shard`` rows each; unreadable files fail.
+def _prefix(uri: str) -> str:
+    # Compared on the filesystem path, with a trailing slash so that out/ does not also exclude out2/.
+    return resolve(uri)[1].rstrip("/") + "/"
 
-    A file fails here, as data and never as a usage error, when its metadata or its schema cannot be read.
 
-    With ``max_shard_bytes``, a file's shards also hold no more rows than fit in it at the file's mean
-    uncompressed bytes per row.
-    """
-    shards: list[Shard] = []
-    failures: list[FileFailure] = []
-    for f in files:
-        try:
-            fragment = _PARQUET.make_fragment(f.path, _LOCAL)
-            fragment.ensure_complete_metadata()
-            sizes = [rg.num_rows for rg in fragment.row_groups]
-            nbytes = sum(rg.total_byte_size for rg in fragment.row_groups)
-        except UNREADABLE as exc:
-            failures.append(FileFailure(f.source, f"cannot read Parquet metadata: {exc}"))
+def _walk(fs: pafs.FileSystem, root: str, item: str) -> list[tuple[str, str, str]]:
+    """``(relative name, path or URI, format)`` of every input file under a directory."""
+    infos = [i for i in fs.get_file_info(pafs.FileSelector(root, recursive=True)) if i.type == pafs.FileType.File]
+    listed = {}
+    for info in infos:
+        if info.base_name == "state.json":
+            # A datasets directory names its data files; its cache files hold transformed copies.
+            with fs.open_input_stream(info.path) as fh:
+                state = json.loads(fh.read())
+            listed[os.path.dirname(info.path)] = {d["filename"] for d in state.get("_data_files", [])}
+    out = []
+    for info in sorted(infos, key=lambda i: i.path):
+        rel = os.path.relpath(info.path, root)
+        fmt = format_of(rel)
+        hidden = any(part.startswith((".", "_")) for part in Path(rel).parts)
+        allowed = listed.get(os.path.dirname(info.path))
+        if fmt is None or hidden or (fmt == "arrow" and allowed is not None and info.base_name not in allowed):
             continue
-        total = fragment.metadata.num_rows
-        if min(sizes, default=0) < 0 or sum(sizes) != total:
-            # A damaged footer can give a row group a negative or inconsistent count; only the file's own
-            # total, when it is not negative, is left to count the rows by.
-            failures.append(FileFailure(f.source, f"damaged metadata: row groups of {sizes} rows in a file of "
-                                        f"{total}", 0 if total >= 0 else None, total if total >= 0 else None))
-            continue
-        try:
-            fragment.physical_schema.names  # noqa: B018 - decodes the column names, which a damaged footer breaks
-        except UNREADABLE as exc:
-            # The row counts survived, so the file's rows are counted as unreadable rather than lost.
-            failures.append(FileFailure(f.source, f"unreadable schema: {exc!r}", 0, sum(sizes)))
-            continue
-        per_file = rows_per_shard
-        if max_shard_bytes is not None and sum(sizes):
-            per_file = max(1, min(rows_per_shard, int(max_shard_bytes * sum(sizes) // max(1, nbytes))))
-        start, group, rows = 0, [], 0
-        for i, n in enumerate(sizes):
-            if group and rows + n > per_file:
-                shards.append(Shard(len(shards), f.path, f.source, tuple(group), start, rows))
-                start, group, rows = start + rows, [], 0
-            if n > per_file:
-                # A row group bigger than a shard (a writer's default of a million rows, or one for the file):
-                # slices of it, so that progress, retries and resume stay at shard size.
-                for skip in range(0, n, per_file):
-                    shards.append(Shard(len(shards), f.path, f.source, (i,), start + skip, min(per_file, n - skip),
-                                        skip))
-                start += n
-                continue
-            group.append(i)
-            rows += n
-        if group:
-            shards.append(Shard(len(shards), f.path, f.source, tuple(group), start, rows))
-    return shards, failures
-
-
-def file_schema(path: str) -> pa.Schema:
-    """The physical schema of one Parquet file."""
-    return _PARQUET.make_fragment(path, _LOCAL).physical_schema
-
-
-def read_shard(shard: Shard, batch_size: int) -> Iterator[tuple[int, pa.RecordBatch | FileFailure]]:
-    """Yield ``(first_row, batch)`` per batch; a row group that fails to decode yields a FileFailure instead."""
-    row, end = shard.row_offset, shard.row_offset + shard.num_rows
-    fragment = _PARQUET.make_fragment(shard.path, _LOCAL)
-    fragment.ensure_complete_metadata()
-    rg_start = shard.row_offset - shard.skip
-    for rg in shard.row_groups:
-        rg_rows = fragment.row_groups[rg].num_rows
-        stop = min(rg_start + rg_rows, end)
-        position = rg_start
-        try:
-            piece = _PARQUET.make_fragment(shard.path, _LOCAL, row_groups=[rg])
-            for batch in piece.to_batches(batch_size=batch_size, use_threads=False):
-                lo, hi = max(position, row), min(position + batch.num_rows, stop)
-                if hi > lo:
-                    yield lo, batch.slice(lo - position, hi - lo)
-                    row = hi
-                position += batch.num_rows
-                if position >= end:
-                    break
-            else:
-                if position != rg_start + rg_rows:
-                    raise ValueError(f"gave {position - rg_start} rows, metadata says {rg_rows}")
-        except UNREADABLE as exc:
-            # Rows already yielded stay; the rest of this row group is reported, never silently skipped.
-            if row < stop:
-                yield row, FileFailure(shard.source, f"cannot decode row group {rg}: {exc}", row, stop - row)
-        row = stop
-        rg_start += rg_rows
+        out.append((rel, join(item, rel) if is_remote(item) else info.path, fmt))
+    return out
 
 
 @dataclass(frozen=True)
@@ -192,15 +148,23 @@ class Validated:
 
 
 def validate(
-    batch: pa.RecordBatch, first_row: int, source: str, text_column: str, id_column: str | None, max_text_bytes: int
+    batch: pa.RecordBatch | pa.Table, rows: np.ndarray, source: str, text_column: str, id_column: str | None,
+    max_text_bytes: int, lines: bool = False,
 ) -> Validated:
-    """Check the text (and id) of every row; good rows get their text as UTF-8 strings, bad rows a reason."""
-    table = pa.Table.from_batches([batch])
+    """Check the text (and id) of every row; good rows get their text as UTF-8 strings, bad rows a reason.
+
+    ``rows`` are the rows' numbers in their file (line numbers less one, with ``lines``, which messages name).
+    A nested text column (``metadata.text``) is read from its struct and added as a working column of that name.
+    """
+    table = batch if isinstance(batch, pa.Table) else pa.Table.from_batches([batch])
     n = table.num_rows
-    rows = np.arange(first_row, first_row + n, dtype=np.int64)
     reason = np.full(n, None, dtype=object)
     error = np.full(n, None, dtype=object)
-    text, raw = _as_text(table[text_column], reason, error)
+    column = text_of(table, text_column)
+    if column is None:
+        reason[:], error[:] = "null_text", f"no field {text_column!r}"
+        column = pa.chunked_array([pa.nulls(n, pa.string())])
+    text, raw = _as_text(column, reason, error)
     if not (n and reason[0] == "not_text"):
         nbytes = pc.fill_null(pc.binary_length(text), 0).to_numpy(zero_copy_only=False)
         null = pc.is_null(text).to_numpy(zero_copy_only=False)
@@ -211,13 +175,18 @@ def validate(
         _mark(reason, error, blank, "empty_text", "text is empty or whitespace")
         _mark(reason, error, nul, "binary_text", "text contains NUL bytes")
     if id_column is not None:
-        _mark(reason, error, pc.is_null(table[id_column]).to_numpy(zero_copy_only=False), "null_id", "id is null")
+        ids = text_of(table, id_column)
+        missing = np.ones(n, bool) if ids is None else pc.is_null(ids).to_numpy(zero_copy_only=False)
+        _mark(reason, error, missing, "null_id", "id is null")
     bad_mask = np.array([r is not None for r in reason], dtype=bool)
     for i in np.flatnonzero(bad_mask):
-        error[i] = f"{source} row {rows[i]}: {error[i]}"
+        error[i] = f"{source} line {rows[i] + 1}: {error[i]}" if lines else f"{source} row {rows[i]}: {error[i]}"
     provenance = {SOURCE_FILE: pa.array([source] * n, pa.string()), SOURCE_ROW: pa.array(rows)}
     table = set_columns(table, provenance)
-    table = table.set_column(table.schema.get_field_index(text_column), text_column, text)
+    if text_column in table.column_names:
+        table = table.set_column(table.schema.get_field_index(text_column), text_column, text)
+    else:
+        table = table.append_column(text_column, text)
     bad = set_columns(
         table.filter(pa.array(bad_mask)),
         {
@@ -229,8 +198,27 @@ def validate(
     return Validated(good=table.filter(pa.array(~bad_mask)), bad=bad)
 
 
+def text_of(table: pa.Table, path: str) -> pa.ChunkedArray | None:
+    """The column ``path`` names: a top-level column, or a field of struct columns (``metadata.text``)."""
+    if path in table.column_names:
+        return table[path]
+    head, _, rest = path.partition(".")
+    column = table[head] if rest and head in table.column_names else None
+    for name in rest.split(".") if column is not None else ():
+        if not pa.types.is_struct(column.type) or column.type.get_field_index(name) < 0:
+            return None
+        column = pc.struct_field(column, name)
+    return column
+
+
 def _as_text(column: pa.ChunkedArray, reason: np.ndarray, error: np.ndarray) -> tuple[pa.ChunkedArray, pa.Array]:
     """The column as UTF-8 strings, plus the raw bytes of rows that are not UTF-8 (marked in ``reason``)."""
+    if pa.types.is_null(column.type):  # a JSON block in which no line had the field's value
+        column = column.cast(pa.string())
+    if pa.types.is_dictionary(column.type):
+        column = column.cast(column.type.value_type)  # pandas categoricals, Spark and many writers encode text so
+    if pa.types.is_string_view(column.type) or pa.types.is_binary_view(column.type):
+        column = column.cast(pa.string() if pa.types.is_string_view(column.type) else pa.binary())
     kind = column.type
     n = len(column)
     no_raw = pa.nulls(n, pa.binary())

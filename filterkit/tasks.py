@@ -21,12 +21,27 @@ from filterkit.config import FilterConfig
 from filterkit.detector import ROW, SHARD, CorpusDetector, Detector, ReduceContext
 from filterkit.executors import Executor
 from filterkit.layout import Layout
+from filterkit.readers import Quarantined, read_shard
+from filterkit.report import write_samples
 from filterkit.rules import FilterStage
-from filterkit.scoring import (detector_view, load_detectors, score_rows, to_run, with_defended_text,
-                               without_defended_text)
-from filterkit.sources import QUARANTINE_REASON, SOURCE_ROW, FileFailure, Shard, read_shard, set_columns, validate
+from filterkit.scoring import (
+    detector_view,
+    load_detectors,
+    score_rows,
+    to_run,
+    with_defended_text,
+    without_defended_text,
+)
+from filterkit.sources import (
+    QUARANTINE_REASON,
+    SOURCE_ROW,
+    FileFailure,
+    Shard,
+    set_columns,
+    validate,
+)
 from filterkit.stats import DecideStats, MapStats, ReduceStats, count_labels
-from filterkit.storage import write_parquet
+from filterkit.storage import delete, write_parquet, write_table
 
 log = logging.getLogger(__name__)
 FILTER_REASON = "filter_reason"
@@ -45,6 +60,13 @@ class ShardTask:
     stage: FilterStage
     joins: tuple[str, ...] = ()
     """Corpus-wide detectors whose per-row results decide joins to the shard."""
+    work: str | None = None
+    """The run's local working directory (None: the layout's default)."""
+
+    @property
+    def layout(self) -> Layout:
+        """Where this task's run keeps its files."""
+        return Layout(self.out, self.work, self.config.output_format)
 
 
 @dataclass
@@ -57,12 +79,14 @@ class _Pieces:
         if table.num_rows:
             self.tables.append(table)
 
-    def write(self, path: Path) -> int:
+    def write(self, path: Path | str, output_format: str = "parquet", text_column: str | None = None) -> int:
         if not self.tables:
-            path.unlink(missing_ok=True)
+            delete(path)
             return 0
         table = pa.concat_tables(self.tables, promote_options="permissive")
-        write_parquet(table, path)
+        if text_column:
+            table = table.drop_columns(list(_working(table, text_column)))
+        write_table(table, path, output_format)
         return table.num_rows
 
 
@@ -75,13 +99,13 @@ class _MapOutputs:
     keys: dict[str, _Pieces] = field(default_factory=dict)
     unreadable: list[FileFailure] = field(default_factory=list)
 
-    def write(self, lay: Layout, shard: Shard, seconds: float) -> MapStats:
+    def write(self, lay: Layout, shard: Shard, seconds: float, text_column: str) -> MapStats:
         for name, pieces in self.keys.items():
             pieces.write(lay.keys(name, shard))
         return MapStats(
             shard=shard.name, source=shard.source, rows_in=shard.num_rows,
             valid=self.scored.write(lay.scored(shard)),
-            quarantined=self.quarantine.write(lay.quarantine(shard)),
+            quarantined=self.quarantine.write(lay.quarantine(shard), lay.output_format, text_column),
             quarantine_reasons=count_labels(v for t in self.quarantine.tables for v in t[QUARANTINE_REASON].to_pylist()),
             unreadable=[u.__dict__ for u in self.unreadable],
             unreadable_rows=sum(u.num_rows or 0 for u in self.unreadable),
@@ -92,35 +116,44 @@ class _MapOutputs:
 def map_shard(task: ShardTask) -> MapStats:
     """Validate and score one shard; write its scored rows, its quarantine and its corpus-wide keys."""
     start = time.perf_counter()
-    cfg, shard, lay = task.config, task.shard, Layout(task.out)
+    cfg, shard, lay = task.config, task.shard, task.layout
     dets = load_detectors(cfg.detectors)
     out = _MapOutputs(keys={d.name: _Pieces() for d in dets if isinstance(d, CorpusDetector)})
-    for first_row, batch in _batches(shard, cfg.batch_size, out.unreadable):
-        checked = validate(batch, first_row, shard.source, cfg.text_column, cfg.id_column, cfg.max_text_bytes)
+    for rows, batch in _batches(shard, cfg.batch_size, cfg.text_column, out):
+        checked = validate(batch, rows, shard.source, cfg.text_column, cfg.id_column, cfg.max_text_bytes,
+                           lines=shard.format == "jsonl")
         out.quarantine.add(checked.bad)
         good = with_defended_text(checked.good, cfg.text_column) if cfg.defend else checked.good
         good, failed = score_rows(to_run(dets, good, cfg.reuse_scores), good, cfg.text_column, shard.source)
         _emit_keys(dets, good, cfg.text_column, shard, out.keys)
         out.quarantine.add(without_defended_text(failed))
         out.scored.add(without_defended_text(good))
-    stats = out.write(lay, shard, time.perf_counter() - start)
+    stats = out.write(lay, shard, time.perf_counter() - start, cfg.text_column)
     stats.write(lay.stats("map", shard))
     lay.mark_done(f"map-{shard.name}")
     return stats
 
 
-def _batches(shard: Shard, batch_size: int, unreadable: list[FileFailure]) -> Iterator[tuple[int, pa.RecordBatch]]:
-    """The shard's readable batches; ranges that cannot be decoded go to ``unreadable``; progress every 30 s."""
+def _batches(shard: Shard, batch_size: int, text_column: str, out: _MapOutputs) -> Iterator[tuple[np.ndarray, pa.RecordBatch]]:
+    """The shard's readable batches; undecodable ranges and malformed lines go to ``out``; progress every 30 s."""
     logged = time.perf_counter()
-    for first_row, item in read_shard(shard, batch_size):
-        if time.perf_counter() - logged > _LOG_EVERY_S:
-            logged = time.perf_counter()
-            log.info("%s (%s): %d of %d rows done", shard.name, shard.source, first_row - shard.row_offset,
-                     shard.num_rows)
+    for item in read_shard(shard, batch_size, text_column):
         if isinstance(item, FileFailure):
-            unreadable.append(item)
+            out.unreadable.append(item)
+        elif isinstance(item, Quarantined):
+            out.quarantine.add(item.table)
         else:
-            yield first_row, item
+            if time.perf_counter() - logged > _LOG_EVERY_S:
+                logged = time.perf_counter()
+                log.info("%s (%s): %d of %d rows done", shard.name, shard.source,
+                         int(item.rows[-1]) + 1 - shard.row_offset, shard.num_rows)
+            yield item.rows, item.batch
+
+
+def _working(table: pa.Table, text_column: str) -> tuple[str, ...]:
+    """The working copy of a nested text column (``metadata.text`` beside its struct), which outputs leave out."""
+    head = text_column.partition(".")[0]
+    return (text_column,) if head != text_column and head in table.column_names else ()
 
 
 def _emit_keys(dets: tuple[Detector, ...], good: pa.Table, text_column: str, shard: Shard,
@@ -144,6 +177,7 @@ class ReduceTask:
     config: FilterConfig
     shards: tuple[str, ...]
     partitions: int = 1
+    work: str | None = None
 
 
 def reduce_detector(task: ReduceTask, spread_over: Executor | None = None) -> ReduceStats:
@@ -153,7 +187,7 @@ def reduce_detector(task: ReduceTask, spread_over: Executor | None = None) -> Re
     partitions); otherwise its ``reduce`` runs here, in one process.
     """
     start = time.perf_counter()
-    lay = Layout(task.out)
+    lay = Layout(task.out, task.work)
     (det,) = [d for d in load_detectors(task.config.detectors) if d.name == task.detector]
     assert isinstance(det, CorpusDetector)
     files = tuple(str(p) for name in task.shards if (p := lay.keys_dir(det.name) / f"{name}.parquet").exists())
@@ -189,7 +223,7 @@ def _split_by_shard(result: pa.Table, path_of: Callable[[int], Path]) -> None:
 def decide_shard(task: ShardTask) -> DecideStats:
     """Join corpus-wide results to a shard's scored rows, apply the filter stage, write kept/removed."""
     start = time.perf_counter()
-    cfg, shard, lay = task.config, task.shard, Layout(task.out)
+    cfg, shard, lay = task.config, task.shard, task.layout
     kept, removed = _Pieces(), _Pieces()
     stats = DecideStats(shard.name)
     path = lay.scored(shard)
@@ -201,6 +235,7 @@ def decide_shard(task: ShardTask) -> DecideStats:
         table = table.drop_columns([c for c in (FILTER_REASON, FILTER_DECISION, WEIGHT) if c in table.column_names])
         decision = task.stage.decide(table)
         stats.flagged = int(decision.remove.sum())
+        write_samples(table, decision.remove, lay.samples(shard))
         stats.filter_reasons = count_labels(decision.reason.to_pylist(), sep=";")
         table = table.append_column(FILTER_REASON, decision.reason)
         if cfg.mode == "drop":
@@ -211,7 +246,8 @@ def decide_shard(task: ShardTask) -> DecideStats:
             kept.add(table.append_column(FILTER_DECISION, pa.array(labels, pa.string())))
         else:
             kept.add(table.append_column(WEIGHT, pa.array(decision.weight, pa.float64())))
-    stats.kept, stats.removed = kept.write(lay.kept(shard)), removed.write(lay.removed(shard))
+    stats.kept = kept.write(lay.kept(shard), cfg.output_format, cfg.text_column)
+    stats.removed = removed.write(lay.removed(shard), cfg.output_format, cfg.text_column)
     stats.decide_seconds = time.perf_counter() - start
     stats.write(lay.stats("decide", shard))
     lay.mark_done(f"decide-{shard.name}")

@@ -81,7 +81,8 @@ def _options(command: str) -> set[str]:
 def test_filter_and_score_share_their_options():
     shared = {"-o", "--out", "--config", "--detectors", "--text-column", "--id-column", "--workers", "--resume",
               "--overwrite", "--param", "--executor", "--ray-address", "--lm-model", "--lm-observer",
-              "--classifier-model", "--replay-index", "--rows-per-shard", "--reuse-scores"}
+              "--classifier-model", "--replay-index", "--rows-per-shard", "--reuse-scores", "--output-format",
+              "--work-dir"}
     assert _options("score") == shared
     assert _options("filter") == shared | {"--mode"}
 

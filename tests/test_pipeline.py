@@ -67,8 +67,8 @@ def test_report_files(result):
     assert report["filter_reasons"] == {"exact_duplicate": 3}
     assert report["scores"]["exact.is_duplicate"]["count"] == report["counts"]["kept"] + report["counts"]["removed"]
     md = (result.out / "report" / "report.md").read_text()
-    assert "exact_duplicate" in md and "![exact.is_duplicate](exact.is_duplicate.png)" in md
-    assert (result.out / "report" / "exact.is_duplicate.png").stat().st_size > 1000
+    assert "exact_duplicate" in md and "![score histograms](scores.png)" in md
+    assert (result.out / "report" / "scores.png").stat().st_size > 1000
 
 
 def test_refuses_existing_output_unless_told(messy, result):

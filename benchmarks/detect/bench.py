@@ -14,18 +14,18 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from filterkit.normalize import defend_texts
 from benchmarks.perturb.attacks import ALL_ATTACKS, attack_texts
-from filterkit.rules import threshold_for_fpr
-from filterkit.config import FilterConfig
 from detectors.metrics import auroc
+from detectors.train import opening_groups
+from filterkit.config import FilterConfig
+from filterkit.normalize import defend_texts
 from filterkit.pipeline import Progress, score
-from filterkit.rules import bucket_labels
+from filterkit.readers import read_table
+from filterkit.rules import bucket_labels, threshold_for_fpr
+from filterkit.scoring import load_detectors
 from filterkit.sources import discover
 from filterkit.storage import write_json, write_parquet
-from filterkit.scoring import load_detectors
 from filterkit.tasks import FILTER_DECISION
-from detectors.train import opening_groups
 
 log = logging.getLogger(__name__)
 ROW = "_bench_row"
@@ -49,7 +49,7 @@ class BenchConfig:
 
 
 def _load(inputs: list[str], text_column: str, bench: BenchConfig) -> pa.Table:
-    table = ds.dataset([f.path for f in discover(inputs)], format="parquet").to_table()
+    table = read_table(discover(inputs))
     for c in (text_column, bench.label_column):
         if c not in table.column_names:
             raise ValueError(f"labelled data has no column {c!r}; its columns are {table.column_names}")
