@@ -8,4 +8,13 @@ from filterkit.pipeline import RunResult, run, score  # noqa: E402
 from filterkit.rules import FilterStage, Rule, WeightSpec  # noqa: E402
 
 __all__ = ["DetectorSpec", "FilterConfig", "FilterStage", "Rule", "RunResult", "WeightSpec", "load_config", "run",
-           "score", "__version__"]
+           "score", "score_dataset", "__version__"]
+
+
+def __getattr__(name: str):  # noqa: ANN202 - a module's attribute hook
+    """``filterkit.score_dataset`` is imported on first use, so ``import filterkit`` never needs ``datasets``."""
+    if name == "score_dataset":
+        from filterkit.hf_datasets import score_dataset
+
+        return score_dataset
+    raise AttributeError(f"module 'filterkit' has no attribute {name!r}")

@@ -42,7 +42,9 @@ def resolve(uri: str) -> tuple[pafs.FileSystem, str]:
         path, _, query = rest.partition("?")
         fs = _filesystem(f"{scheme}://{path.split('/', 1)[0]}" + (f"?{query}" if query else ""))
         return fs, path
-    return _filesystem(f"{scheme}://"), rest
+    fs = _filesystem(f"{scheme}://")
+    # The store's own spelling of the path (memory:// roots paths at /), so listed paths share its prefix.
+    return fs, fs.handler.fs._strip_protocol(uri)
 
 
 def join(uri: str, *parts: str) -> str:

@@ -203,14 +203,20 @@ def _read_parquet(shard: Shard, batch_size: int) -> Iterator[Item]:
 
 # JSON Lines: a row per line (line n is row n - 1); shards are line ranges, found by one streaming pass.
 
-def _is_compressed(uri: str) -> bool:
-    return uri.split("?", 1)[0].endswith((".gz", ".zst", ".zstd", ".bz2", ".lz4"))
+_CODECS = {".gz": "gzip", ".zst": "zstd", ".zstd": "zstd", ".bz2": "bz2", ".lz4": "lz4"}
+
+
+def _codec(uri: str) -> str | None:
+    path = uri.split("?", 1)[0]
+    return next((codec for suffix, codec in _CODECS.items() if path.endswith(suffix)), None)
 
 
 def _open_stream(uri: str, byte_offset: int) -> IO[bytes]:
     fs, path = resolve(uri)
-    if _is_compressed(uri):
-        return fs.open_input_stream(path, compression="detect")
+    codec = _codec(uri)
+    if codec:
+        # By suffix, as the filesystem's "detect" would, but also for URIs whose path ends in a query.
+        return pa.CompressedInputStream(fs.open_input_stream(path, compression=None), codec)
     handle = fs.open_input_file(path)
     handle.seek(byte_offset)
     return handle
@@ -235,7 +241,7 @@ def _plan_jsonl(f: InputFile, rows_per_shard: int, _max_shard_bytes: int | None)
         lines += 1  # a last line without its newline (whitespace only: a blank line, quarantined as such)
     starts = [s for s in starts if s[0] < lines]
     shards = [(f.path, f.source, (), k, min(rows_per_shard, lines - k), 0, "jsonl",
-               None if _is_compressed(f.path) else offset) for k, offset in starts]
+               None if _codec(f.path) else offset) for k, offset in starts]
     failures = [] if error is None else [
         FileFailure(f.source, f"unreadable after line {lines} (the rows before it were read): {error}", lines)]
     return shards, failures

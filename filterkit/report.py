@@ -87,6 +87,8 @@ def _write_unreadable(lay: Layout, failures: list[FileFailure], unreadable: list
 
 
 _FLAGGED = "_flagged"
+PLOT_MIN_ROWS = 100
+"""Fewer scored rows than this get no histogram (it would show nothing a table does not), and no plotting cost."""
 
 
 def is_score_column(f: pa.Field) -> bool:
@@ -174,7 +176,7 @@ def render_report(lay: Layout, report: dict[str, Any]) -> str:
     lines += ["", "## Scores", ""]
     samples = _samples(lay)
     columns = [col for col in report["scores"] if col in samples]
-    if columns:
+    if columns and report["scores"][columns[0]]["count"] >= PLOT_MIN_ROWS:
         write_file(_plot(columns, samples, report["rules"]), lay.out("report", "scores.png"))
         lines += ["![score histograms](scores.png)", ""]
     for column in report["scores"]:

@@ -67,8 +67,19 @@ def test_report_files(result):
     assert report["filter_reasons"] == {"exact_duplicate": 3}
     assert report["scores"]["exact.is_duplicate"]["count"] == report["counts"]["kept"] + report["counts"]["removed"]
     md = (result.out / "report" / "report.md").read_text()
-    assert "exact_duplicate" in md and "![score histograms](scores.png)" in md
-    assert (result.out / "report" / "scores.png").stat().st_size > 1000
+    assert "exact_duplicate" in md
+    # 8 scored rows: a histogram would show nothing the summary does not, so none is drawn.
+    assert "scores.png" not in md and not (result.out / "report" / "scores.png").exists()
+
+
+def test_report_plots_scores_but_not_identifiers(tmp_path):
+    write(tmp_path / "in" / "a.parquet", pa.table({"text": [f"text number {i % 90} here" for i in range(120)]}))
+    cfg = FilterConfig(detectors=(DetectorSpec("minhash"), DetectorSpec("length")))
+    result = filterkit.run([str(tmp_path / "in")], tmp_path / "o", cfg)
+    md = (result.out / "report" / "report.md").read_text()
+    assert "![score histograms](scores.png)" in md and (result.out / "report" / "scores.png").stat().st_size > 1000
+    assert "length.words" in result.report["scores"] and "minhash.cluster_size" in result.report["scores"]
+    assert not [c for c in result.report["scores"] if c.endswith("_id")]
 
 
 def test_refuses_existing_output_unless_told(messy, result):
