@@ -1,0 +1,67 @@
+"""Wall time of a whole small run, process start to exit: ``filterkit filter`` of a 2-row file with the exact and
+minhash detectors, at two revisions, side by side.
+
+Usage: ``python -m benchmarks.layers.small_run --base REV [--runs 5] [--out benchmarks/results/small_run.md]``.
+Each revision is exported with ``git archive`` (``benchmarks.layers.startup.export``) and run as
+``python -m cli filter ...`` from its tree with this interpreter, alternating runs so that machine noise falls on
+both alike. What a small run costs is start-up: imports, building the detectors, planning, and the report.
+"""
+from __future__ import annotations
+
+import argparse
+import os
+import platform
+import statistics
+import subprocess
+import sys
+import tempfile
+import time
+from pathlib import Path
+
+import pyarrow as pa
+import pyarrow.parquet as pq
+
+from benchmarks.layers.startup import export
+
+
+def run_seconds(tree: Path, data: Path, out: Path) -> float:
+    """Seconds of one whole ``filterkit filter`` process run from ``tree``."""
+    start = time.perf_counter()
+    subprocess.run([sys.executable, "-m", "cli", "filter", str(data), "-o", str(out), "--detectors", "exact,minhash"],
+                   cwd=tree, check=True, capture_output=True)
+    return time.perf_counter() - start
+
+
+def main() -> None:
+    """Measure both revisions and write the Markdown table."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser.add_argument("--base", required=True, help="Revision to compare with (HEAD is the other).")
+    parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results/small_run.md"))
+    args = parser.parse_args()
+    with tempfile.TemporaryDirectory() as tmp:
+        tmp = Path(tmp)
+        trees = {rev: export(rev, tmp / rev) for rev in (args.base, "HEAD")}
+        data = tmp / "two.parquet"
+        pq.write_table(pa.table({"text": ["a first small document", "a second small document"]}), data)
+        seconds: dict[str, list[float]] = {rev: [] for rev in trees}
+        for i in range(args.runs + 1):
+            for rev, tree in trees.items():
+                took = run_seconds(tree, data, tmp / f"out-{rev}-{i}")
+                if i:  # the first round warms the file cache for both
+                    seconds[rev].append(took)
+    load = os.getloadavg()[0]
+    lines = ["# A 2-row run, whole process", "", "```",
+             f"python -m benchmarks.layers.small_run --base {args.base} --runs {args.runs}", "```", "",
+             f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
+             f"1-minute load average at the end {load:.1f}. `filterkit filter two.parquet --detectors exact,minhash`, "
+             "runs of the two revisions alternating after one warm-up round each.", "",
+             "| revision | median s | min s | max s |", "|---|---:|---:|---:|"]
+    for rev, values in seconds.items():
+        lines.append(f"| {rev} | {statistics.median(values):.2f} | {min(values):.2f} | {max(values):.2f} |")
+    args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
+    print("\n".join(lines))
+
+
+if __name__ == "__main__":
+    main()
