@@ -98,6 +98,11 @@ class MinHashDuplicates(CorpusDetector):
             raise ValueError(f"{b} bands of {r} rows do not fit in {self.num_perm} permutations")
 
     @property
+    def defends_itself(self) -> bool:  # type: ignore[override]
+        """With case folded, the normaliser's own defence (shingles._defend) makes the shared one redundant."""
+        return self.lowercase
+
+    @property
     def requires(self) -> tuple[str, ...]:  # type: ignore[override]
         """The machine-score column when the keep policy reads it."""
         return (self.machine_score,) if self.keep == "most_human" else ()

@@ -38,6 +38,14 @@ class Detector(ABC):
     requires: ClassVar[tuple[str, ...]] = ()
     raw_text: ClassVar[bool] = False
     """True for a detector that must see the text as written, before the shared defence repairs it."""
+    defends_itself: ClassVar[bool] = False
+    """True for a detector whose own normalisation gives the same scores on the text as written as on the defended
+    text: it reads the text as written, and a run whose every detector does so skips the defence pass."""
+
+    @property
+    def reads_defended_text(self) -> bool:
+        """Whether this detector reads the shared defence's repaired copy of the text."""
+        return not (self.raw_text or self.defends_itself)
 
     def get_params(self) -> dict[str, Any]:
         """Return the constructor parameters, as scikit-learn estimators do."""

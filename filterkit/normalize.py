@@ -31,6 +31,7 @@ _HOMOGLYPHS = str.maketrans({
     "Α": "A", "Β": "B", "Ε": "E", "Ζ": "Z", "Η": "H", "Ι": "I", "Κ": "K", "Μ": "M", "Ν": "N", "Ο": "O", "Ρ": "P",
     "Τ": "T", "Υ": "Y", "Χ": "X",
 })
+_HOMOGLYPH_CLASS = "[" + "".join(chr(c) for c in _HOMOGLYPHS) + "]"
 
 
 # A letter-case change inside a word ("tHe", "goveRnment", "NaSA") is how the upper/lower attack breaks tokens.
@@ -113,7 +114,7 @@ def defend_texts(texts: pa.Array | pa.ChunkedArray) -> list[str]:
     """NFKC, zero-width stripping, homoglyph folding and case repair where case swaps abound: the shared defence."""
     out = pc.utf8_normalize(texts, form="NFKC")
     out = pc.replace_substring_regex(out, pattern=ZERO_WIDTH, replacement="")
-    plain = pc.fill_null(pc.string_is_ascii(out), True).to_numpy(zero_copy_only=False)
+    homoglyphs = pc.fill_null(pc.match_substring_regex(out, _HOMOGLYPH_CLASS), False).to_numpy(zero_copy_only=False)
     mixed = pc.fill_null(pc.match_substring_regex(out, _MIXED_CASE), False).to_numpy(zero_copy_only=False)
     swapped = np.zeros_like(mixed)
     if mixed.any():  # count words only in the (few) rows with any mixed-case word
@@ -122,8 +123,8 @@ def defend_texts(texts: pa.Array | pa.ChunkedArray) -> list[str]:
         counts = pc.count_substring_regex(rows, MIXED_CASE_WORDS).to_numpy(zero_copy_only=False)
         swapped[some] = counts > REPAIR_SHARE * pc.count_substring_regex(rows, WORDS).to_numpy(zero_copy_only=False)
     values = [t or "" for t in out.to_pylist()]
-    # Homoglyphs are never ASCII and case swaps are found above: only the (usually few) other rows need Python.
-    for i in (~plain | mixed).nonzero()[0]:
-        text = values[i] if plain[i] else values[i].translate(_HOMOGLYPHS)
+    # Rows with a homoglyph or a case swap are found above: only those (usually few) rows need Python.
+    for i in (homoglyphs | mixed).nonzero()[0]:
+        text = values[i].translate(_HOMOGLYPHS) if homoglyphs[i] else values[i]
         values[i] = repair_case(text, first_letters=swapped[i]) if mixed[i] else text
     return values

@@ -52,6 +52,11 @@ def to_run(dets: tuple[Detector, ...], table: pa.Table, reuse: bool) -> tuple[De
     return tuple(d for d in dets if not (isinstance(d, RowDetector) and all(c in table.column_names for c in d.columns)))
 
 
+def needs_defence(dets: tuple[Detector, ...]) -> bool:
+    """Whether any of ``dets`` reads the defended text (else the per-row defence pass is skipped)."""
+    return any(d.reads_defended_text for d in dets if isinstance(d, (RowDetector, CorpusDetector)))
+
+
 def with_defended_text(table: pa.Table, text_column: str) -> pa.Table:
     """The batch with its text repaired (NFKC, invisible characters, homoglyphs, case) in a working column."""
     if not table.num_rows:
@@ -66,7 +71,7 @@ def without_defended_text(table: pa.Table) -> pa.Table:
 
 def detector_view(table: pa.Table, det: Detector, text_column: str) -> pa.Table:
     """The batch a detector sees: the text as ``text`` plus the columns it declared it reads."""
-    defended = DEFENDED in table.column_names and not det.raw_text
+    defended = DEFENDED in table.column_names and det.reads_defended_text
     cols = {TEXT: table[DEFENDED] if defended else table[text_column]}
     cols.update({c: table[c] for c in det.requires if c in table.column_names})
     return pa.table(cols)

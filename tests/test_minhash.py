@@ -332,3 +332,17 @@ def test_homoglyphs_and_zero_width_characters_do_not_hide_a_copy():
     assert plain == masked
     chars = row_hashes([ARTICLE, disguised], Shingling(unit="char"))
     assert chars[0] == chars[1]
+
+
+@prop_settings(30)
+@given(st.lists(st.text(alphabet="aAeEoOpPcCxX аеорсхАЕОРСХ\u200b\u00adtThH.,", min_size=0, max_size=60),
+                min_size=1, max_size=6))
+def test_minhash_signs_the_same_with_or_without_the_shared_defence(texts):
+    # Why a minhash-only run may skip the defence pass (defends_itself): its normaliser applies it and folds case.
+    from filterkit.normalize import defend_texts
+
+    hasher = MinHashDuplicates().params.hasher()
+    raw = hasher.sign(pa.array(texts))
+    defended = hasher.sign(pa.array(defend_texts(pa.array(texts))))
+    assert all(np.array_equal(a, b) for a, b in zip(raw, defended, strict=True))
+    assert MinHashDuplicates().defends_itself and not MinHashDuplicates(lowercase=False).defends_itself

@@ -1,7 +1,8 @@
-"""Wall time of a whole small run, process start to exit: ``filterkit filter`` of a 2-row file with the exact and
-minhash detectors, at two revisions, side by side.
+"""Wall time of a whole run, process start to exit: ``filterkit filter`` of a 2-row file (or of the dedup speed
+benchmark's corpus of ``--docs`` documents) at two revisions, side by side.
 
-Usage: ``python -m benchmarks.layers.small_run --base REV [--runs 5] [--out benchmarks/results/small_run.md]``.
+Usage: ``python -m benchmarks.layers.small_run --base REV [--runs 5] [--docs 2] [--detectors exact,minhash]
+[--workers 1] [--out benchmarks/results/small_run.md]``.
 Each revision is exported with ``git archive`` (``benchmarks.layers.startup.export``) and run as
 ``python -m cli filter ...`` from its tree with this interpreter, alternating runs so that machine noise falls on
 both alike. What a small run costs is start-up: imports, building the detectors, planning, and the report.
@@ -24,11 +25,11 @@ import pyarrow.parquet as pq
 from benchmarks.layers.startup import export
 
 
-def run_seconds(tree: Path, data: Path, out: Path) -> float:
+def run_seconds(tree: Path, data: Path, out: Path, detectors: str, workers: int) -> float:
     """Seconds of one whole ``filterkit filter`` process run from ``tree``."""
     start = time.perf_counter()
-    subprocess.run([sys.executable, "-m", "cli", "filter", str(data), "-o", str(out), "--detectors", "exact,minhash"],
-                   cwd=tree, check=True, capture_output=True)
+    subprocess.run([sys.executable, "-m", "cli", "filter", str(data), "-o", str(out), "--detectors", detectors,
+                    "--workers", str(workers)], cwd=tree, check=True, capture_output=True)
     return time.perf_counter() - start
 
 
@@ -37,25 +38,37 @@ def main() -> None:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--base", required=True, help="Revision to compare with (HEAD is the other).")
     parser.add_argument("--runs", type=int, default=5)
+    parser.add_argument("--docs", type=int, default=2, help="2: a 2-row file; more: the dedup speed corpus.")
+    parser.add_argument("--detectors", default="exact,minhash")
+    parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/small_run.md"))
     args = parser.parse_args()
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         trees = {rev: export(rev, tmp / rev) for rev in (args.base, "HEAD")}
-        data = tmp / "two.parquet"
-        pq.write_table(pa.table({"text": ["a first small document", "a second small document"]}), data)
+        data = tmp / "data"
+        if args.docs == 2:
+            data.mkdir()
+            pq.write_table(pa.table({"text": ["a first small document", "a second small document"]}),
+                           data / "two.parquet")
+        else:
+            from benchmarks.dedup.speed import make_corpus
+
+            make_corpus(args.docs, data)
         seconds: dict[str, list[float]] = {rev: [] for rev in trees}
         for i in range(args.runs + 1):
             for rev, tree in trees.items():
-                took = run_seconds(tree, data, tmp / f"out-{rev}-{i}")
+                took = run_seconds(tree, data, tmp / f"out-{rev}-{i}", args.detectors, args.workers)
                 if i:  # the first round warms the file cache for both
                     seconds[rev].append(took)
     load = os.getloadavg()[0]
-    lines = ["# A 2-row run, whole process", "", "```",
-             f"python -m benchmarks.layers.small_run --base {args.base} --runs {args.runs}", "```", "",
+    what = "a 2-row file" if args.docs == 2 else f"{args.docs:,} documents (`benchmarks.dedup.speed.make_corpus`)"
+    lines = [f"# A whole run of {what}", "", "```",
+             f"python -m benchmarks.layers.small_run --base {args.base} --runs {args.runs} --docs {args.docs} "
+             f"--detectors {args.detectors} --workers {args.workers}", "```", "",
              f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
-             f"1-minute load average at the end {load:.1f}. `filterkit filter two.parquet --detectors exact,minhash`, "
-             "runs of the two revisions alternating after one warm-up round each.", "",
+             f"1-minute load average at the end {load:.1f}. `filterkit filter DATA --detectors {args.detectors} "
+             f"--workers {args.workers}`, runs of the two revisions alternating after one warm-up round each.", "",
              "| revision | median s | min s | max s |", "|---|---:|---:|---:|"]
     for rev, values in seconds.items():
         lines.append(f"| {rev} | {statistics.median(values):.2f} | {min(values):.2f} | {max(values):.2f} |")
