@@ -1,4 +1,6 @@
 """SIGKILL the CLI at random points, resume, and compare with an uninterrupted run byte for byte."""
+import gzip
+import json
 import random
 import signal
 import subprocess
@@ -13,13 +15,21 @@ from .corpus import tree_bytes, write
 FILTERKIT = [sys.executable, "-c", "import cli; cli.main()"]
 
 
-def corpus(root):
+def corpus(root, fmt="parquet"):
     rng = random.Random(7)
     words = ["alpha", "beta", "gamma", "delta", "eps", "zeta", "eta", "theta"]
     for f in range(6):
         docs = [" ".join(rng.choices(words, k=30)) for _ in range(400)]
         docs[::17] = ["repeated document"] * len(docs[::17])
-        write(root / f"part{f}.parquet", pa.table({"text": docs}), row_group_size=40)
+        if fmt == "parquet":
+            write(root / f"part{f}.parquet", pa.table({"text": docs}), row_group_size=40)
+        else:  # gzip and plain JSON Lines in turn, a malformed line in each
+            lines = "".join(json.dumps({"text": d, "i": i}) + "\n" for i, d in enumerate(docs)) + "{oops\n"
+            root.mkdir(parents=True, exist_ok=True)
+            if f % 2:
+                (root / f"part{f}.jsonl").write_text(lines)
+            else:
+                (root / f"part{f}.jsonl.gz").write_bytes(gzip.compress(lines.encode(), mtime=0))
     return root
 
 
@@ -28,10 +38,11 @@ def filterkit_cli(*args, **kw):
 
 
 @pytest.mark.slow
-def test_killed_runs_resume_to_identical_bytes(tmp_path):
-    data = corpus(tmp_path / "in")
+@pytest.mark.parametrize("fmt", ["parquet", "jsonl"])
+def test_killed_runs_resume_to_identical_bytes(tmp_path, fmt):
+    data = corpus(tmp_path / "in", fmt)
     cfg = tmp_path / "c.yaml"
-    cfg.write_text("rows_per_shard: 40\nbatch_size: 16\n")
+    cfg.write_text("rows_per_shard: 40\nbatch_size: 16\n" + (f"output_format: {fmt}\n" if fmt == "jsonl" else ""))
     ref = filterkit_cli("filter", str(data), "-o", str(tmp_path / "ref"), "--config", str(cfg))
     assert ref.wait() == 0, ref.stderr.read()
     start = time.perf_counter()
