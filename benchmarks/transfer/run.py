@@ -1,0 +1,269 @@
+"""Transfer protocol: train on some domains and generators, test on one held out, thresholds from training humans.
+
+    python -m benchmarks.transfer.run transfer_scored.parquet --out benchmarks/results [--bootstrap 1000]
+
+Splits (always by article, ``benchmarks.transfer.data``):
+
+- leave one domain out: train on the English rows of two of xsum, squad, writing (open and chat models), test
+  on the third (squad holds base-model text only);
+- leave one chat model out: articles in two halves; train on one half without that model, test on the other
+  half's rows of that model and its human rows, then the halves swapped, decisions pooled;
+- family: train on base-model pairs, test on chat-model pairs of the other half (and the reverse).
+
+Every arm sets its threshold at 1% FPR on the human rows of its training side; the test reports AUROC, TPR at
+that threshold and the realised human FPR, with 95% bootstrap intervals over test articles, and the share of
+non-English human text (``human/multilingual``) the arm trained on all English rows would remove.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import logging
+import os
+import platform
+import sys
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+
+import numpy as np
+import pyarrow.parquet as pq
+from sklearn.impute import SimpleImputer
+from sklearn.linear_model import LogisticRegression
+from sklearn.pipeline import Pipeline
+from sklearn.preprocessing import StandardScaler
+
+from detectors.metrics import auroc
+from detectors.style import style_features
+from detectors.train import text_vectorizer
+from filterkit.rules import threshold_for_fpr
+
+log = logging.getLogger("transfer")
+FPR = 0.01
+LM_COLUMNS = ("lm.loglik", "lm.logrank", "lm.entropy", "lm.fastdetect", "lm.gltr_top1", "lm.gltr_top10",
+              "lm.gltr_top100", "lm.gltr_top1000")
+CHAT = ("gpt-3.5-turbo", "gpt-4", "claude-3-sonnet-20240229", "gemini-1.5-pro")
+
+
+@dataclass
+class Data:
+    """The scored transfer set as arrays."""
+
+    y: np.ndarray
+    domain: np.ndarray
+    generator: np.ndarray
+    family: np.ndarray
+    source: np.ndarray
+    article: np.ndarray
+    language: np.ndarray
+    lm: np.ndarray
+    style: np.ndarray
+    texts: list[str]
+
+    def take(self, mask: np.ndarray) -> Data:
+        """The rows where ``mask`` holds."""
+        idx = np.flatnonzero(mask)
+        return Data(**{k: (v[idx] if isinstance(v, np.ndarray) else [v[i] for i in idx])
+                       for k, v in self.__dict__.items()})
+
+
+def load(path: Path) -> Data:
+    """The gathered transfer set (``benchmarks.transfer.data gather``)."""
+    t = pq.read_table(path)
+    col = lambda c: np.asarray(t[c].to_pylist())  # noqa: E731
+    texts = t["text"].to_pylist()
+    return Data(y=col("label") == "machine", domain=col("domain"), generator=col("generator"), family=col("family"),
+                source=col("source"), article=np.asarray(t["article"].to_numpy(), dtype=np.uint64),
+                language=col("language"),
+                lm=np.column_stack([t[c].to_numpy(zero_copy_only=False).astype(float) for c in LM_COLUMNS]),
+                style=style_features(texts), texts=texts)
+
+
+Scorer = Callable[[Data], np.ndarray]
+Arm = Callable[[Data], Scorer]
+"""Fits on training rows and returns a scorer: higher means more machine-like."""
+
+
+def zero_shot(column: int) -> Arm:
+    """One LM column, its direction taken from the training rows (no other fitting)."""
+    def fit(train: Data) -> Scorer:
+        sign = 1.0 if auroc(train.y, train.lm[:, column]) >= 0.5 else -1.0
+        return lambda d: sign * d.lm[:, column]
+    return fit
+
+
+def stacked(features: Callable[[Data], np.ndarray], C: float) -> Arm:
+    """Impute, scale, logistic regression with inverse regularisation ``C``."""
+    def fit(train: Data) -> Scorer:
+        model = Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler()),
+                          ("model", LogisticRegression(C=C, max_iter=5000))]).fit(features(train), train.y)
+        return lambda d: model.decision_function(features(d))
+    return fit
+
+
+def text_head(C: float = 4.0) -> Arm:
+    """Hashed word and character n-grams, logistic regression (the classifier's text head)."""
+    def fit(train: Data) -> Scorer:
+        vec = text_vectorizer()
+        model = LogisticRegression(C=C, solver="liblinear", max_iter=2000).fit(vec.transform(train.texts), train.y)
+        return lambda d: model.decision_function(vec.transform(d.texts))
+    return fit
+
+
+def arms() -> dict[str, Arm]:
+    """Every configuration the protocol compares."""
+    lm = lambda d: d.lm  # noqa: E731
+    lm_style = lambda d: np.hstack([d.lm, d.style])  # noqa: E731
+    out: dict[str, Arm] = {f"zero-shot {c}": zero_shot(i) for i, c in enumerate(LM_COLUMNS)}
+    out |= {"stacked lm, C=1": stacked(lm, 1.0), "stacked lm, C=0.01": stacked(lm, 0.01),
+            "stacked lm+style, C=1 (today's --stack lm)": stacked(lm_style, 1.0),
+            "stacked lm+style, C=0.01": stacked(lm_style, 0.01), "text head": text_head()}
+    return out
+
+
+def splits(d: Data) -> dict[str, list[tuple[np.ndarray, np.ndarray]]]:
+    """Held-out group -> folds of (train mask, test mask)."""
+    english = d.source != "multilingual"
+    half = (d.article >> np.uint64(20)) % np.uint64(2) == 0
+    out: dict[str, list[tuple[np.ndarray, np.ndarray]]] = {}
+    for dom in ("xsum", "squad", "writing"):
+        out[f"domain: {dom}"] = [(english & (d.domain != dom), english & (d.domain == dom))]
+    chat_article = np.isin(d.article, d.article[d.source == "chat"])
+    for g in CHAT:
+        out[f"chat model: {g}"] = [(english & (h if k else ~h) & (d.generator != g),
+                                    english & (~h if k else h) & chat_article & ((d.generator == g) | ~d.y))
+                                   for k, h in ((1, half), (0, half))]
+    out["family: base -> chat"] = [(english & (h if k else ~h) & (d.family != "chat") & (d.source == "open"),
+                                    english & (~h if k else h) & (d.source == "chat"))
+                                   for k, h in ((1, half), (0, half))]
+    out["family: chat -> base"] = [(english & (h if k else ~h) & (d.source == "chat"),
+                                    english & (~h if k else h) & (d.source == "open"))
+                                   for k, h in ((1, half), (0, half))]
+    return out
+
+
+def evaluate(d: Data, arm: Arm, folds: list[tuple[np.ndarray, np.ndarray]], rng: np.random.Generator,
+             bootstrap: int) -> dict[str, object]:
+    """Pooled test metrics of one arm on one held-out group, with bootstrap intervals over test articles."""
+    margins, ys, articles = [], [], []
+    for train_mask, test_mask in folds:
+        train, test = d.take(train_mask), d.take(test_mask)
+        scorer = arm(train)
+        threshold = threshold_for_fpr(scorer(train)[~train.y], FPR, ">=")
+        # Each fold's scores less its own threshold: pooled, "flagged" is margin >= 0 whichever fold it came from.
+        margins.append(scorer(test) - threshold)
+        ys.append(test.y)
+        articles.append(test.article)
+    m, y, a = np.concatenate(margins), np.concatenate(ys), np.concatenate(articles)
+    m = np.nan_to_num(m, nan=-np.inf)  # an abstaining score never flags
+
+    def stats(idx: np.ndarray) -> tuple[float, float, float]:
+        yy, mm = y[idx], m[idx]
+        return (auroc(yy, np.where(np.isinf(mm), np.nan, mm)), float(np.mean(mm[yy] >= 0)),
+                float(np.mean(mm[~yy] >= 0)))
+
+    point = stats(np.arange(len(y)))
+    unique = np.unique(a)
+    rows_of = {u: np.flatnonzero(a == u) for u in unique}
+    draws = np.array([stats(np.concatenate([rows_of[u] for u in rng.choice(unique, len(unique))]))
+                      for _ in range(bootstrap)])
+    ci = lambda k: [float(np.nanpercentile(draws[:, k], 2.5)), float(np.nanpercentile(draws[:, k], 97.5))]  # noqa: E731
+    return {"auroc": point[0], "auroc_ci": ci(0), "tpr": point[1], "tpr_ci": ci(1), "fpr": point[2],
+            "fpr_ci": ci(2), "machine_rows": int(y.sum()), "human_rows": int((~y).sum()),
+            "articles": int(len(unique))}
+
+
+def multilingual_fpr(d: Data, arm: Arm) -> dict[str, float]:
+    """Share of non-English human text removed by the arm trained on every English row, per language."""
+    english = d.take(d.source != "multilingual")
+    scorer = arm(english)
+    threshold = threshold_for_fpr(scorer(english)[~english.y], FPR, ">=")
+    multi = d.take(d.source == "multilingual")
+    flagged = np.nan_to_num(scorer(multi) - threshold, nan=-np.inf) >= 0
+    out = {"all": float(flagged.mean()), "rows": int(len(flagged))}
+    return out | {lang: float(flagged[multi.language == lang].mean()) for lang in sorted(set(multi.language))}
+
+
+def main(argv: list[str] | None = None) -> None:
+    """Run every arm on every held-out group and write JSON, Markdown and a plot."""
+    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser.add_argument("scored", type=Path)
+    parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    parser.add_argument("--bootstrap", type=int, default=1000)
+    parser.add_argument("--seed", type=int, default=0)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    d = load(args.scored)
+    rng = np.random.default_rng(args.seed)
+    groups = splits(d)
+    results: dict[str, dict] = {}
+    for name, arm in arms().items():
+        log.info("arm %s", name)
+        results[name] = {"groups": {g: evaluate(d, arm, folds, rng, args.bootstrap) for g, folds in groups.items()},
+                         "multilingual_removed": multilingual_fpr(d, arm)}
+        tprs = [r["tpr"] for r in results[name]["groups"].values()]
+        results[name]["mean_tpr"], results[name]["worst_tpr"] = float(np.mean(tprs)), float(np.min(tprs))
+    command = "python -m benchmarks.transfer.run " + " ".join(sys.argv[1:] if argv is None else argv)
+    payload = {"command": command, "machine": f"{platform.machine()}, {os.cpu_count()} cores",
+               "rows": int(len(d.y)), "arms": results}
+    args.out.mkdir(parents=True, exist_ok=True)
+    (args.out / "transfer.json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
+    (args.out / "transfer.md").write_text(markdown(payload), encoding="utf-8")
+    plot(payload, args.out / "transfer.png")
+    log.info("wrote %s", args.out / "transfer.md")
+
+
+def _cell(r: dict) -> str:
+    return f"{r['auroc']:.2f} / {r['tpr']:.2f} [{r['tpr_ci'][0]:.2f}, {r['tpr_ci'][1]:.2f}] / {r['fpr']:.3f}"
+
+
+def markdown(payload: dict) -> str:
+    """One table per held-out group family, arms as rows; the ranking by mean TPR over held-out groups."""
+    arms_ = payload["arms"]
+    groups = list(next(iter(arms_.values()))["groups"])
+    lines = ["# Transfer: detectors on generators and domains they never saw", "", "```", payload["command"], "```",
+             "", f"Machine: {payload['machine']}. {payload['rows']} rows (`benchmarks.transfer.data`). Each cell: "
+             "AUROC / TPR at the threshold that removes 1% of the training side's human rows [95% bootstrap "
+             "interval over test articles] / the realised FPR on the test humans.", ""]
+    for g in groups:
+        first = next(iter(arms_.values()))["groups"][g]
+        lines += [f"## Held out: {g}", "", f"{first['machine_rows']} machine and {first['human_rows']} human test "
+                  f"rows from {first['articles']} articles.", "", "| arm | AUROC / TPR [CI] / FPR |", "|---|---|"]
+        lines += [f"| {name} | {_cell(a['groups'][g])} |" for name, a in arms_.items()]
+        lines.append("")
+    lines += ["## Ranking (mean and worst TPR at 1% training FPR over the held-out groups) and non-English humans "
+              "removed", "", "| arm | mean TPR | worst TPR | non-English human removed (all; per language) |",
+              "|---|---:|---:|---|"]
+    for name, a in sorted(arms_.items(), key=lambda kv: -kv[1]["mean_tpr"]):
+        m = a["multilingual_removed"]
+        per = ", ".join(f"{k} {v:.3f}" for k, v in m.items() if k not in ("all", "rows"))
+        lines.append(f"| {name} | {a['mean_tpr']:.3f} | {a['worst_tpr']:.3f} | {m['all']:.3f} ({per}) |")
+    return "\n".join(lines) + "\n"
+
+
+def plot(payload: dict, path: Path) -> None:
+    """TPR at 1% training FPR per arm and held-out group, with the bootstrap intervals."""
+    from matplotlib.figure import Figure
+
+    arms_ = payload["arms"]
+    groups = list(next(iter(arms_.values()))["groups"])
+    fig = Figure(figsize=(12, 0.45 * len(arms_) + 2))
+    ax = fig.add_subplot(1, 1, 1)
+    height = 0.8 / len(groups)
+    for j, g in enumerate(groups):
+        ys = np.arange(len(arms_)) + j * height
+        tpr = np.array([a["groups"][g]["tpr"] for a in arms_.values()])
+        lo = np.array([a["groups"][g]["tpr_ci"][0] for a in arms_.values()])
+        hi = np.array([a["groups"][g]["tpr_ci"][1] for a in arms_.values()])
+        ax.barh(ys, tpr, height=height, xerr=[tpr - lo, hi - tpr], label=g, error_kw={"lw": 0.6})
+    ax.set_yticks(np.arange(len(arms_)) + 0.4 - height / 2)
+    ax.set_yticklabels(list(arms_), fontsize=8)
+    ax.set_xlabel("TPR at 1% FPR (threshold from the training side's humans)")
+    ax.set_xlim(0, 1)
+    ax.legend(fontsize=7, loc="lower right")
+    fig.subplots_adjust(left=0.3, right=0.98, top=0.98, bottom=0.08)
+    fig.savefig(path, dpi=100)
+
+
+if __name__ == "__main__":
+    main()

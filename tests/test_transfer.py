@@ -1,0 +1,60 @@
+"""The transfer protocol on the real transfer set, with stand-in LM columns: splits never share an article between
+training and test, thresholds come from training humans, and the metrics tell a perfect score from noise."""
+import numpy as np
+import pytest
+
+from benchmarks.transfer.data import transfer_set
+from benchmarks.transfer.run import LM_COLUMNS, Data, arms, evaluate, multilingual_fpr, splits, zero_shot
+from detectors.style import style_features
+
+
+@pytest.fixture(scope="module")
+def data():
+    t = transfer_set()
+    rng = np.random.default_rng(0)
+    idx = np.sort(rng.choice(t.num_rows, 1200, replace=False))
+    t = t.take(idx)
+    col = lambda c: np.asarray(t[c].to_pylist())  # noqa: E731
+    y = col("label") == "machine"
+    lm = rng.normal(size=(t.num_rows, len(LM_COLUMNS)))
+    lm[:, 0] = y + 0.01 * rng.normal(size=t.num_rows)  # a column that separates the classes perfectly
+    texts = t["text"].to_pylist()
+    return Data(y=y, domain=col("domain"), generator=col("generator"), family=col("family"), source=col("source"),
+                article=np.asarray(t["article"].to_numpy(), dtype=np.uint64), language=col("language"), lm=lm,
+                style=style_features(texts), texts=texts)
+
+
+def test_transfer_set_rows_and_articles():
+    t = transfer_set()
+    sources = set(t["source"].to_pylist())
+    assert sources == {"chat", "open", "multilingual"}
+    chat_machine = [g for g, s in zip(t["generator"].to_pylist(), t["source"].to_pylist(), strict=True)
+                    if s == "chat" and g != "human"]
+    assert len(chat_machine) == 1200 and len(set(chat_machine)) == 4
+
+
+def test_splits_never_share_an_article(data):
+    for group, folds in splits(data).items():
+        for train, test in folds:
+            assert train.any() and test.any(), group
+            assert not set(data.article[train]) & set(data.article[test]), group
+            assert not (data.source[train | test] == "multilingual").any()
+
+
+def test_metrics_tell_a_perfect_column_from_noise(data):
+    rng = np.random.default_rng(1)
+    folds = splits(data)["domain: xsum"]
+    perfect = evaluate(data, zero_shot(0), folds, rng, bootstrap=50)
+    noise = evaluate(data, zero_shot(1), folds, rng, bootstrap=50)
+    assert perfect["auroc"] > 0.99 and perfect["tpr"] > 0.95 and perfect["fpr"] <= 0.05
+    assert 0.35 < noise["auroc"] < 0.65 and noise["tpr"] < 0.2
+    assert perfect["tpr_ci"][0] <= perfect["tpr"] <= perfect["tpr_ci"][1]
+    removed = multilingual_fpr(data, zero_shot(1))
+    assert 0 <= removed["all"] <= 0.1 and removed["rows"] == int((data.source == "multilingual").sum())
+
+
+def test_every_arm_fits_and_scores(data):
+    train = data.take(data.source != "multilingual")
+    for name, arm in arms().items():
+        scores = arm(train)(train)
+        assert scores.shape == (len(train.y),) and np.isfinite(scores).mean() > 0.9, name
