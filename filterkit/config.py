@@ -25,6 +25,17 @@ class DetectorSpec:
         return json.dumps({"name": self.name, "params": self.params}, sort_keys=True, default=str)
 
 
+@dataclass(frozen=True)
+class MixtureSpec:
+    """Estimate the crawl's machine-written share from ``column`` against trusted human text (``filterkit.mixture``)."""
+
+    column: str
+    reference: str
+    """Trusted human rows already scored with ``column``: a Parquet file or a ``filterkit score`` output."""
+    machine_high: bool = True
+    """Whether higher values of ``column`` mean more machine-like."""
+
+
 SHARD_SHARE = 0.25
 """Share of a worker's memory budget one shard's uncompressed bytes may take."""
 
@@ -39,6 +50,8 @@ class FilterConfig:
     combine: Combine = "any"
     mode: Mode = "drop"
     weight: WeightSpec | None = None
+    mixture: MixtureSpec | None = None
+    """Where set, the report estimates how much of the input is machine-written, with an interval."""
     text_column: str = "text"
     """A column, or a field of a struct column by its dotted path (``metadata.text``)."""
     id_column: str | None = None
@@ -95,6 +108,8 @@ class FilterConfig:
             data["rules"] = tuple(_build(Rule, r, "rule") for r in data["rules"])
         if data.get("weight") is not None:
             data["weight"] = _build(WeightSpec, data["weight"], "weight")
+        if data.get("mixture") is not None:
+            data["mixture"] = _build(MixtureSpec, data["mixture"], "mixture")
         return cls(**data)
 
     def replace(self, **changes: Any) -> FilterConfig:

@@ -13,8 +13,10 @@ import pyarrow.parquet as pq
 from filterkit.config import FilterConfig
 from filterkit.executors import TaskFailure
 from filterkit.layout import Layout
+from filterkit.mixture import machine_share
+from filterkit.readers import read_table
 from filterkit.rules import FilterStage
-from filterkit.sources import FileFailure, Shard
+from filterkit.sources import FileFailure, Shard, discover
 from filterkit.stats import DecideStats, MapStats, ReduceStats, Totals
 from filterkit.storage import exists, write_file, write_json, write_parquet, write_text
 
@@ -61,6 +63,7 @@ def build_report(
         "combine": stage.combine,
         "weight": dataclasses.asdict(stage.weight) if stage.weight else None,
         "scores": score_summaries(lay),
+        "machine_share": _machine_share(lay, config),
         "throughput": {
             "wall_seconds_this_invocation": round(wall_seconds, 3),
             "task_seconds": round(task_seconds, 3),
@@ -72,6 +75,26 @@ def build_report(
     write_json(report, lay.report_json)
     _write_unreadable(lay, failures, unreadable)
     return report
+
+
+def _machine_share(lay: Layout, config: FilterConfig) -> dict[str, Any] | None:
+    """The mixture estimate the config asks for, over every valid row's score (None when it asks for none)."""
+    spec = config.mixture
+    if spec is None:
+        return None
+    samples = _samples(lay).get(spec.column)
+    if samples is None:
+        return {"error": f"no scores in column {spec.column!r}"}
+    reference = read_table(discover([spec.reference]))
+    if spec.column not in reference.column_names:
+        return {"error": f"{spec.reference}: no column {spec.column!r} in the human reference"}
+    human = reference[spec.column].to_numpy(zero_copy_only=False).astype(float)
+    crawl = np.concatenate([samples["kept"], samples["removed"]])
+    try:
+        estimate = machine_share(crawl, human, spec.column, spec.machine_high)
+    except ValueError as exc:
+        return {"error": str(exc)}
+    return estimate.to_dict() | {"reference": spec.reference}
 
 
 def _task_name(task: Any) -> str:
@@ -173,6 +196,15 @@ def render_report(lay: Layout, report: dict[str, Any]) -> str:
     if report["files_failed"] or report["unreadable_ranges"]:
         lines += ["", "## Unreadable files and row groups", ""]
         lines += [f"- `{f['source']}`: {f['error']}" for f in report["files_failed"] + report["unreadable_ranges"]]
+    share = report.get("machine_share")
+    if share and "error" not in share:
+        lines += ["", "## How much of the input is machine-written", "",
+                  f"**{100 * share['share']:.1f}%** (95% interval {100 * share['low']:.1f}-{100 * share['high']:.1f}%), "
+                  f"from `{share['column']}` of {share['crawl_rows']} rows against {share['reference_rows']} trusted "
+                  f"human rows (`{share['reference']}`); {share['method']}: machine text that scores like human "
+                  "text is not counted."]
+    elif share:
+        lines += ["", f"Machine-written share: not estimated ({share['error']})."]
     lines += ["", "## Scores", ""]
     samples = _samples(lay)
     columns = [col for col in report["scores"] if col in samples]
