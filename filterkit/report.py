@@ -199,7 +199,8 @@ def render_report(lay: Layout, report: dict[str, Any]) -> str:
     share = report.get("machine_share")
     if share and "error" not in share:
         lines += ["", "## How much of the input is machine-written", "",
-                  f"**{100 * share['share']:.1f}%** (95% interval {100 * share['low']:.1f}-{100 * share['high']:.1f}%), "
+                  f"**{100 * share['share']:.1f}%** (95% interval {100 * share['low']:.1f}-"
+                  f"{100 * share['high']:.1f}%), "
                   f"from `{share['column']}` of {share['crawl_rows']} rows against {share['reference_rows']} trusted "
                   f"human rows (`{share['reference']}`); {share['method']}: machine text that scores like human "
                   "text is not counted."]
