@@ -374,3 +374,21 @@ def test_paraphrase_attack_is_deterministic_and_keeps_order(tiny):
     # Each text's rewrite is the same whichever batch it lands in (the prompts are left-padded and masked).
     alone = [paraphrase([t], tiny["llama"], max_new_tokens=12)[0] for t in texts[:2]]
     assert alone == out[:2]
+
+
+def test_text_the_model_cannot_judge_abstains(tiny):
+    texts = ["Prices rose in March, the office said, and again in April. " * 2, "这是一个中文句子，用来测试。" * 4]
+    free = _score({"model": tiny["llama"], "max_tokens_per_char": None}, texts)
+    ratios = free["lm.tokens_per_char"]
+    assert all(math.isfinite(r) and r > 0 for r in ratios) and free["lm.reason"] == [None, None]
+    cut = (ratios[0] + ratios[1]) / 2  # between the two texts, whichever the tiny tokenizer finds denser
+    guarded = _score({"model": tiny["llama"], "max_tokens_per_char": cut}, texts)
+    denser = int(ratios[1] > ratios[0])
+    assert guarded["lm.reason"][denser] == "unjudgeable" and guarded["lm.reason"][1 - denser] is None
+    assert math.isnan(guarded["lm.loglik"][denser]) and guarded["lm.tokens_per_char"] == ratios
+    assert guarded["lm.loglik"][1 - denser] == free["lm.loglik"][1 - denser]
+    # "auto" is the default model's cutoff, and off for any other model.
+    assert registry.build("lm", {"model": tiny["llama"]}).tokens_per_char_cutoff is None
+    assert registry.build("lm", {}).tokens_per_char_cutoff == 0.30
+    with pytest.raises(ValueError, match="max_tokens_per_char"):
+        registry.build("lm", {"max_tokens_per_char": "high"})

@@ -93,11 +93,15 @@ def zero_shot(column: int) -> Arm:
 
 
 def stacked(features: Callable[[Data], np.ndarray], C: float) -> Arm:
-    """Impute, scale, logistic regression with inverse regularisation ``C``."""
+    """Impute, scale, logistic regression with inverse regularisation ``C``; NaN where the LM abstained."""
     def fit(train: Data) -> Scorer:
         model = Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler()),
                           ("model", LogisticRegression(C=C, max_iter=5000))]).fit(features(train), train.y)
-        return lambda d: model.decision_function(features(d))
+
+        def score(d: Data) -> np.ndarray:
+            # A text the LM could not judge (every LM column NaN) gets no score rather than an imputed one.
+            return np.where(np.isnan(d.lm).all(axis=1), np.nan, model.decision_function(features(d)))
+        return score
     return fit
 
 
