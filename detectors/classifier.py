@@ -99,6 +99,11 @@ class ClassifierDetector(RowDetector):
             features = stack_features(lm_table, self.lm_columns, [texts[i] for i in rows])
             p[rows] = predict_machine(model.heads["stacked"], model.heads["stacked_calibration"], features)
             used[rows] = "stacked"
+            # Where the LM abstained on every column (a language it cannot judge, too short a text), so does the
+            # stacked head: an imputed median is not evidence, and a rule must not fire on it.
+            abstained = rows[np.isnan(features[:, : len(self.lm_columns)]).all(axis=1)]
+            p[abstained] = np.nan
+            used[abstained] = "lm_abstained"
         return pa.table({f"{self.name}.p_machine": pa.array(p, pa.float64()),
                          f"{self.name}.head": pa.array(used.tolist(), pa.string())})
 

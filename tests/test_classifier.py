@@ -170,3 +170,15 @@ def test_opening_groups_split_both_ways():
     assert groups.dtype == np.uint64
     assert groups[0] == groups[-1]
     assert 0.35 < np.mean(groups[:-1] % 2) < 0.65
+
+
+def test_stacked_head_abstains_where_the_lm_did(model_dir, labelled):
+    batch = labelled.slice(0, 6)
+    for c in LM_FEATURES[:4]:
+        values = batch[c].to_numpy().copy()
+        values[:2] = np.nan  # an unjudgeable or too-short text: the LM gives no score
+        batch = batch.set_column(batch.schema.get_field_index(c), c, pa.array(values))
+    out = ClassifierDetector(model_dir=str(model_dir), head="stacked").score(batch)
+    p = out["classifier.p_machine"].to_numpy(zero_copy_only=False)
+    assert np.isnan(p[:2]).all() and np.isfinite(p[2:]).all()
+    assert out["classifier.head"].to_pylist() == ["lm_abstained"] * 2 + ["stacked"] * 4
