@@ -191,12 +191,18 @@ def multilingual_fpr(d: Data, arm: Arm) -> dict[str, float]:
 def main(argv: list[str] | None = None) -> None:
     """Run every arm on every held-out group and write JSON, Markdown and a plot."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("scored", type=Path)
+    parser.add_argument("scored", type=Path, help="the gathered transfer set, or with --render a transfer.json")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     parser.add_argument("--bootstrap", type=int, default=1000)
     parser.add_argument("--seed", type=int, default=0)
+    parser.add_argument("--render", action="store_true", help="rewrite transfer.md and .png from a transfer.json")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
+    if args.render:
+        payload = json.loads(args.scored.read_text(encoding="utf-8"))
+        (args.out / "transfer.md").write_text(markdown(payload), encoding="utf-8")
+        plot(payload, args.out / "transfer.png")
+        return
     d = load(args.scored)
     rng = np.random.default_rng(args.seed)
     groups = splits(d)
@@ -207,6 +213,7 @@ def main(argv: list[str] | None = None) -> None:
                          "multilingual_removed": multilingual_fpr(d, arm)}
         tprs = [r["tpr"] for r in results[name]["groups"].values()]
         results[name]["mean_tpr"], results[name]["worst_tpr"] = float(np.mean(tprs)), float(np.min(tprs))
+        results[name]["worst_fpr"] = float(max(r["fpr"] for r in results[name]["groups"].values()))
     command = "python -m benchmarks.transfer.run " + " ".join(sys.argv[1:] if argv is None else argv)
     payload = {"command": command, "machine": f"{platform.machine()}, {os.cpu_count()} cores",
                "rows": int(len(d.y)), "arms": results}
@@ -215,6 +222,14 @@ def main(argv: list[str] | None = None) -> None:
     (args.out / "transfer.md").write_text(markdown(payload), encoding="utf-8")
     plot(payload, args.out / "transfer.png")
     log.info("wrote %s", args.out / "transfer.md")
+
+
+MAX_FPR = 0.02
+"""An arm whose realised FPR exceeds this on any held-out group did not hold its threshold."""
+
+
+def _worst_fpr(arm: dict) -> float:
+    return max(r["fpr"] for r in arm["groups"].values())
 
 
 def _cell(r: dict) -> str:
@@ -235,13 +250,18 @@ def markdown(payload: dict) -> str:
                   f"rows from {first['articles']} articles.", "", "| arm | AUROC / TPR [CI] / FPR |", "|---|---|"]
         lines += [f"| {name} | {_cell(a['groups'][g])} |" for name, a in arms_.items()]
         lines.append("")
-    lines += ["## Ranking (mean and worst TPR at 1% training FPR over the held-out groups) and non-English humans "
-              "removed", "", "| arm | mean TPR | worst TPR | non-English human removed (all; per language) |",
-              "|---|---:|---:|---|"]
-    for name, a in sorted(arms_.items(), key=lambda kv: -kv[1]["mean_tpr"]):
+    lines += ["## Ranking", "", "A threshold that holds its FPR only on the training side removes human text "
+              f"elsewhere, so arms whose realised FPR stays within {MAX_FPR:.0%} on every held-out group rank first "
+              "(by mean TPR), the others after them. Non-English: the share of the non-English human rows the arm "
+              "trained on every English row removes.", "",
+              "| arm | FPR held everywhere | mean TPR | worst TPR | worst realised FPR | non-English human removed "
+              "(all; per language) |", "|---|---|---:|---:|---:|---|"]
+    for name, a in sorted(arms_.items(), key=lambda kv: (_worst_fpr(kv[1]) > MAX_FPR, -kv[1]["mean_tpr"])):
         m = a["multilingual_removed"]
         per = ", ".join(f"{k} {v:.3f}" for k, v in m.items() if k not in ("all", "rows"))
-        lines.append(f"| {name} | {a['mean_tpr']:.3f} | {a['worst_tpr']:.3f} | {m['all']:.3f} ({per}) |")
+        held = "yes" if _worst_fpr(a) <= MAX_FPR else "no"
+        lines.append(f"| {name} | {held} | {a['mean_tpr']:.3f} | {a['worst_tpr']:.3f} | {_worst_fpr(a):.3f} | "
+                     f"{m['all']:.3f} ({per}) |")
     return "\n".join(lines) + "\n"
 
 
