@@ -4,7 +4,15 @@ import numpy as np
 import pytest
 
 from benchmarks.transfer.data import transfer_set
-from benchmarks.transfer.run import LM_COLUMNS, Data, arms, evaluate, multilingual_fpr, splits, zero_shot
+from benchmarks.transfer.run import (
+    LM_COLUMNS,
+    Data,
+    arms,
+    evaluate,
+    multilingual_fpr,
+    splits,
+    zero_shot,
+)
 from detectors.style import style_features
 
 
