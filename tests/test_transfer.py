@@ -27,9 +27,10 @@ def data():
     lm = rng.normal(size=(t.num_rows, len(LM_COLUMNS)))
     lm[:, 0] = y + 0.01 * rng.normal(size=t.num_rows)  # a column that separates the classes perfectly
     texts = t["text"].to_pylist()
+    ntokens = np.array([[len(x.split()) * 1.3] for x in texts])
     return Data(y=y, domain=col("domain"), generator=col("generator"), family=col("family"), source=col("source"),
                 article=np.asarray(t["article"].to_numpy(), dtype=np.uint64), language=col("language"), lm=lm,
-                style=style_features(texts), texts=texts)
+                extra=ntokens, style=style_features(texts), texts=texts)
 
 
 def test_transfer_set_rows_and_articles():

@@ -42,6 +42,8 @@ log = logging.getLogger("transfer")
 FPR = 0.01
 LM_COLUMNS = ("lm.loglik", "lm.logrank", "lm.entropy", "lm.fastdetect", "lm.gltr_top1", "lm.gltr_top10",
               "lm.gltr_top100", "lm.gltr_top1000")
+LM_COLUMNS_ALL = ("lm.ntokens",)
+"""Columns read but not used as features on their own."""
 CHAT = ("gpt-3.5-turbo", "gpt-4", "claude-3-sonnet-20240229", "gemini-1.5-pro")
 
 
@@ -57,6 +59,8 @@ class Data:
     article: np.ndarray
     language: np.ndarray
     lm: np.ndarray
+    extra: np.ndarray
+    """The ``LM_COLUMNS_ALL`` columns."""
     style: np.ndarray
     texts: list[str]
 
@@ -76,6 +80,7 @@ def load(path: Path) -> Data:
                 source=col("source"), article=np.asarray(t["article"].to_numpy(), dtype=np.uint64),
                 language=col("language"),
                 lm=np.column_stack([t[c].to_numpy(zero_copy_only=False).astype(float) for c in LM_COLUMNS]),
+                extra=np.column_stack([t[c].to_numpy(zero_copy_only=False).astype(float) for c in LM_COLUMNS_ALL]),
                 style=style_features(texts), texts=texts)
 
 
@@ -89,6 +94,19 @@ def zero_shot(column: int) -> Arm:
     def fit(train: Data) -> Scorer:
         sign = 1.0 if auroc(train.y, train.lm[:, column]) >= 0.5 else -1.0
         return lambda d: sign * d.lm[:, column]
+    return fit
+
+
+def length_normalised(column: int) -> Arm:
+    """One LM column less what the training humans' scores predict from the text's length (log tokens)."""
+    ntok = LM_COLUMNS_ALL.index("lm.ntokens")
+
+    def fit(train: Data) -> Scorer:
+        human = ~train.y & ~np.isnan(train.lm[:, column])
+        x = np.log1p(train.extra[human, ntok])
+        slope, intercept = np.polyfit(x, train.lm[human, column], 1)
+        sign = 1.0 if auroc(train.y, train.lm[:, column]) >= 0.5 else -1.0
+        return lambda d: sign * (d.lm[:, column] - (slope * np.log1p(d.extra[:, ntok]) + intercept))
     return fit
 
 
@@ -119,6 +137,7 @@ def arms() -> dict[str, Arm]:
     lm = lambda d: d.lm  # noqa: E731
     lm_style = lambda d: np.hstack([d.lm, d.style])  # noqa: E731
     out: dict[str, Arm] = {f"zero-shot {c}": zero_shot(i) for i, c in enumerate(LM_COLUMNS)}
+    out |= {f"length-normalised {c}": length_normalised(LM_COLUMNS.index(c)) for c in ("lm.loglik", "lm.fastdetect")}
     out |= {"stacked lm, C=1": stacked(lm, 1.0), "stacked lm, C=0.01": stacked(lm, 0.01),
             "stacked lm+style, C=1 (today's --stack lm)": stacked(lm_style, 1.0),
             "stacked lm+style, C=0.01": stacked(lm_style, 0.01), "text head": text_head()}
