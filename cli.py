@@ -275,7 +275,11 @@ def calibrate_cmd(human: Annotated[list[str], typer.Argument(help="Known-human P
                       "--by", help="Column for per-bucket thresholds: a domain column, or length.words.")] = None,
                   edges: Annotated[Optional[str], typer.Option(
                       "--edges", help="Bucket edges for a numeric --by column, e.g. 50,100,200.")] = None,
-                  text_column: TextCol = None, param: Params = None) -> None:
+                  text_column: TextCol = None, param: Params = None,
+                  mixture_reference: Annotated[Optional[Path], typer.Option(
+                      "--mixture-reference", help="Also write the human scores of COLUMN here and set the config's "
+                                                  "mixture, so reports estimate the machine-written share.")] = None,
+                  ) -> None:
     """Set the threshold on COLUMN so that at most --max-fpr of the human documents would be removed."""
     from filterkit.calibrate import calibrate
     from filterkit.config import dump_config
@@ -283,7 +287,8 @@ def calibrate_cmd(human: Annotated[list[str], typer.Argument(help="Known-human P
     try:
         cfg = _config(config, detectors, param, text_column=text_column)
         cuts = tuple(float(e) for e in edges.split(",")) if edges else None
-        new, info = calibrate(human, cfg, column, max_fpr, op, by=by, edges=cuts)  # type: ignore[arg-type]
+        new, info = calibrate(human, cfg, column, max_fpr, op, by=by, edges=cuts,  # type: ignore[arg-type]
+                              reference_out=mixture_reference)
     except (ValueError, FileNotFoundError) as exc:
         _fail(exc)
     dump_config(new, out)

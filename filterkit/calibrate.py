@@ -9,11 +9,12 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from filterkit.config import FilterConfig
+from filterkit.config import FilterConfig, MixtureSpec
 from filterkit.pipeline import score
 from filterkit.readers import read_table
 from filterkit.rules import Op, Rule, threshold_for_fpr
 from filterkit.sources import discover
+from filterkit.storage import write_parquet
 
 
 def calibrate(
@@ -24,12 +25,15 @@ def calibrate(
     op: Op | None = None,
     by: str | None = None,
     edges: tuple[float, ...] | None = None,
+    reference_out: str | Path | None = None,
     **run_kwargs: Any,
 ) -> tuple[FilterConfig, dict[str, Any]]:
     """Score human documents (unless they already carry the columns), set the threshold(s), return the new config.
 
     With ``by`` (and ``edges`` for a numeric column such as ``length.words``), each bucket gets its own threshold
-    where it holds enough human rows to resolve ``max_fpr``; the others use the global one.
+    where it holds enough human rows to resolve ``max_fpr``; the others use the global one. With
+    ``reference_out``, the human scores of ``column`` are written there as Parquet and the config's ``mixture``
+    points at them, so that every run's report estimates the input's machine-written share.
     """
     existing = next((r for r in (config.rules or ()) if r.column == column), None)
     op = op or (existing.op if existing else ">=")
@@ -42,6 +46,9 @@ def calibrate(
     if table is None:
         raise ValueError(f"neither the inputs nor the configured detectors give the columns {wanted}")
     values = table[column].to_numpy(zero_copy_only=False).astype(np.float64)
+    if reference_out is not None:
+        write_parquet(pa.table({column: values}), reference_out)
+        config = config.replace(mixture=MixtureSpec(column, str(Path(reference_out).resolve()), op in (">=", ">")))
     rule = Rule(column, op, threshold_for_fpr(values, max_fpr, op), existing.reason if existing else None,
                 by=by, edges=tuple(edges) if edges else None)
     info: dict[str, Any] = {"column": column, "op": op, "threshold": rule.threshold, "max_fpr": max_fpr,

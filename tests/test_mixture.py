@@ -53,3 +53,24 @@ def test_the_report_estimates_the_share_of_a_run(tmp_path):
     assert abs(share["share"] - 60 / 300) <= 0.05 and share["reference_rows"] == 60
     assert "How much of the input is machine-written" in (result.out / "report" / "report.md").read_text()
     assert json.loads((result.out / "report.json").read_text())["machine_share"]["crawl_rows"] == 300
+
+
+def test_calibrate_writes_the_reference_and_the_config_points_at_it(tmp_path):
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    runner = CliRunner()
+    plain = [f"The council met on day {i} to discuss the budget for roads and schools." for i in range(300)]
+    attacked = [f"The cOuncil mEt on dAy {i} to diScuss the bUdget foR roAds and scHools." for i in range(100)]
+    write(tmp_path / "human" / "h.parquet", pa.table({"text": plain[:150]}))
+    write(tmp_path / "crawl" / "c.parquet", pa.table({"text": plain[150:] + attacked}))
+    cfg, ref = tmp_path / "cfg.yaml", tmp_path / "reference.parquet"
+    done = runner.invoke(app, ["calibrate", str(tmp_path / "human"), "--detectors", "obfuscation", "--column",
+                               "obfuscation.mixed_case", "-o", str(cfg), "--mixture-reference", str(ref)])
+    assert done.exit_code == 0, done.output
+    assert "mixture" in cfg.read_text() and ref.exists()
+    run = runner.invoke(app, ["filter", str(tmp_path / "crawl"), "-o", str(tmp_path / "o"), "--config", str(cfg)])
+    assert run.exit_code == 0, run.output
+    share = json.loads((tmp_path / "o" / "report.json").read_text())["machine_share"]
+    assert abs(share["share"] - 0.4) <= 0.05 and share["reference_rows"] == 150
