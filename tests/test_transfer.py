@@ -67,3 +67,24 @@ def test_every_arm_fits_and_scores(data):
     for name, arm in arms().items():
         scores = arm(train)(train)
         assert scores.shape == (len(train.y),) and np.isfinite(scores).mean() > 0.9, name
+
+
+def test_cascade_simulation_runs_and_never_beats_the_lm_it_routes_to(tmp_path):
+    import json
+
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from benchmarks.transfer.cascade import main
+
+    t = transfer_set()
+    t = t.take(np.sort(np.random.default_rng(2).choice(t.num_rows, 600, replace=False)))
+    rng = np.random.default_rng(3)
+    y = np.array([v == "machine" for v in t["label"].to_pylist()])
+    for c in (*LM_COLUMNS, "lm.ntokens"):
+        t = t.append_column(c, pa.array(rng.normal(y * 1.5, 1.0)))
+    pq.write_table(t, tmp_path / "scored.parquet")
+    main([str(tmp_path / "scored.parquet"), "--labelled", "150", "--out", str(tmp_path)])
+    rows = json.loads((tmp_path / "cascade.json").read_text())["rows"]
+    assert rows and all(r["cascade_tpr"] <= r["lm_tpr"] + 1e-12 and 0 <= r["lm_flags_caught"] <= 1 for r in rows)
+    assert "| hashed n-grams | 20% |" in (tmp_path / "cascade.md").read_text()
