@@ -55,6 +55,8 @@ class _Loaded:
     split_head: bool
     """True when hidden states times the output embedding give the model's logits, so only scored positions
     ever become vocabulary-sized rows; False falls back to the full logits of each batch."""
+    hidden_layers: tuple[int, ...] = ()
+    """Layers (indices into the model's hidden states, 0 = embeddings, -1 = last) whose states are pooled."""
 
 
 @dataclass
@@ -70,7 +72,7 @@ class LMDetector(RowDetector):
 
     name = "lm"
     scores = ("loglik", "perplexity", "logrank", "entropy", "fastdetect", "ntokens", "gltr_top1", "gltr_top10",
-              "gltr_top100", "gltr_top1000", "binoculars", "ppl_bucket", "tokens_per_char")
+              "gltr_top100", "gltr_top1000", "binoculars", "ppl_bucket", "tokens_per_char", "hidden")
     model: str = "default"
     observer: str | None = None
     """A second causal LM with the same tokenizer; adds ``lm.binoculars`` (lower = more machine-like)."""
@@ -85,6 +87,9 @@ class LMDetector(RowDetector):
     threads: int = 0
     """Torch CPU threads; 0 means every core this process may run on."""
     perplexity_cutoffs: list[float] | None = None
+    hidden_layers: list[int] | None = None
+    """Layers whose hidden states, mean-pooled over the scored tokens of the same forward pass, go into
+    ``lm.hidden`` (float16, the layers side by side) for the stacked head; None writes no states."""
     max_tokens_per_char: float | str | None = "auto"
     """Above this many tokens per character the text is one the model cannot judge (another language or script,
     code, noise): its scores are NaN with the reason ``unjudgeable``, so rules abstain. ``auto``: the cutoff
@@ -137,6 +142,7 @@ class LMDetector(RowDetector):
         """Score columns; ``binoculars`` and ``ppl_bucket`` only when an observer or cutoffs are configured."""
         skip = {"binoculars"} if self.observer is None else set()
         skip |= {"ppl_bucket"} if self.perplexity_cutoffs is None else set()
+        skip |= {"hidden"} if not self.hidden_layers else set()
         return [f"{self.name}.{s}" for s in self.scores if s not in skip]
 
     @property
@@ -162,9 +168,13 @@ class LMDetector(RowDetector):
         per_char = np.full(n, np.nan)
         windows = self._windows(state.tokenizer, texts, live, reasons, per_char)
         sums = new_sums(n)
+        if state.hidden_layers:
+            width = len(state.hidden_layers) * int(state.model.config.hidden_size)
+            sums["hidden"] = torch.zeros((n, width), dtype=torch.float64)
         with torch.inference_mode():
             for group in _batches(windows, self.batch_size):
                 self._run_retrying(state, group, sums)
+        hidden = sums.pop("hidden", None)
         cols = scores_from_sums({k: v.numpy() for k, v in sums.items()}, observer=state.observer is not None)
         short = (cols["ntokens"] < max(self.min_tokens, 1)) & np.array([r != "empty" for r in reasons], dtype=bool)
         for i in np.flatnonzero(short):
@@ -181,7 +191,12 @@ class LMDetector(RowDetector):
             ppl = cols["perplexity"]
             cols["ppl_bucket"] = np.where(np.isnan(ppl), np.nan, np.searchsorted(self.perplexity_cutoffs, ppl,
                                                                                   side="right").astype(np.float64))
-        out = {c: pa.array(cols[c.split(".", 1)[1]], pa.float64()) for c in self.columns}
+        out = {c: pa.array(cols[c.split(".", 1)[1]], pa.float64()) for c in self.columns if not c.endswith(".hidden")}
+        if hidden is not None:
+            count = sums["n"].numpy()[:, None]
+            pooled = np.where((count > 0) & ~(short | unjudgeable)[:, None], hidden.numpy() / np.maximum(count, 1), np.nan)
+            out[f"{self.name}.hidden"] = pa.FixedSizeListArray.from_arrays(
+                pa.array(pooled.astype(np.float16).ravel()), pooled.shape[1])
         out[f"{self.name}.reason"] = pa.array(reasons, pa.string())
         return pa.table(out)
 
@@ -293,7 +308,11 @@ class LMDetector(RowDetector):
         split = _head_matches(model, probe) and (observer is None or _head_matches(observer, probe))
         log.info("lm: %s on %s (%s, %d threads, split head: %s)", self.model, device, dtype,
                  torch.get_num_threads(), split)
-        return _Loaded(model, tokenizer, observer, device, split)
+        layers = tuple(self.hidden_layers or ())
+        depth = int(model.config.num_hidden_layers)
+        if any(not -depth - 1 <= k <= depth for k in layers):
+            raise ValueError(f"lm: hidden_layers must lie in [{-depth - 1}, {depth}] for {self.model!r}, got {layers}")
+        return _Loaded(model, tokenizer, observer, device, split, layers)
 
 
 def _encode(tokenizer: Any, texts: list[str]) -> list[list[int]]:
@@ -342,9 +361,12 @@ def _score_windows(state: _Loaded, group: list[_Window], sums: dict[str, torch.T
     mask = None if all(len(w.ids) == length for w in group) else (
         torch.arange(length)[None, :] < torch.tensor([len(w.ids) for w in group])[:, None]).to(state.device)
     where = scored.to(state.device)
-    rows, obs_rows = _rows(state, state.model, ids, mask, where), None
+    rows, states = _rows(state, state.model, ids, mask, where, state.hidden_layers)
+    obs_rows = None
     if state.observer is not None:
-        obs_rows = _rows(state, state.observer, ids, mask, where)
+        obs_rows, _ = _rows(state, state.observer, ids, mask, where)
+    if states is not None:
+        sums["hidden"].index_add_(0, docs, states.to(torch.float64).cpu())
     head = state.model.get_output_embeddings() if state.split_head else None
     obs_head = state.observer.get_output_embeddings() if state.split_head and state.observer is not None else None
     chunk = max(1, (1 << 23) // int(state.model.config.vocab_size))
@@ -359,11 +381,16 @@ def _score_windows(state: _Loaded, group: list[_Window], sums: dict[str, torch.T
         add_to_sums(sums, docs[part], {k: v.cpu() for k, v in stats.items()})
 
 
-def _rows(state: _Loaded, model: Any, ids: torch.Tensor, mask: torch.Tensor | None, where: torch.Tensor
-          ) -> torch.Tensor:
-    """Hidden states (split head) or logits (fallback) at the scored positions, one row per scored token."""
+def _rows(state: _Loaded, model: Any, ids: torch.Tensor, mask: torch.Tensor | None, where: torch.Tensor,
+          layers: tuple[int, ...] = ()) -> tuple[torch.Tensor, torch.Tensor | None]:
+    """Hidden states (split head) or logits (fallback) at the scored positions, one row per scored token, and the
+    states of ``layers`` side by side at the same positions (None without layers), from the same forward pass."""
+    want = bool(layers)
     if state.split_head:
-        hidden = model.base_model(input_ids=ids, attention_mask=mask, use_cache=False).last_hidden_state
+        out = model.base_model(input_ids=ids, attention_mask=mask, use_cache=False, output_hidden_states=want)
+        rows = out.last_hidden_state
     else:
-        hidden = model(input_ids=ids, attention_mask=mask, use_cache=False).logits
-    return hidden[:, :-1][where]
+        out = model(input_ids=ids, attention_mask=mask, use_cache=False, output_hidden_states=want)
+        rows = out.logits
+    states = torch.cat([out.hidden_states[k][:, :-1][where] for k in layers], dim=-1) if want else None
+    return rows[:, :-1][where], states

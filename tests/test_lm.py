@@ -392,3 +392,27 @@ def test_text_the_model_cannot_judge_abstains(tiny):
     assert registry.build("lm", {}).tokens_per_char_cutoff == 0.30
     with pytest.raises(ValueError, match="max_tokens_per_char"):
         registry.build("lm", {"max_tokens_per_char": "high"})
+
+
+def test_hidden_states_from_the_same_pass(tiny):
+    import torch
+
+    texts = ["Prices rose in March, the office said.", "Rain is expected over the hills tonight and tomorrow.", ""]
+    plain = registry.build("lm", {"model": tiny["llama"], "min_tokens": 1}).score(pa.table({"text": texts}))
+    det = registry.build("lm", {"model": tiny["llama"], "hidden_layers": [1, -1], "min_tokens": 1})
+    got = det.score(pa.table({"text": texts}))
+    assert got["lm.loglik"].to_pylist()[:2] == plain["lm.loglik"].to_pylist()[:2]  # the scores do not change
+    tok, model = _load(tiny["llama"])
+    width = 2 * model.config.hidden_size
+    assert got.schema.field("lm.hidden").type == pa.list_(pa.float16(), width)
+    ids = torch.tensor([tok(texts[0], add_special_tokens=False)["input_ids"]])
+    with torch.no_grad():
+        states = model(input_ids=ids, output_hidden_states=True).hidden_states
+    # Mean over the positions that predict a token (all but the last), layers side by side.
+    want = torch.cat([states[1][0, :-1].mean(0), states[-1][0, :-1].mean(0)]).numpy()
+    row = np.array(got["lm.hidden"][0].as_py(), dtype=np.float32)
+    assert np.allclose(row, want, atol=2e-2)
+    assert all(math.isnan(v) for v in got["lm.hidden"][2].as_py())  # empty text: no states
+    assert "lm.hidden" not in plain.column_names
+    with pytest.raises(ValueError, match="hidden_layers"):
+        registry.build("lm", {"model": tiny["llama"], "hidden_layers": [99]}).score(pa.table({"text": texts[:1]}))
