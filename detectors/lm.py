@@ -121,7 +121,8 @@ class LMDetector(RowDetector):
         if self.dtype != "auto" and self.dtype not in _DTYPES:
             raise ValueError(f"lm: dtype must be auto or one of {sorted(_DTYPES)}, got {self.dtype!r}")
         if not (self.max_tokens_per_char in ("auto", None) or isinstance(self.max_tokens_per_char, (int, float))):
-            raise ValueError(f"lm: max_tokens_per_char must be a number, auto or null, got {self.max_tokens_per_char!r}")
+            raise ValueError(f"lm: max_tokens_per_char must be a number, auto or null, "
+                             f"got {self.max_tokens_per_char!r}")
         cutoffs = self.perplexity_cutoffs
         if cutoffs is not None and (not cutoffs or list(cutoffs) != sorted(cutoffs)):
             raise ValueError(f"lm: perplexity_cutoffs must be a non-empty ascending list, got {cutoffs!r}")
@@ -194,7 +195,8 @@ class LMDetector(RowDetector):
         out = {c: pa.array(cols[c.split(".", 1)[1]], pa.float64()) for c in self.columns if not c.endswith(".hidden")}
         if hidden is not None:
             count = sums["n"].numpy()[:, None]
-            pooled = np.where((count > 0) & ~(short | unjudgeable)[:, None], hidden.numpy() / np.maximum(count, 1), np.nan)
+            judged = (count > 0) & ~(short | unjudgeable)[:, None]
+            pooled = np.where(judged, hidden.numpy() / np.maximum(count, 1), np.nan)
             out[f"{self.name}.hidden"] = pa.FixedSizeListArray.from_arrays(
                 pa.array(pooled.astype(np.float16).ravel()), pooled.shape[1])
         out[f"{self.name}.reason"] = pa.array(reasons, pa.string())
