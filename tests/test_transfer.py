@@ -10,6 +10,7 @@ from benchmarks.transfer.run import (
     arms,
     evaluate,
     multilingual_fpr,
+    without_top_components,
     splits,
     zero_shot,
 )
@@ -30,7 +31,8 @@ def data():
     ntokens = np.array([[len(x.split()) * 1.3] for x in texts])
     return Data(y=y, domain=col("domain"), generator=col("generator"), family=col("family"), source=col("source"),
                 article=np.asarray(t["article"].to_numpy(), dtype=np.uint64), language=col("language"), lm=lm,
-                extra=ntokens, style=style_features(texts), texts=texts)
+                extra=ntokens, states=rng.normal(size=(t.num_rows, 40)) + y[:, None] * 0.3, style=style_features(texts),
+                texts=texts)
 
 
 def test_transfer_set_rows_and_articles():
@@ -64,7 +66,7 @@ def test_metrics_tell_a_perfect_column_from_noise(data):
 
 def test_every_arm_fits_and_scores(data):
     train = data.take(data.source != "multilingual")
-    for name, arm in arms().items():
+    for name, arm in arms(with_hidden=True).items():
         scores = arm(train)(train)
         assert scores.shape == (len(train.y),) and np.isfinite(scores).mean() > 0.9, name
 
@@ -88,3 +90,11 @@ def test_cascade_simulation_runs_and_never_beats_the_lm_it_routes_to(tmp_path):
     rows = json.loads((tmp_path / "cascade.json").read_text())["rows"]
     assert rows and all(r["cascade_tpr"] <= r["lm_tpr"] + 1e-12 and 0 <= r["lm_flags_caught"] <= 1 for r in rows)
     assert "| hashed n-grams | 20% |" in (tmp_path / "cascade.md").read_text()
+
+
+def test_projecting_out_components_leaves_states_orthogonal_to_them(data):
+    train = data.take(data.source != "multilingual")
+    removed = without_top_components(5)(train)(train)
+    x = train.states - train.states.mean(axis=0)
+    _, _, vt = np.linalg.svd(x, full_matrices=False)
+    assert np.allclose(removed @ vt[:5].T, 0, atol=1e-6)

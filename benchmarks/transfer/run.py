@@ -25,6 +25,7 @@ import sys
 from collections.abc import Callable
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 import pyarrow.parquet as pq
@@ -61,6 +62,8 @@ class Data:
     lm: np.ndarray
     extra: np.ndarray
     """The ``LM_COLUMNS_ALL`` columns."""
+    states: np.ndarray
+    """``lm.hidden`` (pooled hidden states) where the file has it, else an empty (rows, 0) array."""
     style: np.ndarray
     texts: list[str]
 
@@ -81,7 +84,39 @@ def load(path: Path) -> Data:
                 language=col("language"),
                 lm=np.column_stack([t[c].to_numpy(zero_copy_only=False).astype(float) for c in LM_COLUMNS]),
                 extra=np.column_stack([t[c].to_numpy(zero_copy_only=False).astype(float) for c in LM_COLUMNS_ALL]),
+                states=_states(t),
                 style=style_features(texts), texts=texts)
+
+
+def _states(t: Any) -> np.ndarray:
+    if "lm.hidden" not in t.column_names:
+        return np.zeros((t.num_rows, 0))
+    column = t["lm.hidden"].combine_chunks()
+    return column.flatten().to_numpy(zero_copy_only=False).astype(np.float32).reshape(t.num_rows, -1)
+
+
+def without_top_components(k: int) -> Callable[[Data, Data], Callable[[Data], np.ndarray]]:
+    """Pooled states less their projection on the top ``k`` principal components of the training rows' states.
+
+    The leading directions of pooled states carry topic, domain and language, which a held-out domain does not
+    share; what is left is what the rows differ by within those.
+    """
+    def fit(train: Data) -> Callable[[Data], np.ndarray]:
+        x = train.states[~np.isnan(train.states).any(axis=1)]
+        mean = x.mean(axis=0)
+        _, _, vt = np.linalg.svd(x - mean, full_matrices=False)
+        top = vt[:k]
+        return lambda d: (d.states - mean) - (d.states - mean) @ top.T @ top
+    return fit
+
+
+def with_states(C: float, remove: int | None) -> Arm:
+    """LM columns and pooled hidden states (optionally with the top ``remove`` components projected out)."""
+    def fit(train: Data) -> Scorer:
+        transform = without_top_components(remove)(train) if remove else (lambda d: d.states)
+        features = lambda d: np.hstack([d.lm, transform(d)])  # noqa: E731
+        return stacked(features, C)(train)
+    return fit
 
 
 Scorer = Callable[[Data], np.ndarray]
@@ -132,7 +167,7 @@ def text_head(C: float = 4.0) -> Arm:
     return fit
 
 
-def arms() -> dict[str, Arm]:
+def arms(with_hidden: bool = False) -> dict[str, Arm]:
     """Every configuration the protocol compares."""
     lm = lambda d: d.lm  # noqa: E731
     lm_style = lambda d: np.hstack([d.lm, d.style])  # noqa: E731
@@ -141,6 +176,10 @@ def arms() -> dict[str, Arm]:
     out |= {"stacked lm, C=1": stacked(lm, 1.0), "stacked lm, C=0.01": stacked(lm, 0.01),
             "stacked lm+style, C=1 (today's --stack lm)": stacked(lm_style, 1.0),
             "stacked lm+style, C=0.01": stacked(lm_style, 0.01), "text head": text_head()}
+    if with_hidden:
+        out |= {"lm + hidden states, C=0.01": with_states(0.01, None),
+                "lm + hidden states less their top 16 components, C=0.01": with_states(0.01, 16),
+                "lm + hidden states less their top 64 components, C=0.01": with_states(0.01, 64)}
     return out
 
 
@@ -226,7 +265,7 @@ def main(argv: list[str] | None = None) -> None:
     rng = np.random.default_rng(args.seed)
     groups = splits(d)
     results: dict[str, dict] = {}
-    for name, arm in arms().items():
+    for name, arm in arms(with_hidden=d.states.shape[1] > 0).items():
         log.info("arm %s", name)
         results[name] = {"groups": {g: evaluate(d, arm, folds, rng, args.bootstrap) for g, folds in groups.items()},
                          "multilingual_removed": multilingual_fpr(d, arm)}
