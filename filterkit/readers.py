@@ -111,14 +111,14 @@ def read_table(files: list[InputFile], text_column: str = "text") -> pa.Table:
             with _arrow_reader(f.path) as (reader, _):
                 tables.append(reader.read_all())
         else:
-            for item in _read_jsonl(Shard(0, f.path, f.source, (), 0, 2**62, format="jsonl"), 65_536, text_column):
+            try:
+                lines = list(_lines(f.path, 0, 0))
+            except UNREADABLE as exc:
+                raise OSError(f"{f.source}: {exc}") from exc
+            for item in _parse_lines(lines, 0, f.source, text_column):
                 if isinstance(item, Quarantined):
                     raise ValueError(item.table[QUARANTINE_ERROR][0].as_py())
-                if isinstance(item, Rows):
-                    tables.append(pa.Table.from_batches([item.batch]) if isinstance(item.batch, pa.RecordBatch)
-                                  else item.batch)
-                elif "ended" not in item.error:  # the shard asked for every line there is, and more
-                    raise OSError(f"{f.source}: {item.error}")
+                tables.append(pa.table(item.batch))
     return pa.concat_tables(tables, promote_options="permissive")
 
 

@@ -18,10 +18,8 @@ from filterkit.detector import Detector, RowDetector
 from filterkit.pipeline import filter_stage
 from filterkit.rules import FilterStage, Rule
 from filterkit.scoring import (
+    defend_and_score,
     load_detectors,
-    needs_defence,
-    score_rows,
-    with_defended_text,
     without_defended_text,
 )
 from filterkit.sources import (
@@ -180,8 +178,7 @@ class RowScorer:
         rows = np.arange(first_row, first_row + len(strings), dtype=np.int64)
         checked = validate(pa.table(columns), rows, self.source, cfg.text_column, None, cfg.max_text_bytes)
         bad = [_not_strings(checked.bad, texts, first_row, self.source)] if checked.bad.num_rows else []
-        good = with_defended_text(checked.good, cfg.text_column) if cfg.defend and needs_defence(dets) else checked.good
-        scored, failed = score_rows(dets, good, cfg.text_column, self.source)
+        scored, failed = defend_and_score(dets, checked.good, cfg, self.source)
         if failed.num_rows:
             log.warning("%s: %d rows quarantined: a detector failed on them", self.source, failed.num_rows)
             bad.append(failed)

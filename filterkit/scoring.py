@@ -7,11 +7,16 @@ from functools import lru_cache
 
 import pyarrow as pa
 
-from filterkit.config import DetectorSpec
+from filterkit.config import DetectorSpec, FilterConfig
 from filterkit.detector import TEXT, CorpusDetector, Detector, RowDetector
 from filterkit.normalize import defend_texts
 from filterkit.registry import build
-from filterkit.sources import QUARANTINE_ERROR, QUARANTINE_REASON, SOURCE_ROW, set_columns
+from filterkit.sources import (
+    QUARANTINE_ERROR,
+    QUARANTINE_REASON,
+    SOURCE_ROW,
+    set_columns,
+)
 
 log = logging.getLogger(__name__)
 DEFENDED = "_defended_text"
@@ -75,6 +80,17 @@ def detector_view(table: pa.Table, det: Detector, text_column: str) -> pa.Table:
     cols = {TEXT: table[DEFENDED] if defended else table[text_column]}
     cols.update({c: table[c] for c in det.requires if c in table.column_names})
     return pa.table(cols)
+
+
+def defend_and_score(dets: tuple[Detector, ...], good: pa.Table, config: FilterConfig, source: str,
+                     run: tuple[Detector, ...] | None = None) -> tuple[pa.Table, pa.Table]:
+    """Add the defended text where any of ``dets`` reads it, then the columns of ``run`` (default: ``dets``).
+
+    Returns ``score_rows``'s scored and failed rows; the scored ones still carry the defended working column.
+    """
+    if config.defend and needs_defence(dets):
+        good = with_defended_text(good, config.text_column)
+    return score_rows(dets if run is None else run, good, config.text_column, source)
 
 
 def score_rows(dets: tuple[Detector, ...], good: pa.Table, text_column: str, source: str) -> tuple[pa.Table, pa.Table]:

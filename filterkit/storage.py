@@ -31,16 +31,19 @@ def _tmp(path: str) -> str:
     return f"{head}/.{name}.{os.getpid()}.tmp"
 
 
+def _commit_local(tmp: str, path: str | Path) -> None:
+    with open(tmp, "rb") as fh:
+        os.fsync(fh.fileno())
+    os.replace(tmp, path)
+
+
 def _write_bytes(data: bytes, uri: str) -> None:
     fs, path = resolve(uri)
     tmp = _tmp(path)
     if fs is LOCAL:
         Path(path).parent.mkdir(parents=True, exist_ok=True)
-        with open(tmp, "wb") as fh:
-            fh.write(data)
-            fh.flush()
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        Path(tmp).write_bytes(data)
+        _commit_local(tmp, path)
         return
     with fs.open_output_stream(tmp) as fh:
         fh.write(data)
@@ -55,9 +58,7 @@ def write_parquet(table: pa.Table, path: str | Path, row_group_size: int = 65_53
         path.parent.mkdir(parents=True, exist_ok=True)
         tmp = _tmp(str(path))
         pq.write_table(table, tmp, row_group_size=row_group_size, **_WRITE_OPTIONS)
-        with open(tmp, "rb") as fh:
-            os.fsync(fh.fileno())
-        os.replace(tmp, path)
+        _commit_local(tmp, path)
         return
     pq.write_table(table, sink, row_group_size=row_group_size, **_WRITE_OPTIONS)
     _write_bytes(sink.getvalue(), str(path))

@@ -25,12 +25,10 @@ from filterkit.readers import Quarantined, read_shard
 from filterkit.report import write_samples
 from filterkit.rules import FilterStage
 from filterkit.scoring import (
+    defend_and_score,
     detector_view,
     load_detectors,
-    needs_defence,
-    score_rows,
     to_run,
-    with_defended_text,
     without_defended_text,
 )
 from filterkit.sources import (
@@ -120,13 +118,12 @@ def map_shard(task: ShardTask) -> MapStats:
     cfg, shard, lay = task.config, task.shard, task.layout
     dets = load_detectors(cfg.detectors)
     out = _MapOutputs(keys={d.name: _Pieces() for d in dets if isinstance(d, CorpusDetector)})
-    defend = cfg.defend and needs_defence(dets)
     for rows, batch in _batches(shard, cfg.batch_size, cfg.text_column, out):
         checked = validate(batch, rows, shard.source, cfg.text_column, cfg.id_column, cfg.max_text_bytes,
                            lines=shard.format == "jsonl")
         out.quarantine.add(checked.bad)
-        good = with_defended_text(checked.good, cfg.text_column) if defend else checked.good
-        good, failed = score_rows(to_run(dets, good, cfg.reuse_scores), good, cfg.text_column, shard.source)
+        good, failed = defend_and_score(dets, checked.good, cfg, shard.source,
+                                        to_run(dets, checked.good, cfg.reuse_scores))
         _emit_keys(dets, good, cfg.text_column, shard, out.keys)
         out.quarantine.add(without_defended_text(failed))
         out.scored.add(without_defended_text(good))

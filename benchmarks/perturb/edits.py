@@ -62,47 +62,52 @@ def sentence_reorder(text: str, strength: float, rng: np.random.Generator) -> st
     return " ".join(parts)
 
 
+def _edit_words(text: str, rate: float, rng: np.random.Generator,
+                edit: Callable[[str, np.random.Generator], str]) -> str:
+    """``edit`` applied to each word drawn with probability ``rate``, in order."""
+    words = text.split()
+    for i in np.flatnonzero(rng.random(len(words)) < rate):
+        words[i] = edit(words[i], rng)
+    return " ".join(words)
+
+
+def _typo(w: str, rng: np.random.Generator) -> str:
+    if len(w) < 3:
+        return w
+    p = int(rng.integers(1, len(w) - 1))
+    kind = rng.integers(4)
+    if kind == 0:
+        return w[:p] + w[p + 1:]
+    if kind == 1:
+        return w[:p] + w[p] + w[p:]
+    if kind == 2:
+        return w[: p - 1] + w[p] + w[p - 1] + w[p + 1:]
+    return w[:p] + chr(ord("a") + int(rng.integers(26))) + w[p + 1:]
+
+
 def typos(text: str, strength: float, rng: np.random.Generator) -> str:
     """Keyboard typos: a letter dropped, doubled, swapped with its neighbour or replaced."""
-    words = text.split()
-    rate = 0.12 * strength
-    for i in np.flatnonzero(rng.random(len(words)) < rate):
-        w = words[i]
-        if len(w) < 3:
-            continue
-        p = int(rng.integers(1, len(w) - 1))
-        kind = rng.integers(4)
-        if kind == 0:
-            w = w[:p] + w[p + 1:]
-        elif kind == 1:
-            w = w[:p] + w[p] + w[p:]
-        elif kind == 2:
-            w = w[: p - 1] + w[p] + w[p - 1] + w[p + 1:]
-        else:
-            w = w[:p] + chr(ord("a") + int(rng.integers(26))) + w[p + 1:]
-        words[i] = w
-    return " ".join(words)
+    return _edit_words(text, 0.12 * strength, rng, _typo)
+
+
+def _ocr(w: str, rng: np.random.Generator) -> str:
+    kind = rng.integers(3)
+    letters = [k for k, c in enumerate(w) if c.lower() in _OCR]
+    if kind == 0 and letters:
+        k = letters[int(rng.integers(len(letters)))]
+        return w[:k] + _OCR[w[k].lower()] + w[k + 1:]
+    if kind == 1 and len(w) > 3:
+        k = int(rng.integers(1, len(w) - 1))
+        return w[:k] + " " + w[k:]
+    if len(w) > 2:
+        k = int(rng.integers(len(w)))
+        return w[:k] + w[k + 1:]
+    return w
 
 
 def ocr_noise(text: str, strength: float, rng: np.random.Generator) -> str:
     """OCR confusions (m/rn, l/1, o/0), words split by a stray space, characters lost."""
-    words = text.split()
-    rate = 0.1 * strength
-    for i in np.flatnonzero(rng.random(len(words)) < rate):
-        w = words[i]
-        kind = rng.integers(3)
-        letters = [k for k, c in enumerate(w) if c.lower() in _OCR]
-        if kind == 0 and letters:
-            k = letters[int(rng.integers(len(letters)))]
-            w = w[:k] + _OCR[w[k].lower()] + w[k + 1:]
-        elif kind == 1 and len(w) > 3:
-            k = int(rng.integers(1, len(w) - 1))
-            w = w[:k] + " " + w[k:]
-        elif len(w) > 2:
-            k = int(rng.integers(len(w)))
-            w = w[:k] + w[k + 1:]
-        words[i] = w
-    return " ".join(words)
+    return _edit_words(text, 0.1 * strength, rng, _ocr)
 
 
 def rewrap(text: str, strength: float, rng: np.random.Generator) -> str:
