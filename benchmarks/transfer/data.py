@@ -3,6 +3,7 @@
     python -m benchmarks.transfer.data texts -o transfer_texts.parquet     # the distinct texts, to score once
     filterkit score transfer_texts.parquet --detectors lm --rows-per-shard 200 -o transfer_lm   # ~40 min on 2 cores
     python -m benchmarks.transfer.data gather transfer_lm -o transfer_scored.parquet   # every row with its scores
+    python -m benchmarks.transfer.data abstain transfer_scored.parquet -o benchmarks/results/lm_unjudgeable.md
 
 Rows come from ``detect/chat_models.parquet`` (all of it: 300 articles of xsum and writing, four chat models),
 ``detect/open_models.parquet`` (for each chat article, the pairs of two of the five base models; and 150 squad
@@ -17,6 +18,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
+import sys
 from pathlib import Path
 
 import numpy as np
@@ -100,13 +102,37 @@ def transfer_set() -> pa.Table:
     return table.append_column("tid", text_id(table["text"].to_pylist()))
 
 
+def abstain_report(table: pa.Table, args: str) -> str:
+    """Markdown: how many rows of each kind the LM left unjudged (``lm.reason``) and their tokens per character."""
+    lines = ["# Where the LM detector abstains on the transfer set", "", "```",
+             f"python -m benchmarks.transfer.data {args}", "```", "",
+             "| rows | count | unjudgeable | too_short | tokens per character: median, 99th, 99.9th percentile |",
+             "|---|---:|---:|---:|---|"]
+    source, label = table["source"].to_pylist(), table["label"].to_pylist()
+    reason = table["lm.reason"].to_pylist()
+    ratio = table["lm.tokens_per_char"].to_numpy(zero_copy_only=False)
+    groups = {"English human": [s != "multilingual" and lab == "human" for s, lab in zip(source, label, strict=True)],
+              "English machine": [lab == "machine" for lab in label],
+              "non-English human": [s == "multilingual" for s in source]}
+    for name, mask in groups.items():
+        idx = np.flatnonzero(mask)
+        share = {r: sum(reason[i] == r for i in idx) / len(idx) for r in ("unjudgeable", "too_short")}
+        q = np.nanpercentile(ratio[idx], [50, 99, 99.9])
+        lines.append(f"| {name} | {len(idx)} | {share['unjudgeable']:.2%} | {share['too_short']:.2%} | "
+                     f"{q[0]:.3f}, {q[1]:.3f}, {q[2]:.3f} |")
+    return "\n".join(lines) + "\n"
+
+
 def main() -> None:
     """``texts``: write the distinct texts to score; ``gather``: join scores from a ``filterkit score`` output."""
     parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
-    parser.add_argument("step", choices=["texts", "gather"])
+    parser.add_argument("step", choices=["texts", "gather", "abstain"])
     parser.add_argument("scored", nargs="?", type=Path, help="gather: the filterkit score output directory")
     parser.add_argument("-o", "--out", type=Path, required=True)
     args = parser.parse_args()
+    if args.step == "abstain":
+        args.out.write_text(abstain_report(pq.read_table(args.scored), " ".join(sys.argv[1:])), encoding="utf-8")
+        return
     table = transfer_set()
     if args.step == "texts":
         _, first = np.unique(np.array(table["tid"].to_pylist()), return_index=True)
