@@ -420,6 +420,41 @@ def train_detector_cmd(
     Console().print(table)
 
 
+@app.command("train-router")
+def train_router_cmd(
+    inputs: Inputs,
+    classifier_model: Annotated[str, typer.Option("--classifier-model", help="A model trained with --stack lm.")],
+    out: Annotated[Path, typer.Option("-o", "--out", help="Router directory to write.")],
+    sample: Annotated[int, typer.Option("--sample", help="Crawl rows the expensive detector labels.")] = 1000,
+    share: Annotated[float, typer.Option("--share", help="Share of rows the cascade sends to the LM.")] = 0.2,
+    seed: Annotated[int, typer.Option("--seed")] = 0,
+    text_column: TextCol = None,
+    lm_param: Annotated[Optional[list[str]], typer.Option("--lm-param", help="LM detector KEY=VALUE.")] = None,
+) -> None:
+    """Distil a cascade router on the crawl: the LM and stacked head label a sample, a text head learns them.
+
+    Then: filter INPUTS --detectors classifier --classifier-model M --param classifier.head=cascade
+    --param classifier.router_dir=OUT."""
+    import pyarrow as pa
+
+    from detectors.classifier import ClassifierDetector
+    from detectors.router import sample_texts, train_router
+
+    try:
+        expensive = ClassifierDetector(model_dir=classifier_model, head="stacked",
+                                       lm=_parse_params(lm_param, "--lm-param", dotted=False))
+        expensive.setup()
+        texts = sample_texts(inputs, sample, seed=seed, text_column=text_column or "text")
+        with _progress() as progress:
+            model = train_router(pa.table({"text": texts}), expensive, share=share, progress=lambda d, t: progress("label", d, t))
+        model.save(out)
+    except (ValueError, FileNotFoundError) as exc:
+        _fail(exc)
+    r, m = model.manifest["router"], model.manifest["metrics_out_of_fold"]["text"]
+    console.print(f"router → {out}: the expensive detector removed {r['expensive_removed']} of {r['sample_rows']} "
+                  f"sample rows; the router's out-of-fold AUROC {m['auroc']:.3f}; it sends {share:.0%} to the LM")
+
+
 bench_app = typer.Typer(help="Benchmarks: detector quality (detect) and model collapse (collapse).",
                         no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
@@ -484,6 +519,9 @@ def bench_collapse_cmd(
     param: Params = None,
     config: Annotated[Optional[Path], typer.Option("--config", help="YAML or TOML collapse config.")] = None,
     keep_work: Annotated[bool, typer.Option("--keep-work", help="Keep the per-generation crawls.")] = False,
+    resume: Annotated[bool, typer.Option(
+        "--resume", help="Continue from OUT/_state (a killed run, or the same run with more generations or seeds).")
+    ] = False,
 ) -> None:
     """Recursive training with and without filtering: when does each arm collapse? Writes OUT/results.json etc."""
     import shlex
@@ -508,7 +546,7 @@ def bench_collapse_cmd(
         command = shlex.join(["filterkit", "bench", "collapse", *words, *(["--keep-work"] if keep_work else []),
                               "-o", str(out)])
         with _progress() as progress:
-            result = run_collapse(cfg, out, command=command, progress=progress)
+            result = run_collapse(cfg, out, command=command, progress=progress, resume=resume)
     except (ValueError, FileNotFoundError, RuntimeError) as exc:
         _fail(exc)
     table = Table(title=f"collapse: {cfg.learner} / {cfg.schedule} → {out}")

@@ -24,6 +24,10 @@ class ClassifierDetector(RowDetector):
     ``head``: ``text`` (hashed n-grams, thousands of documents per second), ``stacked`` (LM scores and style
     statistics; runs the LM detector when its columns are missing), ``cascade`` (the text head everywhere, the
     stacked head only where the text head's probability falls inside ``band``), ``auto`` (stacked if trained).
+
+    With ``router_dir`` (a router from ``filterkit train-router``, distilled on the crawl), the cascade sends the
+    router's top ``route_share`` of rows (default: the share it was trained for) to the stacked head and leaves
+    the others unjudged: their ``p_machine`` is NaN and ``head`` is ``not_routed``, so rules keep them.
     """
 
     name = "classifier"
@@ -31,6 +35,8 @@ class ClassifierDetector(RowDetector):
     model_dir: str = ""
     head: Head = "auto"
     band: tuple[float, float] = (0.1, 0.9)
+    router_dir: str = ""
+    route_share: float | None = None
     lm: dict[str, Any] = field(default_factory=dict)
     """Overrides of the LM detector parameters recorded at training (e.g. batch size); the model must stay the same."""
     model_: ClassifierModel | None = field(default=None, init=False, repr=False, compare=False)
@@ -38,6 +44,7 @@ class ClassifierDetector(RowDetector):
     manifest_: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
     lm_: Detector | None = field(default=None, init=False, repr=False, compare=False)
     """The LM detector the stacked head runs when the batch lacks the LM columns, built on first need."""
+    router_: ClassifierModel | None = field(default=None, init=False, repr=False, compare=False)
 
     def __post_init__(self) -> None:
         if not isinstance(self.model_dir, (str, os.PathLike)) or not str(self.model_dir):
@@ -47,6 +54,10 @@ class ClassifierDetector(RowDetector):
         band = tuple(self.band)
         if len(band) != 2 or not all(isinstance(b, (int, float)) for b in band) or not 0.0 <= band[0] <= band[1] <= 1.0:
             raise ValueError(f"classifier: band must be two probabilities, low <= high, got {self.band!r}")
+        if self.router_dir and self.head != "cascade":
+            raise ValueError(f"classifier: router_dir needs head='cascade', got head={self.head!r}")
+        if self.route_share is not None and not 0.0 < self.route_share <= 1.0:
+            raise ValueError(f"classifier: route_share must be in (0, 1], got {self.route_share!r}")
         if not isinstance(self.lm, dict):
             raise TypeError(f"classifier: lm must be a mapping of LM detector parameters, got {self.lm!r}")
 
@@ -57,6 +68,12 @@ class ClassifierDetector(RowDetector):
         needs a stacked model the directory lacks.
         """
         self._load()
+        self._router()
+
+    @property
+    def columns(self) -> list[str]:
+        """``p_machine``, and the router's ``p_route`` when a router routes."""
+        return [f"{self.name}.p_machine"] + ([f"{self.name}.p_route"] if self.router_dir else [])
 
     @property
     def resolved_head(self) -> str:
@@ -90,10 +107,21 @@ class ClassifierDetector(RowDetector):
         head = self.resolved_head
         p = np.full(len(texts), np.nan)
         used = np.full(len(texts), head, dtype=object)
-        if head in ("text", "cascade"):
+        extra: dict[str, pa.Array] = {}
+        if self.router_dir:
+            from detectors.router import routing_cut
+
+            router = self._router()
+            p_route = predict_machine(router.heads["text"], router.heads["text_calibration"], texts)
+            rows = np.flatnonzero(p_route >= routing_cut(router.manifest, self.route_share))
+            used[:] = "not_routed"
+            extra[f"{self.name}.p_route"] = pa.array(p_route, pa.float64())
+        elif head == "stacked":
+            rows = np.arange(len(texts))
+        else:
             p = predict_machine(model.heads["text"], model.heads["text_calibration"], texts)
             used[:] = "text"
-        rows = np.arange(len(texts)) if head == "stacked" else np.flatnonzero((p > self.band[0]) & (p < self.band[1]))
+            rows = np.flatnonzero((p > self.band[0]) & (p < self.band[1]))
         if head != "text" and rows.size:
             lm_table = self._lm_scores(batch, rows)
             features = stack_features(lm_table, self.lm_columns, [texts[i] for i in rows])
@@ -105,7 +133,7 @@ class ClassifierDetector(RowDetector):
             p[abstained] = np.nan
             used[abstained] = "lm_abstained"
         return pa.table({f"{self.name}.p_machine": pa.array(p, pa.float64()),
-                         f"{self.name}.head": pa.array(used.tolist(), pa.string())})
+                         f"{self.name}.head": pa.array(used.tolist(), pa.string()), **extra})
 
     def _lm_scores(self, batch: pa.Table, rows: np.ndarray) -> pa.Table:
         if all(c in batch.column_names for c in self.lm_columns):
@@ -131,6 +159,17 @@ class ClassifierDetector(RowDetector):
                 raise ModelFileError(f"classifier: {self.model_dir} has no stacked head; retrain with --stack lm")
             self.manifest_ = manifest
         return self.manifest_
+
+    def _router(self) -> ClassifierModel | None:
+        if self.router_dir and self.router_ is None:
+            from detectors.router import ROUTER_KEY
+
+            manifest = ClassifierModel.read_manifest(self.router_dir)
+            if ROUTER_KEY not in manifest:
+                raise ModelFileError(f"classifier: {self.router_dir} is not a router (train one with "
+                                     "`filterkit train-router`)")
+            self.router_ = ClassifierModel.load(self.router_dir, manifest=manifest)
+        return self.router_
 
     def _load(self) -> ClassifierModel:
         if self.model_ is None:

@@ -131,8 +131,11 @@ def train_detector(table: pa.Table, cfg: TrainConfig, lm_scores: pa.Table | None
         "text": Pipeline([("features", text_vectorizer()), ("model", _head("text", cfg.C).fit(X_text, y))]),
         "text_calibration": calibrator(dv, y),
     }
-    metrics = {"text": _metrics(y, heads["text_calibration"].predict_proba(dv.reshape(-1, 1))[:, 1],
-                                cfg.target_fpr)}
+    p_text = heads["text_calibration"].predict_proba(dv.reshape(-1, 1))[:, 1]
+    metrics = {"text": _metrics(y, p_text, cfg.target_fpr)}
+    # Percentiles of out-of-fold text-head probabilities: a router sets its routing cut from them, since
+    # in-sample probabilities of a hashed n-gram head are overconfident.
+    metrics["text"]["percentiles"] = np.percentile(p_text, np.arange(101)).tolist()
     lm_columns: list[str] = []
     if cfg.stack == "lm":
         source = lm_scores if lm_scores is not None else table

@@ -126,7 +126,8 @@ def test_bad_model_dir_fails_before_data(tmp_path):
 def test_construction_does_no_io_and_setup_fails_fast(tmp_path):
     det = ClassifierDetector(model_dir=str(tmp_path / "nope"), head="text")
     assert det.columns == ["classifier.p_machine"] and det.requires == ()
-    assert det.get_params() == {"model_dir": str(tmp_path / "nope"), "head": "text", "band": (0.1, 0.9), "lm": {}}
+    assert det.get_params() == {"model_dir": str(tmp_path / "nope"), "head": "text", "band": (0.1, 0.9),
+                                "router_dir": "", "route_share": None, "lm": {}}
     with pytest.raises(ModelFileError, match="not a trained model directory"):
         det.setup()
     (tmp_path / "bad").mkdir()
@@ -182,3 +183,34 @@ def test_stacked_head_abstains_where_the_lm_did(model_dir, labelled):
     p = out["classifier.p_machine"].to_numpy(zero_copy_only=False)
     assert np.isnan(p[:2]).all() and np.isfinite(p[2:]).all()
     assert out["classifier.head"].to_pylist() == ["lm_abstained"] * 2 + ["stacked"] * 4
+
+
+def test_router_sends_its_share_to_the_stacked_head_and_leaves_the_rest_unjudged(model_dir, labelled, tmp_path):
+    from detectors.router import routing_cut, sample_texts, train_router
+
+    expensive = ClassifierDetector(model_dir=str(model_dir), head="stacked")
+    router = train_router(labelled, expensive, share=0.3, folds=3)
+    assert router.manifest["router"]["expensive_removed"] == int(expensive.default_rules()[0].fires(
+        expensive.score(labelled)).sum())
+    router_dir = router.save(tmp_path / "router")
+    det = ClassifierDetector(model_dir=str(model_dir), head="cascade", router_dir=str(router_dir))
+    det.setup()
+    out = det.score(labelled)
+    heads = np.array(out["classifier.head"].to_pylist())
+    routed = out["classifier.p_route"].to_numpy() >= routing_cut(router.manifest)
+    assert (heads[routed] == "stacked").all() and (heads[~routed] == "not_routed").all()
+    assert 0.15 < routed.mean() < 0.45  # the out-of-fold cut routes about the share asked for
+    p = out["classifier.p_machine"].to_numpy()
+    assert np.isnan(p[~routed]).all()
+    assert np.allclose(p[routed], expensive.score(labelled)["classifier.p_machine"].to_numpy()[routed])
+    # the router learned where the expensive rule fires: it routes most of those rows
+    fires = expensive.default_rules()[0].fires(expensive.score(labelled))
+    assert routed[fires].mean() > routed.mean()
+    write(tmp_path / "crawl" / "a.parquet", labelled.select(["text"]))
+    texts = sample_texts([str(tmp_path / "crawl")], 50, seed=1)
+    assert len(texts) == 50 and set(texts) <= set(labelled["text"].to_pylist())
+    assert texts == sample_texts([str(tmp_path / "crawl")], 50, seed=1)
+    with pytest.raises(ValueError, match="router_dir needs head='cascade'"):
+        ClassifierDetector(model_dir=str(model_dir), head="stacked", router_dir=str(router_dir))
+    with pytest.raises(ModelFileError, match="not a router"):
+        ClassifierDetector(model_dir=str(model_dir), head="cascade", router_dir=str(model_dir)).setup()

@@ -416,3 +416,32 @@ def test_hidden_states_from_the_same_pass(tiny):
     assert "lm.hidden" not in plain.column_names
     with pytest.raises(ValueError, match="hidden_layers"):
         registry.build("lm", {"model": tiny["llama"], "hidden_layers": [99]}).score(pa.table({"text": texts[:1]}))
+
+
+def test_cli_cascade_trains_a_router_on_the_crawl_and_routes_its_share_to_the_lm(tiny, shared_data, tmp_path):
+    from tests.corpus import read_dir, write
+
+    runner = CliRunner()
+    t = pq.read_table(shared_data / "detect" / "open_models.parquet", columns=["text", "label", "pair_id"])
+    t = t.slice(0, 240)
+    write(tmp_path / "labelled" / "a.parquet", t)
+    write(tmp_path / "crawl" / "a.parquet", pq.read_table(shared_data / "detect" / "chat_models.parquet",
+                                                          columns=["text"]).slice(0, 200))
+    lm = ["--lm-param", f"model={tiny['llama']}", "--lm-param", "min_tokens=2"]
+    trained = runner.invoke(app, ["train-detector", "--data", str(tmp_path / "labelled"), "-o", str(tmp_path / "m"),
+                                  "--stack", "lm", "--group-column", "pair_id", *lm])
+    assert trained.exit_code == 0, trained.output
+    routed = runner.invoke(app, ["train-router", str(tmp_path / "crawl"), "--classifier-model", str(tmp_path / "m"),
+                                 "-o", str(tmp_path / "router"), "--sample", "120", "--share", "0.25"])
+    assert routed.exit_code == 0, routed.output
+    assert "sends 25% to the LM" in routed.output
+    out = runner.invoke(app, ["filter", str(tmp_path / "crawl"), "-o", str(tmp_path / "o"), "--detectors", "classifier",
+                              "--classifier-model", str(tmp_path / "m"), "--param", "classifier.head=cascade",
+                              "--param", f"classifier.router_dir={tmp_path / 'router'}"])
+    assert out.exit_code == 0, out.output
+    rows = pa.concat_tables([read_dir(tmp_path / "o" / d) for d in ("kept", "removed")], promote_options="permissive")
+    assert rows.num_rows == 200
+    heads = np.array(rows["classifier.head"].to_pylist())
+    assert set(heads) <= {"stacked", "not_routed", "lm_abstained"}
+    assert 0.05 < (heads != "not_routed").mean() < 0.6
+    assert np.isnan(rows["classifier.p_machine"].to_numpy()[heads == "not_routed"]).all()
