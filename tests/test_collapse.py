@@ -211,7 +211,7 @@ def test_results_json_has_the_issue_shape(tmp_path):
     assert set(on_disk) == {"records", "summary"}
     assert set(on_disk["summary"]) == {"none", "oracle", "random"}
     for arm in on_disk["summary"].values():
-        assert set(arm) == {"collapse_time", "delay", "oracle_benefit"}
+        assert {"collapse_time", "delay", "oracle_benefit", "survival"} <= set(arm)
         assert set(arm["delay"]) == {"median", "ci_low", "ci_high"}
         assert len(arm["collapse_time"]) == 2
     first = on_disk["records"][0]

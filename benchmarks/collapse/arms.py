@@ -3,7 +3,8 @@
 ``none`` keeps everything; ``oracle`` drops exactly the synthetic rows (the hidden label); ``random`` drops new rows
 at the retain rate of a reference arm, so a gain is not just less data; a detector name, ``filter:a+b`` or
 ``filter`` (every installed detector) runs the real filterkit pipeline on the crawl written as Parquet;
-``weight`` resamples the new rows by ``(1 - p_machine)^k``; ``replay`` filters with a replay index of everything
+``weight`` draws new rows without replacement by ``(1 - p_machine)^k``, each at most ``weight_cap`` times
+(Drayson et al. 2025); ``replay`` filters with a replay index of everything
 earlier generations produced. Only ``none``, ``oracle`` and ``random`` read the labels, by design.
 """
 from __future__ import annotations
@@ -51,6 +52,16 @@ class ArmSettings:
     max_fpr: float = 0.01
     weight_column: str = "classifier.p_machine"
     weight_power: float = 1.0
+    weight_cap: int = 10
+    """Most times the weight arm may draw one document (Drayson et al.'s ``max_repeats``, 10 in their code)."""
+    weight_size: float = 1.0
+    """Draws of the weight arm as a share of the new rows; 1.0 trains on as many rows as ``none`` does."""
+
+    def __post_init__(self) -> None:
+        if int(self.weight_cap) != self.weight_cap or self.weight_cap < 1:
+            raise ValueError(f"weight_cap must be a whole number >= 1, got {self.weight_cap!r}")
+        if not (self.weight_size > 0 and np.isfinite(self.weight_size)):
+            raise ValueError(f"weight_size must be a finite share > 0, got {self.weight_size!r}")
 
 
 class Arm(ABC):
@@ -195,8 +206,32 @@ class PipelineArm(Arm):
         return dict(self._dropped)
 
 
+def capped_weighted_draw(weights: np.ndarray, size: int, cap: int, rng: np.random.Generator) -> np.ndarray:
+    """Positions of ``size`` weighted draws without replacement from ``cap`` copies of each row (sorted)."""
+    w = np.asarray(weights, dtype=np.float64)
+    if w.ndim != 1 or not np.all(np.isfinite(w)) or np.any(w < 0):
+        raise ValueError("weights must be a 1-D array of finite values >= 0")
+    if cap < 1 or size < 0:
+        raise ValueError(f"need cap >= 1 and size >= 0, got cap={cap}, size={size}")
+    # Efraimidis-Spirakis: keep the copies with the smallest E / w, E ~ Exp(1) (the same order as the top u^(1/w)
+    # keys), compared in logs so that a subnormal weight cannot overflow to the infinite key of a zero weight.
+    # Copies of a row are exchangeable, so this is the same law as successive draws without replacement from the
+    # rows repeated ``cap`` times (Drayson et al.'s np.random.choice). The rng always advances by len(w) * cap
+    # draws, so later draws from it do not depend on the weights.
+    exp = rng.standard_exponential((len(w), cap))
+    with np.errstate(divide="ignore"):
+        keys = np.where(w[:, None] > 0, np.log(exp) - np.log(w)[:, None], np.inf).ravel()
+    m = min(size, int(np.count_nonzero(w > 0)) * cap)  # zero-weight rows are never drawn, even if short
+    if m == 0:
+        return np.array([], dtype=np.intp)
+    chosen = np.argpartition(keys, m - 1)[:m] if m < len(keys) else np.arange(len(keys))
+    return np.sort(chosen // cap)
+
+
 class WeightArm(PipelineArm):
-    """Importance resampling of the new rows with weight ``(1 - clip(score, 0, 1))^k`` (filterkit's weight mode)."""
+    """Drayson et al.'s importance resampling: new rows are drawn without replacement with weight
+    ``(1 - clip(p_machine, 0, 1))^k`` (filterkit's weight mode), each at most ``weight_cap`` times, ``weight_size``
+    x (new rows) draws in all. Its TPR and FPR count the new rows never drawn."""
 
     def __init__(self, settings: ArmSettings) -> None:
         super().__init__("weight", [settings.weight_column.split(".")[0]], settings)
@@ -208,17 +243,22 @@ class WeightArm(PipelineArm):
                             weight=WeightSpec(self.settings.weight_column, self.settings.weight_power))
 
     def select(self, crawl: Rows, ctx: ArmContext) -> np.ndarray:
-        """Old rows, plus as many draws (with replacement) from the new rows as there are new rows."""
+        """Old rows, plus the capped weighted draws from the new rows (repeats allowed up to the cap)."""
         config = self.config(ctx)
         corpus_wide = any(is_corpus_wide(s.name) for s in config.detectors)
         shown = np.arange(len(crawl)) if corpus_wide else np.flatnonzero(crawl.new)
         table = run_pipeline(crawl.items[shown], config, ctx.fit.workdir / "pipeline", weight=True)
+        # Rows the pipeline did not keep (quarantined) keep weight 0, so they are never drawn.
         weight = np.zeros(len(crawl))
-        weight[shown[table[ROW].to_numpy()]] = table["weight"].to_numpy()
+        # A null weight (a row with no score) is never drawn rather than failing the draw.
+        weight[shown[table[ROW].to_numpy()]] = np.nan_to_num(table["weight"].to_numpy(zero_copy_only=False), nan=0.0)
         new = np.flatnonzero(crawl.new)
-        w = weight[new]
-        draws = ctx.rng.choice(new, size=len(new), p=w / w.sum()) if w.sum() > 0 else np.array([], dtype=int)
-        return np.concatenate([np.flatnonzero(~crawl.new), np.sort(draws)])
+        size = round(self.settings.weight_size * len(new))
+        draws = new[capped_weighted_draw(weight[new], size, self.settings.weight_cap, ctx.rng)]
+        if len(draws) < size:
+            log.info("arm weight: only %d of %d draws possible (%d rows with weight > 0, cap %d)", len(draws), size,
+                     int(np.count_nonzero(weight[new] > 0)), self.settings.weight_cap)
+        return np.concatenate([np.flatnonzero(~crawl.new), draws])
 
 
 def run_pipeline(texts: np.ndarray, config: FilterConfig, workdir: Path, weight: bool = False) -> pa.Table:

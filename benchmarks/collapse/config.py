@@ -58,6 +58,13 @@ class CollapseConfig:
     max_fpr: float = 0.01
     weight_column: str = "classifier.p_machine"
     weight_power: float = 1.0
+    weight_cap: int = 10
+    """The ``weight`` arm draws one document at most this many times (Drayson et al.'s ``max_repeats``; their
+    code's default is 10). With 1 the arm can only drop rows, never up-weight likely human ones."""
+    weight_size: float = 1.0
+    """Draws of the ``weight`` arm, as a share of the crawl's new rows. 1.0 trains on as many rows as ``none``,
+    so a gain is not more data (Drayson et al.'s code draws 1.5x); with ``weight_cap: 1``, 1.0 keeps every row
+    of weight > 0, so lower it there."""
     random_reference: str | None = None
     collapse_rules: tuple[CollapseRule, ...] | None = None
     """None: the learner kind's defaults (``DEFAULT_RULES``)."""
@@ -66,6 +73,21 @@ class CollapseConfig:
     doc_words: int = 150
     test_fraction: float = 0.1
     trusted_fraction: float = 0.1
+    trusted_by: str = "row"
+    """How trusted human text is drawn: ``row`` (documents of the training articles, as the crawl's human rows
+    are, so thresholds set on it hold on the crawl) or ``article`` (whole articles nobody trains on)."""
+    foreign_share: float = 0.0
+    """Share of each crawl's synthetic rows written by models other than the learner's previous one."""
+    foreign_source: str = "shared"
+    """Who writes them: ``shared`` (the shared sets' open and chat models), ``smollm2`` (the bundled model,
+    continuing human prefixes) or ``older`` (the learner's own earlier generations)."""
+    probes: tuple[str, ...] = ()
+    """Detectors (``lm``, ``classifier``, ``replay``) that score ``probe_rows`` random new rows of each crawl of
+    the ``none`` arm (else the first arm) without deciding anything: their realised TPR, FPR and AUROC per
+    generation, at a threshold set on trusted human text at ``max_fpr``."""
+    probe_rows: int = 200
+    foreign_cache: str = "~/.cache/filterkit/collapse"
+    """Where generated ``smollm2`` documents are kept between runs."""
     test_docs: int | None = None
     """Evaluate on at most this many held-out human documents (None: all of them)."""
     numeric_test_size: int = 10_000
@@ -87,6 +109,12 @@ class CollapseConfig:
             raise ValueError("name at least one arm")
         if self.generations < 1 or self.seeds < 1 or self.samples < 2 or (self.crawl_rows or 2) < 2:
             raise ValueError("need generations >= 1, seeds >= 1, samples >= 2 and crawl_rows >= 2")
+        if self.trusted_by not in ("row", "article"):
+            raise ValueError(f"trusted_by must be 'row' or 'article', got {self.trusted_by!r}")
+        if not 0.0 <= self.foreign_share <= 1.0:
+            raise ValueError(f"foreign_share must be in [0, 1], got {self.foreign_share}")
+        if self.foreign_source not in ("shared", "smollm2", "older"):
+            raise ValueError(f"foreign_source must be shared, smollm2 or older, got {self.foreign_source!r}")
         if not (0.0 < self.test_fraction and 0.0 <= self.trusted_fraction
                 and self.test_fraction + self.trusted_fraction < 1.0):
             raise ValueError("need test_fraction > 0, trusted_fraction >= 0 and their sum < 1")
@@ -114,6 +142,8 @@ class CollapseConfig:
             data["arms"] = tuple(a.strip() for a in data["arms"].split(",") if a.strip())
         elif data.get("arms") is not None:
             data["arms"] = tuple(data["arms"])
+        if data.get("probes") is not None:
+            data["probes"] = tuple(data["probes"])
         if data.get("collapse_rules") is not None:
             data["collapse_rules"] = tuple(r if isinstance(r, CollapseRule) else CollapseRule(**r)
                                            for r in data["collapse_rules"])

@@ -19,12 +19,16 @@ log = logging.getLogger(__name__)
 
 
 def run_collapse(config: CollapseConfig, out: str | Path, *, command: str | None = None,
-                 progress: Progress | None = None) -> dict[str, Any]:
-    """Run every arm over every seed and generation; write the outputs into ``out`` and return results.json."""
+                 progress: Progress | None = None, resume: bool = False) -> dict[str, Any]:
+    """Run every arm over every seed and generation; write the outputs into ``out`` and return results.json.
+
+    Finished generations are checkpointed in ``out/_state`` (kept, so that a later run may add generations or
+    seeds); ``resume`` continues from there.
+    """
     out = Path(out)
     out.mkdir(parents=True, exist_ok=True)
     started = time.perf_counter()
-    setup = prepare(config, out)
+    setup = prepare(config, out, resume=resume)
     if not setup.arms:
         raise ValueError(f"no arm can run: {setup.skipped}")
     try:

@@ -11,13 +11,14 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from benchmarks.collapse.causal_lm import CausalLMLearner, Codec, TrainSettings
-from benchmarks.collapse.learners import Family, Kind
+from benchmarks.collapse.causal_lm import CausalLMFamily, CausalLMLearner, Codec
+from benchmarks.collapse.learners import Kind
 
 
 @dataclass
-class HFFamily(Family):
-    """A pretrained causal LM, fully fine-tuned on each generation's data."""
+class HFFamily(CausalLMFamily):
+    """A pretrained causal LM, fully fine-tuned on each generation's data; training, decoding and warm-start
+    parameters are those of ``CausalLMFamily`` (Shumailov et al.'s setting: ``decoding: beam``)."""
 
     kind: ClassVar[Kind] = "text"
     model: str = "default"
@@ -25,21 +26,18 @@ class HFFamily(Family):
     batch_size: int = 8
     epochs: float = 1.0
     lr: float = 5e-5
-    device: str = "cpu"
-    threads: int = 0
-    """torch CPU threads (0: torch's default)."""
 
     def prepare(self, human_train: np.ndarray) -> None:
-        """Check the model reference before any training (a missing or non-causal model fails here)."""
+        """Check the model reference before any training (a missing or non-causal model fails here); keep the pool."""
         from detectors.models import resolve_model
 
         resolve_model(self.model)
+        super().prepare(human_train)
 
     def new(self, seed: int) -> CausalLMLearner:
-        """A learner that reloads the pretrained weights at each fit."""
-        settings = TrainSettings(self.block, self.batch_size, self.epochs, self.lr, device=self.device,
-                                 threads=self.threads)
-        return CausalLMLearner(self._load, settings, seed)
+        """A learner that reloads the pretrained weights at each fit (or, with ``warm_start``, takes the weights
+        ``init_from`` copies)."""
+        return self.learner(self._load, seed)
 
     def _load(self) -> tuple[Any, Codec]:
         import torch

@@ -41,8 +41,11 @@ class SeedData:
         return self.fresh[lo:lo + self.per_generation]
 
 
-def load_text_split(data_dir: Path, doc_words: int, test_fraction: float, trusted_fraction: float) -> HumanSplit:
-    """Cut the shared human corpora into documents and split them by article with a fixed, seed-free hash."""
+def load_text_split(data_dir: Path, doc_words: int, test_fraction: float, trusted_fraction: float,
+                    trusted_by: str = "row") -> HumanSplit:
+    """Cut the shared human corpora into documents and split them with a fixed, seed-free hash: the test set by
+    article; the trusted set by article, or (``trusted_by="row"``) by document among the training articles, so
+    that it is drawn as the crawl's fresh human rows are."""
     groups: dict[str, list[str]] = {}
     for rel in TEXT_SOURCES:
         path = data_dir / rel
@@ -58,10 +61,20 @@ def load_text_split(data_dir: Path, doc_words: int, test_fraction: float, truste
             groups[f"{rel}:{row['id']}"] = [d for d in docs if d.strip()]
     parts: dict[str, list[str]] = {"train": [], "trusted": [], "test": []}
     for key in sorted(groups):
-        u = int.from_bytes(hashlib.sha1(key.encode()).digest()[:8], "big") / 2**64
-        part = "test" if u < test_fraction else "trusted" if u < test_fraction + trusted_fraction else "train"
-        parts[part].extend(groups[key])
+        u = _unit(key)
+        if u < test_fraction:
+            parts["test"].extend(groups[key])
+        elif trusted_by == "article":
+            parts["trusted" if u < test_fraction + trusted_fraction else "train"].extend(groups[key])
+        else:
+            share = trusted_fraction / (1.0 - test_fraction)
+            for i, doc in enumerate(groups[key]):
+                parts["trusted" if _unit(f"{key}#{i}") < share else "train"].append(doc)
     return HumanSplit(**{k: np.array(v, dtype=object) for k, v in parts.items()})
+
+
+def _unit(key: str) -> float:
+    return int.from_bytes(hashlib.sha1(key.encode()).digest()[:8], "big") / 2**64
 
 
 def seed_data(pool: np.ndarray, seed: int, first: int, per_generation: int, generations: int) -> SeedData:

@@ -8,7 +8,7 @@ import math
 import shutil
 import zlib
 from collections.abc import Callable
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
@@ -16,18 +16,33 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from benchmarks.collapse import learners, schedules
-from benchmarks.collapse.arms import Arm, ArmContext, ArmSettings, Oracle, PipelineArm, RandomDrop, parse
+from benchmarks.collapse import foreign, learners, schedules
+from benchmarks.collapse.arms import (
+    Arm,
+    ArmContext,
+    ArmSettings,
+    Oracle,
+    PipelineArm,
+    RandomDrop,
+    parse,
+)
+from benchmarks.collapse.checkpoint import Checkpoints
 from benchmarks.collapse.config import CollapseConfig
 from benchmarks.collapse.human import HumanSplit, SeedData, load_text_split, seed_data
-from benchmarks.collapse.metrics import TextReference, filter_metrics, numeric_metrics, text_metrics
+from benchmarks.collapse.metrics import (
+    TextReference,
+    filter_metrics,
+    numeric_metrics,
+    text_metrics,
+)
 from benchmarks.collapse.practitioner import ArmUnavailable, FitContext
+from benchmarks.collapse.probes import Probe
 from benchmarks.collapse.rows import Rows
 from benchmarks.shared import shared_data_dir
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]
-_STREAMS = {"sample": 1, "human": 2, "arm": 3, "subsample": 4, "metric": 5, "practitioner": 6, "init": 7}
+_STREAMS = {"sample": 1, "human": 2, "arm": 3, "subsample": 4, "metric": 5, "practitioner": 6, "init": 7, "foreign": 8, "probe": 9}
 
 
 def rng_for(seed: int, generation: int, stream: str, salt: int = 0) -> np.random.Generator:
@@ -49,14 +64,22 @@ class Setup:
     skipped: dict[str, str]
     reference: TextReference | None
     """Word counts of the whole human training pool: the yardstick for types, tail and unigram KL."""
+    checkpoints: Checkpoints | None = None
+    foreign: np.ndarray | None = None
+    """Synthetic documents by other models (``foreign_source`` shared or smollm2) that crawls draw from."""
+    probes: list[Probe] = field(default_factory=list)
 
 
-def prepare(config: CollapseConfig, out: Path) -> Setup:
-    """Build the learner family, schedule and arms, load the human data; unusable arms are skipped with a reason."""
+def prepare(config: CollapseConfig, out: Path, resume: bool = False) -> Setup:
+    """Build the learner family, schedule and arms, load the human data; unusable arms are skipped with a reason.
+
+    Every finished generation is checkpointed under ``out/_state``; with ``resume`` a run continues from there
+    (with more generations or seeds, if the config asks for them).
+    """
     family = learners.build(config.learner, config.learner_params)
     schedule = schedules.build(config.schedule, config.samples, config.alpha, config.budget, config.crawl())
     settings = ArmSettings(config.detector_params, config.calibrate, config.max_fpr, config.weight_column,
-                           config.weight_power)
+                           config.weight_power, config.weight_cap, config.weight_size)
     arms = parse(list(config.arms), family.kind, settings, config.random_reference)
     skipped: dict[str, str] = {}
     for arm in arms:
@@ -69,7 +92,8 @@ def prepare(config: CollapseConfig, out: Path) -> Setup:
     workdir = out / "_work"
     trusted_path = None
     if family.kind == "text":
-        split = load_text_split(shared_data_dir(), config.doc_words, config.test_fraction, config.trusted_fraction)
+        split = load_text_split(shared_data_dir(), config.doc_words, config.test_fraction, config.trusted_fraction,
+                                config.trusted_by)
         if config.test_docs is not None:
             split = HumanSplit(split.train, split.trusted, split.test[:config.test_docs])
         workdir.mkdir(parents=True, exist_ok=True)
@@ -81,7 +105,44 @@ def prepare(config: CollapseConfig, out: Path) -> Setup:
         split = HumanSplit(np.empty(0), np.empty(0), test)
     family.prepare(split.train)
     reference = TextReference.from_docs(split.train) if family.kind == "text" else None
-    return Setup(config, family, schedule, arms, split, workdir, trusted_path, skipped, reference)
+    checkpoints = Checkpoints(out / "_state", config.to_dict(), resume)
+    if config.probes and family.kind != "text":
+        raise ValueError("probes score text: use them with a text learner")
+    probes = [Probe(name, config.detector_params.get(name, {}), config.probe_rows, config.max_fpr)
+              .fit(split.trusted, rng_for(0, 0, "probe", i)) for i, name in enumerate(config.probes)]
+    return Setup(config, family, schedule, arms, split, workdir, trusted_path, skipped, reference, checkpoints,
+                 _foreign_pool(config, schedule, split), probes)
+
+
+def _foreign_pool(config: CollapseConfig, schedule: schedules.Schedule, split: HumanSplit) -> np.ndarray | None:
+    if config.foreign_share <= 0 or config.foreign_source == "older":
+        return None
+    if config.learner in ("gaussian", "gmm"):
+        raise ValueError("foreign synthetic rows are text: use them with a text learner")
+    need = round(config.foreign_share * schedule.synthetic_per_generation()) * config.generations
+    if config.foreign_source == "shared":
+        return foreign.shared_pool(shared_data_dir(), config.doc_words, split.test)
+    cache = Path(config.foreign_cache).expanduser()
+    return foreign.smollm2_pool(split.train, need, config.doc_words, cache)
+
+
+def _synthetic(setup: Setup, samples: np.ndarray, history: list[str], rng: np.random.Generator
+               ) -> tuple[np.ndarray, int]:
+    """The crawl's synthetic rows at generation t: the previous model's samples, a ``foreign_share`` of them
+    replaced by other models' documents (or, for ``older``, by earlier generations' samples). Returns the rows
+    and how many are foreign."""
+    n = setup.schedule.synthetic_per_generation()
+    own = _nonempty(samples)[:n]
+    k = round(setup.config.foreign_share * n)
+    if k == 0:
+        return own, 0
+    if setup.config.foreign_source == "older":
+        # The history ends with the previous model's samples; the older generations' come before them.
+        pool = _nonempty(np.array(history[:len(history) - len(samples)], dtype=object))
+    else:
+        pool = setup.foreign
+    others = foreign.draw(pool, k, rng)
+    return np.concatenate([own[:n - len(others)], others]), len(others)
 
 
 def _fix_random_reference(arms: list[Arm], skipped: dict[str, str]) -> list[Arm]:
@@ -149,13 +210,34 @@ def _start(setup: Setup, seed: int) -> _Start:
         need = cfg.samples + schedule.human_per_generation() * cfg.generations
         pool = family.draw_human(need, rng_for(seed, 0, "human"))  # type: ignore[attr-defined]
         human = seed_data(pool, seed, cfg.samples, schedule.human_per_generation(), cfg.generations)
+    ref, state = setup.reference, setup.checkpoints
+    if state is not None and state.latest(seed, None) == 0:
+        saved = state.load(seed, None, 0)
+        model = _restore(family, _learner_seed(seed, 0), saved.model_dir, human.gen0)
+        metrics = {k: v for k, v in saved.records[0].items() if k not in ("arm", "seed", "generation", "sigma0")}
+        return _Start(human, model, saved.samples, metrics, ref, saved.records[0]["sigma0"])
     model = family.new(_learner_seed(seed, 0))
     model.fit(human.gen0)
     samples = model.sample(_n_samples(setup), rng_for(seed, 0, "sample"))
-    ref = setup.reference
     sigma0 = float(model.std()) if family.kind == "numeric" else math.nan
     metrics = _measure(setup, model, samples, ref, sigma0, rng_for(seed, 0, "metric"))
+    if state is not None:
+        state.save(seed, None, 0, metrics | {"sigma0": sigma0}, samples,
+                   Rows.of(human.gen0, synthetic=False, new=False), None, model)
     return _Start(human, model, samples, metrics, ref, sigma0)
+
+
+def _restore(family: learners.Family, seed: int, model_dir: Path | None, train: np.ndarray | None) -> Any:
+    """A checkpointed model: loaded where the learner saved itself, else refitted on its (saved) training rows,
+    which every learner does deterministically from its seed."""
+    model = family.new(seed)
+    if model_dir is not None and hasattr(model, "load_state"):
+        model.load_state(model_dir)
+    elif train is not None:
+        model.fit(train)
+    else:
+        raise RuntimeError("a checkpoint holds neither the model nor its training rows")
+    return model
 
 
 def _n_samples(setup: Setup) -> int:
@@ -200,8 +282,23 @@ def _lineage(setup: Setup, seed: int, arm: Arm, start: _Start, retain: dict[int,
     history: list[str] = list(samples) if family.kind == "text" else []
     salt = zlib.crc32(arm.label.encode())
     is_reference = any(isinstance(a, RandomDrop) and a.reference == arm.label for a in setup.arms)
-    for t in range(1, cfg.generations + 1):
-        synthetic = _nonempty(samples)[:schedule.synthetic_per_generation()]
+    state, begin = setup.checkpoints, 1
+    done = min(state.latest(seed, arm.label) or 0, cfg.generations) if state is not None else 0
+    if done:
+        saved = state.load(seed, arm.label, done)
+        for rec in saved.records:
+            if is_reference and "retain_rate" in rec:
+                retain[rec["generation"]] = rec["retain_rate"]
+            yield rec
+        if saved.records[-1].get("collapsed"):
+            return
+        pool, samples, begin = saved.pool, saved.samples, done + 1
+        if family.kind == "text":
+            history += [str(x) for part in state.samples(seed, arm.label, done) for x in part]
+        if begin <= cfg.generations:
+            model = _restore(family, _learner_seed(seed, done), saved.model_dir, saved.train)
+    for t in range(begin, cfg.generations + 1):
+        synthetic, n_foreign = _synthetic(setup, samples, history, rng_for(seed, t, "foreign"))
         crawl = schedule.crawl(pool, synthetic, start.human.fresh_for(t))
         previous = model
         fit_ctx = FitContext(t, setup.workdir / f"seed{seed}" / f"arm{salt:08x}", setup.split.trusted,
@@ -217,25 +314,42 @@ def _lineage(setup: Setup, seed: int, arm: Arm, start: _Start, retain: dict[int,
         kept = crawl.take(keep)
         pool = kept.as_old() if schedule.carries_pool() else kept
         train = schedule.training(pool, rng_for(seed, t, "subsample", salt))
-        rec = base | {"generation": t, **diag, "train_size": len(train),
+        if setup.probes and arm is _probed(setup):
+            new = np.flatnonzero(crawl.new)
+            for i, probe in enumerate(setup.probes):
+                diag |= probe.measure(crawl.items[new], crawl.synthetic[new], rng_for(seed, t, "probe", i))
+        rec = base | {"generation": t, **diag, "crawl_foreign_rows": n_foreign, "train_size": len(train),
                       "synthetic_share": float(train.synthetic.mean()) if len(train) else math.nan}
-        if len(train) == 0:
-            yield rec | {"collapsed": 1, "collapse_reason": "no training data left after filtering"}
-            return
-        model = family.new(_learner_seed(seed, t))
-        try:
-            model.fit(train.items)
-        except ValueError as exc:
-            yield rec | {"collapsed": 1, "collapse_reason": f"training failed: {exc}"}
+        failed = "no training data left after filtering" if len(train) == 0 else None
+        if failed is None:
+            model = family.new(_learner_seed(seed, t))
+            if hasattr(model, "init_from"):
+                model.init_from(previous)  # a warm-started learner continues from its predecessor's weights
+            try:
+                model.fit(train.items)
+            except ValueError as exc:
+                failed = f"training failed: {exc}"
+        if failed is not None:
+            rec |= {"collapsed": 1, "collapse_reason": failed}
+            if state is not None:
+                state.save(seed, arm.label, t, rec, samples[:0], pool, None, None)
+            yield rec
             return
         samples = model.sample(_n_samples(setup), rng_for(seed, t, "sample"))
         if family.kind == "text":
             history.extend(samples)
         rec = _verdict(rec | _measure(setup, model, samples, start.ref, start.sigma0, rng_for(seed, t, "metric")),
                        samples)
+        if state is not None:
+            state.save(seed, arm.label, t, rec, samples, pool, train.items, model)
         yield rec
         if rec["collapsed"]:
             return
+
+
+def _probed(setup: Setup) -> Arm:
+    """The arm whose crawls the probes score: ``none`` (the contamination as it comes), else the first arm."""
+    return next((a for a in setup.arms if a.label == "none"), setup.arms[0])
 
 
 def _verdict(rec: dict[str, Any], samples: np.ndarray) -> dict[str, Any]:

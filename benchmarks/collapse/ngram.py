@@ -3,7 +3,8 @@
 The model can only produce word types it saw in training, so a type missing from one generation's data is
 gone for good: exactly the loss of the tail that model collapse is about. To score held-out human text it mixes
 in a small uniform floor over every human type (``floor``), so an out-of-vocabulary token costs a large, finite
-penalty instead of infinity; sampling never uses the floor.
+penalty instead of infinity; sampling never uses the floor. ``evaluate`` reports the OOV tokens apart
+(``oov_rate``, ``test_ce_in_vocab``, ``test_ce_oov``) and the NLL per word-frequency band of the human pool.
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ from typing import ClassVar
 
 import numpy as np
 
+from benchmarks.collapse.causal_lm import BANDS, band_metrics, frequency_bands
 from benchmarks.collapse.learners import Family, Kind
 from benchmarks.collapse.text import words
 
@@ -34,18 +36,23 @@ class NGramFamily(Family):
     floor: float = 1e-3
     """Weight of the uniform distribution over all human types used only when scoring."""
     _universe: int = field(default=0, init=False, repr=False)
+    _bands: dict[str, int] = field(default_factory=dict, init=False, repr=False)
 
     def __post_init__(self) -> None:
         if self.order < 1 or not 0.0 < self.discount < 1.0 or self.max_tokens < 1 or not 0.0 < self.floor < 1.0:
             raise ValueError("ngram: need order >= 1, 0 < discount < 1, max_tokens >= 1 and 0 < floor < 1")
 
     def prepare(self, human_train: np.ndarray) -> None:
-        """Size the scoring floor's universe: every human type plus the end token and one unknown slot."""
-        self._universe = len({w for doc in human_train for w in words(doc)}) + 2
+        """Size the scoring floor's universe (every human type plus the end token and one unknown slot) and band
+        the types by their frequency in the pool (the end token counted once per document)."""
+        counts = Counter(w for doc in human_train for w in words(doc))
+        self._universe = len(counts) + 2
+        counts[EOS] = len(human_train)
+        self._bands = frequency_bands(counts)
 
     def new(self, seed: int) -> NGramLM:
         """An untrained model (sampling is random only through the generator the loop passes)."""
-        return NGramLM(self.order, self.discount, self.max_tokens, self.floor, max(self._universe, 2))
+        return NGramLM(self.order, self.discount, self.max_tokens, self.floor, max(self._universe, 2), self._bands)
 
 
 @dataclass
@@ -69,6 +76,8 @@ class NGramLM:
     max_tokens: int
     floor: float
     universe: int
+    bands: dict[str, int] = field(default_factory=dict)
+    """Frequency band of each human type (0 head, 1 torso, 2 tail; unlisted: tail); empty: no band metrics."""
     _tables: list[dict[tuple[str, ...], _Context]] = field(default_factory=list, init=False, repr=False)
 
     def fit(self, data: np.ndarray) -> None:
@@ -133,16 +142,32 @@ class NGramLM:
         return p
 
     def evaluate(self, human_test: np.ndarray) -> dict[str, float]:
-        """Mean negative log-probability per token (end tokens included) of the test documents, with the floor."""
+        """Mean negative log-probability per token (end tokens included) of the test documents, with the floor:
+        overall (``test_ce``), over tokens in and out of the model's vocabulary, and per human frequency band."""
         pad = (BOS,) * (self.order - 1)
         uniform = self.floor / self.universe
         keep = 1.0 - self.floor
-        nll, n, oov = 0.0, 0, 0
+        tail = len(BANDS) - 1
+        nll, n, oov, nll_oov = 0.0, 0, 0, 0.0
+        band_nll, band_n = [0.0] * len(BANDS), [0] * len(BANDS)
         for doc in human_test:
             seq = pad + tuple(words(doc)) + (EOS,)
             for i in range(len(pad), len(seq)):
                 p = self.prob(seq[i - self.order + 1:i] if self.order > 1 else (), seq[i])
-                oov += p == 0.0
-                nll -= math.log(keep * p + uniform)
+                cost = -math.log(keep * p + uniform)
+                nll += cost
                 n += 1
-        return {"test_ce": nll / max(n, 1), "test_oov": oov / max(n, 1)}
+                if p == 0.0:  # only a type missing from the unigram table has probability 0
+                    oov += 1
+                    nll_oov += cost
+                b = self.bands.get(seq[i], tail)
+                band_nll[b] += cost
+                band_n[b] += 1
+        # test_oov: the older name of oov_rate, kept so earlier reports still read.
+        # nll_per_word: the same total over words alone (end tokens cost but do not count), so that learners with
+        # other tokenisations (the subword transformers) are compared on one footing.
+        out = {"test_ce": nll / max(n, 1), "nll_per_word": nll / max(n - len(human_test), 1),
+               "test_oov": oov / max(n, 1), "oov_rate": oov / max(n, 1),
+               "test_ce_in_vocab": (nll - nll_oov) / (n - oov) if n > oov else math.nan,
+               "test_ce_oov": nll_oov / oov if oov else math.nan}
+        return out | band_metrics(band_nll, band_n) if self.bands else out

@@ -18,17 +18,25 @@ def markdown(config: CollapseConfig, summary: dict[str, Any], details: dict[str,
               + (f", alpha = {config.alpha}" if config.schedule == "fixed" else "")
               + (f", learner params {config.learner_params}" if config.learner_params else "") + ".",
               "Collapse when " + " or ".join(_rule(r) for r in rules) + "; right-censored at the last generation "
-              "(shown as `>G`). Delay = median T(arm) - median T(none), 95% bootstrap CI over seeds. Oracle benefit "
-              f"= area between the none and arm curves of mean `{config.benefit_metric}` over the area between none "
-              "and oracle (1.0 = as good as perfect detection; blank when the oracle did no better than no filter). "
-              "TPR/FPR are on each generation's new crawl rows.", ""]
-    lines += ["| arm | collapse T per seed | delay (95% CI) | oracle benefit | mean TPR | mean FPR | mean retain | "
-              f"final {config.benefit_metric} |", "|---|---|---|---|---|---|---|---|"]
+              f"G = {config.generations} (`>G`). KM median: where the Kaplan–Meier survival curve over seeds falls "
+              "to 0.5 (`>G`: not reached). RMST: the area under it up to G, i.e. mean generations before collapse "
+              "counting at most G; RMST delay = RMST(arm) - RMST(none). Area vs none: per seed, the sum over "
+              f"generations 1..G of none - arm in `{config.benefit_metric}`, averaged; oracle benefit = that area "
+              "over the oracle's (1.0 = as good as perfect detection), left out with a note when the oracle's "
+              "interval holds 0. Brackets: 95% paired bootstrap over seeds. TPR/FPR: on each generation's new rows.",
+              ""]
+    lines += ["| arm | collapse T per seed | KM median | RMST [95% CI] | RMST delay vs none [95% CI] | "
+              "area vs none [95% CI] | oracle benefit [95% CI] | mean TPR | mean FPR | mean retain | "
+              f"final {config.benefit_metric} |", "|---|---|---|---|---|---|---|---|---|---|---|"]
     for arm, s in summary.items():
-        d, det = s["delay"], details[arm]
+        sv, det = s["survival"], details[arm]
         times = ", ".join(f">{t}" if c else str(t) for t, c in zip(s["collapse_time"], det["censored"]))
-        lines.append(f"| {arm} | {times} | {_f(d['median'], 1)} [{_f(d['ci_low'], 1)}, {_f(d['ci_high'], 1)}] | "
-                     f"{_f(s['oracle_benefit'], 2)} | {_f(det['mean_filter_tpr'], 3)} | {_f(det['mean_filter_fpr'], 3)}"
+        median = _f(sv["km_median"], 0) if sv["km_median_reached"] else f">{sv['horizon']}"
+        benefit = (_ci(s["oracle_benefit"], s["oracle_benefit_ci"], 2) if s["oracle_benefit"] == s["oracle_benefit"]
+                   else s["benefit_note"])
+        lines.append(f"| {arm} | {times} | {median} | {_ci(sv['rmst'], sv['rmst_ci'], 2)} | "
+                     f"{_ci(sv['rmst_delay'], sv['rmst_delay_ci'], 2)} | {_ci(s['area'], s['area_ci'], 3)} | "
+                     f"{benefit} | {_f(det['mean_filter_tpr'], 3)} | {_f(det['mean_filter_fpr'], 3)}"
                      f" | {_f(det['mean_retain_rate'], 3)} | {_f(det[f'final_{config.benefit_metric}'], 3)} |")
     if skipped:
         lines += ["", "Skipped arms and detectors left out:", *[f"- `{a}`: {why}" for a, why in skipped.items()]]
@@ -56,6 +64,13 @@ def _curve_table(records: list[dict[str, Any]], config: CollapseConfig, summary:
 
 def _rule(r: Any) -> str:
     return f"{r.metric}{'/gen0' if r.relative else ''} {r.op} {r.threshold:g}"
+
+
+def _ci(x: Any, ci: list[float], digits: int) -> str:
+    """``x [lo, hi]``, blank when ``x`` is undefined."""
+    if not _f(x, digits):
+        return ""
+    return f"{_f(x, digits)} [{_f(ci[0], digits)}, {_f(ci[1], digits)}]"
 
 
 def _f(x: Any, digits: int) -> str:

@@ -1,5 +1,8 @@
 """A small GPT-2-shaped transformer trained from scratch each generation, with a byte-level BPE tokenizer
-trained once on the human training pool (the ``tokenizers`` library)."""
+trained once on the human training pool (the ``tokenizers`` library).
+
+About a million parameters by default; ``width`` 256, ``layers`` 4, ``heads`` 4, ``block`` 128, ``vocab_size``
+4096 make about 4M (train it longer with ``steps`` and ``schedule: cosine``)."""
 from __future__ import annotations
 
 from dataclasses import dataclass, field
@@ -7,34 +10,29 @@ from typing import Any, ClassVar
 
 import numpy as np
 
-from benchmarks.collapse.causal_lm import CausalLMLearner, Codec, TrainSettings
-from benchmarks.collapse.learners import Family, Kind
+from benchmarks.collapse.causal_lm import CausalLMFamily, CausalLMLearner, Codec
+from benchmarks.collapse.learners import Kind
 
 SPECIAL = "<|endoftext|>"
 
 
 @dataclass
-class TransformerFamily(Family):
-    """Sized for a few generations on a 2-core CPU: about a million parameters by default."""
+class TransformerFamily(CausalLMFamily):
+    """Sized for a few generations on a 2-core CPU: about a million parameters by default. Training, decoding
+    and warm-start parameters are those of ``CausalLMFamily``."""
 
     kind: ClassVar[Kind] = "text"
     vocab_size: int = 4096
     layers: int = 2
     width: int = 128
     heads: int = 4
-    block: int = 256
-    batch_size: int = 16
-    epochs: float = 3.0
-    lr: float = 1e-3
-    device: str = "cpu"
-    threads: int = 0
-    """torch CPU threads (0: torch's default)."""
     _tokenizer: Any = field(default=None, init=False, repr=False)
 
     def prepare(self, human_train: np.ndarray) -> None:
-        """Train the BPE tokenizer on the human training pool (never on test or synthetic text)."""
+        """Train the BPE tokenizer on the human training pool (never on test or synthetic text), and keep the pool."""
         from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
 
+        super().prepare(human_train)
         tok = Tokenizer(models.BPE())
         tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
         tok.decoder = decoders.ByteLevel()
@@ -44,12 +42,11 @@ class TransformerFamily(Family):
         self._tokenizer = tok
 
     def new(self, seed: int) -> CausalLMLearner:
-        """A learner that starts each fit from a fresh random initialisation drawn from ``seed``."""
+        """A learner that starts each fit from a fresh random initialisation drawn from ``seed`` (or, with
+        ``warm_start``, from the weights ``init_from`` copies)."""
         if self._tokenizer is None:
             raise RuntimeError("call prepare() with the human training pool first: it trains the tokenizer")
-        settings = TrainSettings(self.block, self.batch_size, self.epochs, self.lr, device=self.device,
-                                 threads=self.threads)
-        return CausalLMLearner(self._load, settings, seed)
+        return self.learner(self._load, seed)
 
     def _load(self) -> tuple[Any, Codec]:
         from transformers import GPT2Config, GPT2LMHeadModel

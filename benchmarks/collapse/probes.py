@@ -1,0 +1,69 @@
+"""Probes: a detector scores a random subsample of each generation's crawl without deciding anything, so that
+its realised TPR and FPR per generation are known even where it is too slow to run as an arm (the LM on a CPU).
+
+Its threshold is set once per run on trusted human text at ``max_fpr``, as a practitioner would set it.
+"""
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Any
+
+import numpy as np
+import pyarrow as pa
+
+from benchmarks.collapse.practitioner import DEFAULT_CALIBRATION
+from detectors.metrics import auroc
+from filterkit import registry
+from filterkit.normalize import defend_texts
+from filterkit.rules import threshold_for_fpr
+
+
+@dataclass
+class Probe:
+    """One row detector, its score column and direction, and the threshold fitted on trusted human text."""
+
+    name: str
+    params: dict[str, Any]
+    rows: int
+    max_fpr: float
+    column: str = ""
+    op: str = ">="
+    threshold_: float = math.nan
+    detector_: Any = field(default=None, repr=False)
+
+    def __post_init__(self) -> None:
+        if self.name not in DEFAULT_CALIBRATION:
+            raise ValueError(f"probe {self.name!r}: probes know {sorted(DEFAULT_CALIBRATION)}")
+        self.column, self.op = DEFAULT_CALIBRATION[self.name]
+
+    def fit(self, trusted: np.ndarray, rng: np.random.Generator) -> Probe:
+        """Build the detector and set the threshold on up to ``rows`` trusted human documents."""
+        self.detector_ = registry.build(self.name, self.params)
+        self.threshold_ = threshold_for_fpr(self._scores(_pick(trusted, self.rows, rng)), self.max_fpr, self.op)
+        return self
+
+    def measure(self, texts: np.ndarray, synthetic: np.ndarray, rng: np.random.Generator) -> dict[str, float]:
+        """TPR, FPR and AUROC of the probe on up to ``rows`` crawl rows drawn at random."""
+        pick = np.sort(rng.choice(len(texts), size=min(self.rows, len(texts)), replace=False))
+        s, y = self._scores(texts[pick]), synthetic[pick]
+        with np.errstate(invalid="ignore"):  # NaN scores (the detector abstained) never flag
+            flagged = s >= self.threshold_ if self.op == ">=" else s <= self.threshold_
+        signed = s if self.op == ">=" else -s
+        finite = signed[np.isfinite(signed)]
+        # Abstentions (NaN) rank below every scored row: the most human-like, as the rule treats them.
+        signed = np.where(np.isfinite(signed), signed, (finite.min() - 1.0) if finite.size else 0.0)
+        p = f"probe_{self.name}"
+        both = bool(y.any() and (~y).any())
+        return {f"{p}_rows": len(pick),
+                f"{p}_tpr": float(flagged[y].mean()) if y.any() else math.nan,
+                f"{p}_fpr": float(flagged[~y].mean()) if (~y).any() else math.nan,
+                f"{p}_auroc": auroc(y, signed) if both else math.nan}
+
+    def _scores(self, texts: np.ndarray) -> np.ndarray:
+        batch = pa.table({"text": pa.array(defend_texts(pa.array([str(t) for t in texts], pa.string())))})
+        return self.detector_.score(batch)[self.column].to_numpy(zero_copy_only=False).astype(float)
+
+
+def _pick(docs: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
+    return docs[np.sort(rng.choice(len(docs), size=min(n, len(docs)), replace=False))]
