@@ -121,3 +121,15 @@ def test_the_schedule_comparison_reads_runs_and_shows_replace_drifting_more(tmp_
     assert "| replace | 2 | 3 |" in text and "| accumulate | 2 | 3 |" in text and (tmp_path / "c.png").is_file()
     runs = [compare.summarise(tmp_path / s, "none") for s in ("replace", "accumulate")]
     assert runs[0]["ratio_last"][0] > runs[1]["ratio_last"][0]  # replace loses more than accumulate
+
+
+def test_checkpointing_can_be_switched_off_for_cheap_runs(tmp_path):
+    run_collapse(_cfg(learner="gaussian", schedule="replace", seeds=1, numeric_test_size=100, checkpoint=False),
+                 tmp_path)
+    assert not (tmp_path / "_state").exists()
+
+
+def test_a_run_refused_for_its_settings_leaves_no_state(tmp_path):
+    with pytest.raises(ValueError, match="foreign synthetic rows are text"):
+        run_collapse(_cfg(learner="gaussian", foreign_share=0.5), tmp_path)
+    assert not (tmp_path / "_state").exists()

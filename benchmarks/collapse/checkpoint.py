@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 from benchmarks.collapse.rows import Rows
 
 # Fields a continued run may change: more generations or seeds extend a run, the rest only shape the outputs.
-MAY_CHANGE = ("generations", "seeds", "bootstrap", "plots", "keep_work")
+MAY_CHANGE = ("generations", "seeds", "bootstrap", "plots", "keep_work", "checkpoint")
 
 
 class ResumeError(ValueError):

@@ -94,6 +94,9 @@ class CollapseConfig:
     bleu_docs: int = 50
     bootstrap: int = 2000
     keep_work: bool = False
+    checkpoint: bool = True
+    """Checkpoint every generation under ``OUT/_state`` (so ``--resume`` works); off for runs of cheap learners
+    over thousands of seeds, where writing the state costs more than recomputing it."""
     plots: bool = True
     """Write results.png (matplotlib)."""
 

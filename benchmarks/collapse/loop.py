@@ -105,13 +105,15 @@ def prepare(config: CollapseConfig, out: Path, resume: bool = False) -> Setup:
         split = HumanSplit(np.empty(0), np.empty(0), test)
     family.prepare(split.train)
     reference = TextReference.from_docs(split.train) if family.kind == "text" else None
-    checkpoints = Checkpoints(out / "_state", config.to_dict(), resume)
     if config.probes and family.kind != "text":
         raise ValueError("probes score text: use them with a text learner")
     probes = [Probe(name, config.detector_params.get(name, {}), config.probe_rows, config.max_fpr)
               .fit(split.trusted, rng_for(0, 0, "probe", i)) for i, name in enumerate(config.probes)]
+    pool = _foreign_pool(config, schedule, split)
+    # Last, so that a run refused for its settings leaves no state behind that a corrected rerun would trip on.
+    checkpoints = Checkpoints(out / "_state", config.to_dict(), resume) if config.checkpoint else None
     return Setup(config, family, schedule, arms, split, workdir, trusted_path, skipped, reference, checkpoints,
-                 _foreign_pool(config, schedule, split), probes)
+                 pool, probes)
 
 
 def _foreign_pool(config: CollapseConfig, schedule: schedules.Schedule, split: HumanSplit) -> np.ndarray | None:

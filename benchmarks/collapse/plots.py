@@ -8,8 +8,8 @@ from typing import Any
 import numpy as np
 
 NUMERIC = ("test_ce", "sigma_ratio", "w2", "synthetic_share")
-TEXT = ("test_ce", "human_types_kept", "tail_coverage", "distinct_2", "unigram_kl", "self_bleu",
-        "synthetic_share", "filter_fpr")
+TEXT = ("test_ce", "nll_head", "nll_tail", "human_types_kept", "tail_coverage", "distinct_2", "unigram_kl",
+        "self_bleu", "synthetic_share", "filter_tpr", "filter_fpr", "retain_rate")
 
 
 def plot(records: list[dict[str, Any]], kind: str, path: Path, title: str) -> Path:
