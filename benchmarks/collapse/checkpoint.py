@@ -113,29 +113,34 @@ def _plain(record: dict[str, Any]) -> dict[str, Any]:
     return {k: (v.item() if hasattr(v, "item") else v) for k, v in record.items()}
 
 
-def _write_items(items: np.ndarray, path: Path) -> None:
-    column = (pa.array([str(x) for x in items], pa.string()) if items.dtype == object
-              else pa.array(np.asarray(items, np.float64)))
-    pq.write_table(pa.table({"items": column}), path)
+def _column(items: np.ndarray) -> pa.Array:
+    """Documents as strings, numeric items as float64."""
+    if items.dtype == object:
+        return pa.array([str(x) for x in items], pa.string())
+    return pa.array(np.asarray(items, np.float64))
 
 
-def _read_items(path: Path) -> np.ndarray:
-    column = pq.read_table(path)["items"]
+def _values(column: pa.ChunkedArray) -> np.ndarray:
+    """The inverse of ``_column``."""
     if pa.types.is_string(column.type):
         return np.array(column.to_pylist(), dtype=object)
     return column.to_numpy()
 
 
+def _write_items(items: np.ndarray, path: Path) -> None:
+    pq.write_table(pa.table({"items": _column(items)}), path)
+
+
+def _read_items(path: Path) -> np.ndarray:
+    return _values(pq.read_table(path)["items"])
+
+
 def _write_rows(rows: Rows, path: Path) -> None:
-    items = (pa.array([str(x) for x in rows.items], pa.string()) if rows.items.dtype == object
-             else pa.array(np.asarray(rows.items, np.float64)))
-    pq.write_table(pa.table({"items": items, "synthetic": pa.array(rows.synthetic, pa.bool_()),
+    pq.write_table(pa.table({"items": _column(rows.items), "synthetic": pa.array(rows.synthetic, pa.bool_()),
                              "new": pa.array(rows.new, pa.bool_())}), path)
 
 
 def _read_rows(path: Path) -> Rows:
     t = pq.read_table(path)
-    items = t["items"]
-    values = (np.array(items.to_pylist(), dtype=object) if pa.types.is_string(items.type) else items.to_numpy())
-    return Rows(values, t["synthetic"].to_numpy(zero_copy_only=False), t["new"].to_numpy(zero_copy_only=False))
-
+    return Rows(_values(t["items"]), t["synthetic"].to_numpy(zero_copy_only=False),
+                t["new"].to_numpy(zero_copy_only=False))

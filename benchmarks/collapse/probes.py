@@ -40,12 +40,13 @@ class Probe:
     def fit(self, trusted: np.ndarray, rng: np.random.Generator) -> Probe:
         """Build the detector and set the threshold on up to ``rows`` trusted human documents."""
         self.detector_ = registry.build(self.name, self.params)
-        self.threshold_ = threshold_for_fpr(self._scores(_pick(trusted, self.rows, rng)), self.max_fpr, self.op)
+        self.threshold_ = threshold_for_fpr(self._scores(trusted[_pick(len(trusted), self.rows, rng)]), self.max_fpr,
+                                            self.op)
         return self
 
     def measure(self, texts: np.ndarray, synthetic: np.ndarray, rng: np.random.Generator) -> dict[str, float]:
         """TPR, FPR and AUROC of the probe on up to ``rows`` crawl rows drawn at random."""
-        pick = np.sort(rng.choice(len(texts), size=min(self.rows, len(texts)), replace=False))
+        pick = _pick(len(texts), self.rows, rng)
         s, y = self._scores(texts[pick]), synthetic[pick]
         with np.errstate(invalid="ignore"):  # NaN scores (the detector abstained) never flag
             flagged = s >= self.threshold_ if self.op == ">=" else s <= self.threshold_
@@ -65,5 +66,6 @@ class Probe:
         return self.detector_.score(batch)[self.column].to_numpy(zero_copy_only=False).astype(float)
 
 
-def _pick(docs: np.ndarray, n: int, rng: np.random.Generator) -> np.ndarray:
-    return docs[np.sort(rng.choice(len(docs), size=min(n, len(docs)), replace=False))]
+def _pick(size: int, n: int, rng: np.random.Generator) -> np.ndarray:
+    """Sorted positions of up to ``n`` of ``size`` rows, drawn without replacement."""
+    return np.sort(rng.choice(size, size=min(n, size), replace=False))
