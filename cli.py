@@ -455,7 +455,7 @@ def train_router_cmd(
                   f"sample rows; the router's out-of-fold AUROC {m['auroc']:.3f}; it sends {share:.0%} to the LM")
 
 
-bench_app = typer.Typer(help="Benchmarks: detector quality (detect) and model collapse (collapse).",
+bench_app = typer.Typer(help="Benchmarks: detector quality (detect), model collapse (collapse) and generation chains (chains).",
                         no_args_is_help=True)
 app.add_typer(bench_app, name="bench")
 
@@ -518,6 +518,9 @@ def bench_collapse_cmd(
         "--learner-param", help="Learner parameter KEY=VALUE (VALUE read as YAML); repeatable.")] = None,
     param: Params = None,
     config: Annotated[Optional[Path], typer.Option("--config", help="YAML or TOML collapse config.")] = None,
+    setting: Annotated[Optional[list[str]], typer.Option(
+        "--set", help="Any other config key as KEY=VALUE (VALUE read as YAML), e.g. replay_pick=oldest; repeatable.")
+    ] = None,
     keep_work: Annotated[bool, typer.Option("--keep-work", help="Keep the per-generation crawls.")] = False,
     resume: Annotated[bool, typer.Option(
         "--resume", help="Continue from OUT/_state (a killed run, or the same run with more generations or seeds).")
@@ -530,6 +533,7 @@ def bench_collapse_cmd(
 
     try:
         cfg = load(config) if config else CollapseConfig()
+        cfg = cfg.replace(**_parse_params(setting, "--set", dotted=False))
         learner_params = {**cfg.learner_params, **_parse_params(learner_param, "--learner-param", dotted=False)}
         detector_params = {k: dict(v) for k, v in cfg.detector_params.items()}
         # Unlike filter, any detector may be named: an arm, not --detectors, decides which ones run.
@@ -542,6 +546,7 @@ def bench_collapse_cmd(
                  ("--generations", generations), ("--seeds", seeds), ("--samples", samples), ("--alpha", alpha),
                  ("--crawl-rows", crawl_rows)]
         given += [("--learner-param", v) for v in learner_param or []] + [("--param", v) for v in param or []]
+        given += [("--set", v) for v in setting or []]
         words = [str(w) for k, v in given if v is not None for w in (k, v)]
         command = shlex.join(["filterkit", "bench", "collapse", *words, *(["--keep-work"] if keep_work else []),
                               "-o", str(out)])
@@ -559,6 +564,62 @@ def bench_collapse_cmd(
         table.add_row(arm, ", ".join(f">{t}" if c else str(t) for t, c in zip(s["collapse_time"], censored)),
                       f"{d['median']:.1f} [{d['ci_low']:.1f}, {d['ci_high']:.1f}]" if d["median"] == d["median"] else "",
                       f"{s['oracle_benefit']:.2f}" if s["oracle_benefit"] == s["oracle_benefit"] else "")
+    Console().print(table)
+    console.print(f"report: {out / 'results.md'}")
+
+
+@bench_app.command("chains")
+def bench_chains_cmd(
+    out: Out,
+    config: Annotated[Optional[Path], typer.Option("--config", help="YAML or TOML chains config.")] = None,
+    model: Annotated[Optional[str], typer.Option(
+        "--model", help="Rephraser: 'default' (SmolLM2) or a local causal-LM directory.")] = None,
+    temperatures: Annotated[Optional[str], typer.Option("--temperatures", help="Comma-separated, e.g. 0,0.7,1.0.")
+                            ] = None,
+    chains: Annotated[Optional[int], typer.Option("--chains", help="Chains per temperature.")] = None,
+    steps: Annotated[Optional[int], typer.Option("--steps", help="Rephrasings per chain.")] = None,
+    source: Annotated[Optional[str], typer.Option("--source", help="news_wiki_stories or wikitext2.")] = None,
+    min_words: Annotated[Optional[int], typer.Option("--min-words", help="Shortest start text.")] = None,
+    max_words: Annotated[Optional[int], typer.Option("--max-words", help="Longest start text.")] = None,
+    max_new_tokens: Annotated[Optional[int], typer.Option("--max-new-tokens")] = None,
+    batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Chains generated together.")] = None,
+    detectors: Annotated[Optional[str], typer.Option(
+        "--detectors", help="Comma-separated of lm, classifier, replay (default: all three).")] = None,
+    score_depths: Annotated[Optional[str], typer.Option(
+        "--score-depths", help="Depths the detectors score, e.g. 0,1,2,3,5,10,15,20 (default: all).")] = None,
+    seed: Annotated[Optional[int], typer.Option("--seed")] = None,
+    work_dir: Annotated[Optional[Path], typer.Option(
+        "--work-dir", help="Where _state, score caches and the classifier go (default: OUT).")] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue from WORK/_state (a killed run).")] = False,
+) -> None:
+    """Markovian generation chains: an LM rephrases its own output again and again. Writes OUT/results.*."""
+    import shlex
+
+    from benchmarks.chains import ChainsConfig, load, run_chains
+
+    try:
+        cfg = load(config) if config else ChainsConfig()
+        cfg = cfg.replace(model=model, temperatures=temperatures, chains=chains, steps=steps, source=source,
+                          min_words=min_words, max_words=max_words, max_new_tokens=max_new_tokens,
+                          batch_size=batch_size, detectors=detectors, score_depths=score_depths, seed=seed)
+        given = [("--config", config), ("--model", model), ("--temperatures", temperatures), ("--chains", chains),
+                 ("--steps", steps), ("--source", source), ("--min-words", min_words), ("--max-words", max_words),
+                 ("--max-new-tokens", max_new_tokens), ("--batch-size", batch_size), ("--detectors", detectors),
+                 ("--score-depths", score_depths), ("--seed", seed), ("--work-dir", work_dir)]
+        words = [str(w) for k, v in given if v is not None for w in (k, v)]
+        command = shlex.join(["filterkit", "bench", "chains", *words, *(["--resume"] if resume else []),
+                              "-o", str(out)])
+        with _progress() as progress:
+            result = run_chains(cfg, out, work=work_dir, command=command, progress=progress, resume=resume)
+    except (ValueError, FileNotFoundError, RuntimeError) as exc:
+        _fail(exc)
+    table = Table(title=f"chains: {cfg.model}, {cfg.chains} chains x {cfg.steps} steps → {out}")
+    for column in ("T", "converged", "median first repeat", "fixed points", "distinct outputs"):
+        table.add_column(column)
+    for t, r in result["temperatures"].items():
+        s = r["summary"]
+        table.add_row(t, f"{s['converged']}/{s['chains']}", str(s["first_repeat_median"]), str(s["fixed_points"]),
+                      f"{s['distinct_outputs_mean']:.1f}")
     Console().print(table)
     console.print(f"report: {out / 'results.md'}")
 

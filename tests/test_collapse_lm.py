@@ -115,8 +115,27 @@ def test_cosine_schedule_warms_up_then_decays_to_zero():
     assert math.isfinite(learner.evaluate(TEST[:4])["test_ce"])
 
 
+@pytest.mark.parametrize("precision", ["autocast", "weights"])
+def test_bfloat16_trains_samples_and_scores_in_that_precision(precision, tmp_path):
+    import torch
+
+    full = _family(steps=20).new(5)
+    full.fit(TRAIN)
+    low = _family(steps=20, dtype="bfloat16", precision=precision).new(5)
+    low.fit(TRAIN)
+    stored = {p.dtype for p in low._model.parameters()}
+    assert stored == ({torch.bfloat16} if precision == "weights" else {torch.float32})
+    a, b = full.evaluate(TEST)["test_ce"], low.evaluate(TEST)["test_ce"]
+    assert math.isfinite(b) and a != b and abs(a - b) < 0.5  # the same run, rounded differently
+    assert len(low.sample(4, np.random.default_rng(0))) == 4
+    low.save_state(tmp_path)  # a checkpoint restores the low-precision model exactly
+    back = _family(steps=20, dtype="bfloat16", precision=precision).new(5)
+    back.load_state(tmp_path)
+    assert back.evaluate(TEST)["test_ce"] == b
+
+
 @pytest.mark.parametrize("params", [{"decoding": "greedy"}, {"schedule": "linear"}, {"top_p": 0.0},
-                                    {"num_beams": 0}])
+                                    {"num_beams": 0}, {"dtype": "float8"}, {"precision": "half"}])
 def test_bad_lm_parameters_are_refused(params):
     with pytest.raises(ValueError):
         learners.build("transformer", params)

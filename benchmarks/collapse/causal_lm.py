@@ -12,7 +12,7 @@ import logging
 import math
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -26,6 +26,8 @@ log = logging.getLogger(__name__)
 
 DECODINGS = ("sample", "prefix", "beam")
 SCHEDULES = ("constant", "cosine")
+DTYPES = ("float32", "bfloat16", "float16")
+PRECISIONS = ("autocast", "weights")
 BANDS = ("head", "torso", "tail")
 BAND_EDGES = (0.5, 0.9)
 """Head: the most frequent types covering the first 50% of the pool's occurrences; torso the next 40%."""
@@ -100,6 +102,12 @@ class TrainSettings:
     schedule: str = "constant"
     """``constant`` learning rate, or ``cosine``: linear warmup over ``warmup`` of the steps, cosine decay to 0."""
     warmup: float = 0.05
+    dtype: str = "float32"
+    """Floating-point precision of training, sampling and scoring (see ``precision``)."""
+    precision: str = "autocast"
+    """``autocast``: float32 weights and optimizer, matrix products in ``dtype`` (mixed precision); ``weights``:
+    the weights, gradients and optimizer state themselves stored in ``dtype``, so updates below its resolution
+    are lost."""
 
 
 @dataclass(frozen=True)
@@ -142,6 +150,10 @@ class CausalLMFamily(Family):
     top_p: float = 1.0
     warm_start: bool = False
     """Start generation t from generation t-1's trained weights, when the loop calls ``init_from``."""
+    dtype: str = "float32"
+    """float32, bfloat16 or float16 (Shumailov et al.'s third error source: finite precision)."""
+    precision: str = "autocast"
+    """``autocast`` (mixed precision) or ``weights`` (everything stored in ``dtype``); see ``TrainSettings``."""
     _pool: HumanPool | None = field(default=None, init=False, repr=False)
 
     def __post_init__(self) -> None:
@@ -152,6 +164,9 @@ class CausalLMFamily(Family):
         if not (self.temperature > 0 and 0 < self.top_p <= 1 and self.repetition_penalty > 0
                 and 0 <= self.warmup < 1):
             raise ValueError("need temperature > 0, 0 < top_p <= 1, repetition_penalty > 0, 0 <= warmup < 1")
+        if self.dtype not in DTYPES or self.precision not in PRECISIONS:
+            raise ValueError(f"dtype must be one of {DTYPES} and precision one of {PRECISIONS}, "
+                             f"got {self.dtype!r} and {self.precision!r}")
 
     def prepare(self, human_train: np.ndarray) -> None:
         """Keep the human training pool: prompts for ``prefix``/``beam`` and token frequencies for the bands."""
@@ -160,7 +175,8 @@ class CausalLMFamily(Family):
     def learner(self, load: Callable[[], tuple[Any, Codec]], seed: int) -> CausalLMLearner:
         """A learner with this family's settings around the model ``load`` makes."""
         settings = TrainSettings(self.block, self.batch_size, self.epochs, self.lr, device=self.device,
-                                 threads=self.threads, steps=self.steps, schedule=self.schedule, warmup=self.warmup)
+                                 threads=self.threads, steps=self.steps, schedule=self.schedule, warmup=self.warmup,
+                                 dtype=self.dtype, precision=self.precision)
         decoding = Decoding(self.decoding, self.prefix_tokens, self.num_beams, self.repetition_penalty,
                             self.temperature, self.top_k, self.top_p)
         return CausalLMLearner(load, settings, seed, decoding, self._pool, self.warm_start)
@@ -217,10 +233,27 @@ class CausalLMLearner:
         if previous._model is None:
             raise RuntimeError("init_from needs a previous learner that has been fitted")
         with self._seeded():
-            self._model, self._codec = self.load()
+            self._model, self._codec = self._load()
         self._model.load_state_dict(previous._model.state_dict())
         self._warm = True
         return True
+
+    def _load(self) -> tuple[Any, Codec]:
+        import torch
+
+        model, codec = self.load()
+        if self.settings.precision == "weights" and self.settings.dtype != "float32":
+            model = model.to(getattr(torch, self.settings.dtype))
+        return model, codec
+
+    def _autocast(self) -> Any:
+        """Mixed precision around forward passes; a no-op at float32 or when the weights carry the dtype."""
+        import torch
+
+        s = self.settings
+        if s.dtype == "float32" or s.precision == "weights":
+            return nullcontext()
+        return torch.autocast(device_type=torch.device(s.device).type, dtype=getattr(torch, s.dtype))
 
     def save_state(self, directory: Path) -> None:
         """Write the trained weights (safetensors) for a checkpoint."""
@@ -234,7 +267,7 @@ class CausalLMLearner:
         from safetensors.torch import load_model
 
         with self._seeded():
-            self._model, self._codec = self.load()
+            self._model, self._codec = self._load()
         load_model(self._model, str(directory / "model.safetensors"))
         self._model.to(self.settings.device).eval()
 
@@ -247,7 +280,7 @@ class CausalLMLearner:
         import torch
 
         if not self._warm:
-            self._model, self._codec = self.load()
+            self._model, self._codec = self._load()
         seqs = [s for s in self._sequences([str(d) for d in data]) if len(s) > 2]
         if not seqs:
             raise ValueError("no non-empty documents to train on")
@@ -257,17 +290,23 @@ class CausalLMLearner:
         order_rng = np.random.default_rng(self.seed)
         steps = s.steps or max(1, math.ceil(s.epochs * len(seqs) / s.batch_size))
         sched = torch.optim.lr_scheduler.LambdaLR(opt, _cosine(steps, s.warmup)) if s.schedule == "cosine" else None
+        # float16 gradients underflow without loss scaling; the scaler is a pass-through otherwise.
+        scaler = torch.amp.GradScaler(torch.device(s.device).type,
+                                      enabled=s.dtype == "float16" and s.precision == "autocast")
         order: list[int] = []
         for step in range(steps):
             if len(order) < s.batch_size:
                 order += order_rng.permutation(len(seqs)).tolist()
             batch, order = order[:s.batch_size], order[s.batch_size:]
             ids, mask, labels = self._batch([seqs[i] for i in batch])
-            loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
+            with self._autocast():
+                loss = model(input_ids=ids, attention_mask=mask, labels=labels).loss
             opt.zero_grad(set_to_none=True)
-            loss.backward()
+            scaler.scale(loss).backward()
+            scaler.unscale_(opt)
             torch.nn.utils.clip_grad_norm_(model.parameters(), 1.0)
-            opt.step()
+            scaler.step(opt)
+            scaler.update()
             if sched is not None:
                 sched.step()
             if step % 50 == 0 and log.isEnabledFor(logging.DEBUG):
@@ -317,7 +356,8 @@ class CausalLMLearner:
         steps, past = [], None
         with torch.inference_mode():
             for _ in range(s.block - 1 - start.shape[1]):
-                o = self._model(input_ids=ids, past_key_values=past, use_cache=True)
+                with self._autocast():
+                    o = self._model(input_ids=ids, past_key_values=past, use_cache=True)
                 past = o.past_key_values
                 ids = torch.multinomial(torch.softmax(self._shape(o.logits[:, -1].float()), dim=-1), 1,
                                         generator=gen)
@@ -351,7 +391,7 @@ class CausalLMLearner:
         config = GenerationConfig(do_sample=False, num_beams=d.num_beams, repetition_penalty=d.repetition_penalty,
                                   max_new_tokens=self.settings.block - 1 - start.shape[1], bos_token_id=codec.bos,
                                   eos_token_id=codec.eos, pad_token_id=codec.pad)
-        with torch.inference_mode():
+        with torch.inference_mode(), self._autocast():
             out = self._model.generate(input_ids=start, attention_mask=torch.ones_like(start),
                                        generation_config=config)
         return out[:, start.shape[1]:].tolist()
@@ -381,7 +421,8 @@ class CausalLMLearner:
         with self._threads(), torch.inference_mode():
             for lo in range(0, len(seqs), self.settings.batch_size * 2):
                 ids, mask, labels = self._batch(seqs[lo:lo + self.settings.batch_size * 2])
-                logits = self._model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
+                with self._autocast():
+                    logits = self._model(input_ids=ids, attention_mask=mask).logits[:, :-1].float()
                 target = labels[:, 1:]
                 logp = torch.log_softmax(logits, dim=-1)
                 valid = target != -100

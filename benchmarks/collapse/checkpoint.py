@@ -44,7 +44,8 @@ class Saved:
 class Checkpoints:
     """Reads and writes the state of one collapse run."""
 
-    def __init__(self, root: Path, config: dict[str, Any], resume: bool) -> None:
+    def __init__(self, root: Path, config: dict[str, Any], resume: bool,
+                 defaults: dict[str, Any] | None = None) -> None:
         self.root = root
         # Through JSON and back, so that tuples compare equal to the lists a saved config holds.
         fixed = json.loads(json.dumps({k: v for k, v in config.items() if k not in MAY_CHANGE}, default=str))
@@ -54,7 +55,10 @@ class Checkpoints:
                 raise ResumeError(f"{root} holds the state of an earlier run: pass --resume to continue it "
                                   "(or remove that directory to start over)")
             saved = json.loads(marker.read_text(encoding="utf-8"))
-            changed = sorted(k for k in set(saved) | set(fixed) if saved.get(k) != fixed.get(k))
+            # A setting added since the run started, left at its default (``defaults``), changes nothing.
+            added = {k: v for k, v in (defaults or {}).items() if k not in MAY_CHANGE}
+            before = json.loads(json.dumps(added, default=str)) | saved
+            changed = sorted(k for k in set(before) | set(fixed) if before.get(k) != fixed.get(k))
             if changed:
                 raise ResumeError(f"{root}: cannot resume, the config differs in {changed} (only {list(MAY_CHANGE)} "
                                   "may change between a run and its continuation)")

@@ -8,6 +8,7 @@ from typing import Any
 from benchmarks.collapse import learners, schedules
 from filterkit.config import check_keys, read_mapping
 
+REPLAY_PICKS = ("random", "oldest", "humanlike")
 
 @dataclass(frozen=True)
 class CollapseRule:
@@ -81,6 +82,14 @@ class CollapseConfig:
     foreign_source: str = "shared"
     """Who writes them: ``shared`` (the shared sets' open and chat models), ``smollm2`` (the bundled model,
     continuing human prefixes) or ``older`` (the learner's own earlier generations)."""
+    replay_pick: str = "random"
+    """With ``older``, which earlier outputs the replay adversary re-injects (Racca et al.): ``random`` (uniform
+    over every earlier generation's samples), ``oldest`` (generation 0's model's, the least degenerate) or
+    ``humanlike`` (those a word-unigram model of the trusted human text scores highest per word: a public
+    stand-in for the filter the adversary wants to pass)."""
+    replay_window: int = 0
+    """Generations of the learner's outputs the ``replay`` arm's index holds, the latest first (0: all of them;
+    1: the previous model's only, as a vendor that logs only its current model)."""
     probes: tuple[str, ...] = ()
     """Detectors (``lm``, ``classifier``, ``replay``) that score ``probe_rows`` random new rows of each crawl of
     the ``none`` arm (else the first arm) without deciding anything: their realised TPR, FPR and AUROC per
@@ -118,6 +127,9 @@ class CollapseConfig:
             raise ValueError(f"foreign_share must be in [0, 1], got {self.foreign_share}")
         if self.foreign_source not in ("shared", "smollm2", "older"):
             raise ValueError(f"foreign_source must be shared, smollm2 or older, got {self.foreign_source!r}")
+        if self.replay_pick not in REPLAY_PICKS or self.replay_window < 0:
+            raise ValueError(f"replay_pick must be one of {REPLAY_PICKS} (got {self.replay_pick!r}) and "
+                             f"replay_window >= 0 (got {self.replay_window})")
         if not (0.0 < self.test_fraction and 0.0 <= self.trusted_fraction
                 and self.test_fraction + self.trusted_fraction < 1.0):
             raise ValueError("need test_fraction > 0, trusted_fraction >= 0 and their sum < 1")

@@ -14,6 +14,7 @@ from typing import Any, ClassVar, Literal, Protocol
 
 import numpy as np
 
+from benchmarks.collapse import em, precision
 from filterkit.config import check_keys
 
 Kind = Literal["numeric", "text"]
@@ -72,6 +73,11 @@ class GaussianFamily(NumericFamily):
     std: float = 1.0
     ddof: int = 1
     """1: unbiased variance, so a collapse is not just the MLE's shrinking bias."""
+    dtype: str = "float64"
+    """The floating-point format the learner computes in (``precision.DTYPES``); human data stay float64."""
+
+    def __post_init__(self) -> None:
+        precision.check(self.dtype)
 
     def draw_human(self, n: int, rng: np.random.Generator) -> np.ndarray:
         """Draws from N(mean, std^2)."""
@@ -79,7 +85,7 @@ class GaussianFamily(NumericFamily):
 
     def new(self, seed: int) -> Learner:
         """A Gaussian fitted by sample mean and standard deviation."""
-        return GaussianLearner(ddof=self.ddof)
+        return GaussianLearner(ddof=self.ddof, dtype=self.dtype)
 
 
 @dataclass
@@ -90,8 +96,11 @@ class MixtureFamily(NumericFamily):
     means: tuple[float, ...] = (-2.0, 1.5)
     stds: tuple[float, ...] = (0.5, 1.0)
     components: int = 2
+    dtype: str = "float64"
+    """float64: scikit-learn's GaussianMixture; any other format: ``em.fit`` in that format."""
 
     def __post_init__(self) -> None:
+        precision.check(self.dtype)
         if not len(self.weights) == len(self.means) == len(self.stds) or not self.weights:
             raise ValueError("gmm: weights, means and stds must be non-empty and of equal length")
         if self.components < 1:
@@ -106,28 +115,37 @@ class MixtureFamily(NumericFamily):
     def new(self, seed: int) -> Learner:
         """A single Gaussian when ``components`` is 1, else a scikit-learn GaussianMixture."""
         if self.components == 1:
-            return GaussianLearner(ddof=0)
+            return GaussianLearner(ddof=0, dtype=self.dtype)
+        if self.dtype != "float64":
+            return LowPrecisionMixture(components=self.components, seed=seed, dtype=self.dtype)
         return MixtureLearner(components=self.components, seed=seed)
 
 
 @dataclass
 class GaussianLearner:
-    """Mean and standard deviation of the data."""
+    """Mean and standard deviation of the data, computed in ``dtype`` (float64: plain numpy)."""
 
     ddof: int = 1
     mu: float = float("nan")
     sigma: float = float("nan")
+    dtype: str = "float64"
 
     def fit(self, data: np.ndarray) -> None:
         """Sample mean and standard deviation."""
         x = np.asarray(data, dtype=np.float64)
         if x.size <= self.ddof:
             raise ValueError(f"a Gaussian needs more than {self.ddof} values, got {x.size}")
-        self.mu, self.sigma = float(x.mean()), float(x.std(ddof=self.ddof))
+        if self.dtype == "float64":
+            self.mu, self.sigma = float(x.mean()), float(x.std(ddof=self.ddof))
+            return
+        mu, sigma = precision.fit_gaussian(x, self.ddof, self.dtype)
+        self.mu, self.sigma = float(mu), float(sigma)
 
     def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
-        """Draws from the fitted Gaussian."""
-        return rng.normal(self.mu, self.sigma, n)
+        """Draws from the fitted Gaussian (values of ``dtype``, returned as float64)."""
+        if self.dtype == "float64":
+            return rng.normal(self.mu, self.sigma, n)
+        return precision.normal(self.mu, self.sigma, n, rng, self.dtype).astype(np.float64)
 
     def std(self) -> float:
         """Standard deviation of the fitted distribution."""
@@ -136,6 +154,8 @@ class GaussianLearner:
     def evaluate(self, human_test: np.ndarray) -> dict[str, float]:
         """Mean Gaussian negative log-likelihood of the test values (inf once sigma is 0)."""
         x = np.asarray(human_test, dtype=np.float64)
+        if self.dtype != "float64":
+            x = precision.to_dtype(x, self.dtype).astype(np.float64)  # the model reads its input in its format
         if not self.sigma > 0:
             return {"test_ce": math.inf}
         z = (x - self.mu) / self.sigma
@@ -176,6 +196,42 @@ class MixtureLearner:
         """Mean negative log-likelihood of the test values under the mixture."""
         x = np.asarray(human_test, dtype=np.float64).reshape(-1, 1)
         return {"test_ce": float(-self._model.score(x))}
+
+
+@dataclass
+class LowPrecisionMixture:
+    """A 1-D Gaussian mixture fitted by ``em.fit`` with every step in ``dtype``."""
+
+    components: int
+    seed: int
+    dtype: str
+    _fit: em.Mixture | None = field(default=None, init=False, repr=False)
+
+    def fit(self, data: np.ndarray) -> None:
+        """EM from a start placed by the seed (one mean per stratum of the sorted data)."""
+        x = np.asarray(data, dtype=np.float64)[None, :]  # one row, the layout the vectorised runs use
+        self._fit = em.fit(x, self.components, em.init_uniforms(self.seed, self.components)[None, :], self.dtype)
+
+    def params(self) -> tuple[np.ndarray, np.ndarray, np.ndarray]:
+        """Weights, means and variances as float64 arrays of dtype values."""
+        assert self._fit is not None, "fit first"
+        return tuple(a[0].astype(np.float64) for a in (self._fit.weights, self._fit.means, self._fit.variances))
+
+    def sample(self, n: int, rng: np.random.Generator) -> np.ndarray:
+        """A component per draw (float64 probabilities, as rng.choice needs), then a normal draw in dtype."""
+        w, mu, var = self.params()
+        comp = rng.choice(self.components, size=n, p=w / w.sum())
+        sd = np.sqrt(precision.to_dtype(var, self.dtype))
+        return precision.normal(mu[comp], sd[comp], n, rng, self.dtype).astype(np.float64)
+
+    def std(self) -> float:
+        """Standard deviation of the whole fitted mixture."""
+        return float(em.std(*self.params()))
+
+    def evaluate(self, human_test: np.ndarray) -> dict[str, float]:
+        """Mean negative log-likelihood of the test values, read in dtype, under the mixture."""
+        x = precision.to_dtype(human_test, self.dtype).astype(np.float64)
+        return {"test_ce": em.nll(x, *self.params())}
 
 
 def names() -> list[str]:

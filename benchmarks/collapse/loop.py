@@ -16,7 +16,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from benchmarks.collapse import foreign, learners, schedules
+from benchmarks.collapse import adversary, foreign, learners, schedules
 from benchmarks.collapse.arms import (
     Arm,
     ArmContext,
@@ -68,6 +68,8 @@ class Setup:
     foreign: np.ndarray | None = None
     """Synthetic documents by other models (``foreign_source`` shared or smollm2) that crawls draw from."""
     probes: list[Probe] = field(default_factory=list)
+    human_unigram: adversary.HumanUnigram | None = None
+    """The ``humanlike`` replay adversary's model of human text (fitted on the trusted set)."""
 
 
 def prepare(config: CollapseConfig, out: Path, resume: bool = False) -> Setup:
@@ -111,9 +113,12 @@ def prepare(config: CollapseConfig, out: Path, resume: bool = False) -> Setup:
               .fit(split.trusted, rng_for(0, 0, "probe", i)) for i, name in enumerate(config.probes)]
     pool = _foreign_pool(config, schedule, split)
     # Last, so that a run refused for its settings leaves no state behind that a corrected rerun would trip on.
-    checkpoints = Checkpoints(out / "_state", config.to_dict(), resume) if config.checkpoint else None
+    checkpoints = (Checkpoints(out / "_state", config.to_dict(), resume, CollapseConfig().to_dict())
+                   if config.checkpoint else None)
+    unigram = (adversary.HumanUnigram().fit(split.trusted)
+               if config.foreign_source == "older" and config.replay_pick == "humanlike" else None)
     return Setup(config, family, schedule, arms, split, workdir, trusted_path, skipped, reference, checkpoints,
-                 pool, probes)
+                 pool, probes, unigram)
 
 
 def _foreign_pool(config: CollapseConfig, schedule: schedules.Schedule, split: HumanSplit) -> np.ndarray | None:
@@ -129,22 +134,21 @@ def _foreign_pool(config: CollapseConfig, schedule: schedules.Schedule, split: H
 
 
 def _synthetic(setup: Setup, samples: np.ndarray, history: list[str], rng: np.random.Generator
-               ) -> tuple[np.ndarray, int]:
+               ) -> tuple[np.ndarray, np.ndarray]:
     """The crawl's synthetic rows at generation t: the previous model's samples, a ``foreign_share`` of them
-    replaced by other models' documents (or, for ``older``, by earlier generations' samples). Returns the rows
-    and how many are foreign."""
+    replaced by other models' documents (or, for ``older``, by earlier generations' samples the replay adversary
+    picks). Returns the rows and the foreign documents among them."""
     n = setup.schedule.synthetic_per_generation()
     own = _nonempty(samples)[:n]
     k = round(setup.config.foreign_share * n)
     if k == 0:
-        return own, 0
+        return own, own[:0]
     if setup.config.foreign_source == "older":
         # The history ends with the previous model's samples; the older generations' come before them.
-        pool = _nonempty(np.array(history[:len(history) - len(samples)], dtype=object))
+        others = adversary.pick(history, len(samples), k, setup.config.replay_pick, rng, setup.human_unigram)
     else:
-        pool = setup.foreign
-    others = foreign.draw(pool, k, rng)
-    return np.concatenate([own[:n - len(others)], others]), len(others)
+        others = foreign.draw(setup.foreign, k, rng)
+    return np.concatenate([own[:n - len(others)], others]), others
 
 
 def _fix_random_reference(arms: list[Arm], skipped: dict[str, str]) -> list[Arm]:
@@ -300,17 +304,21 @@ def _lineage(setup: Setup, seed: int, arm: Arm, start: _Start, retain: dict[int,
         if begin <= cfg.generations:
             model = _restore(family, _learner_seed(seed, done), saved.model_dir, saved.train)
     for t in range(begin, cfg.generations + 1):
-        synthetic, n_foreign = _synthetic(setup, samples, history, rng_for(seed, t, "foreign"))
+        synthetic, others = _synthetic(setup, samples, history, rng_for(seed, t, "foreign"))
         crawl = schedule.crawl(pool, synthetic, start.human.fresh_for(t))
+        # Marked by content: a replayed document that the previous model happened to write again counts as replayed.
+        foreign_rows = crawl.new & crawl.synthetic & np.isin(crawl.items, others) if len(others) else None
         previous = model
+        window = cfg.replay_window * len(samples)
         fit_ctx = FitContext(t, setup.workdir / f"seed{seed}" / f"arm{salt:08x}", setup.split.trusted,
-                             lambda n, m=previous, g=t: m.sample(n, rng_for(seed, g, "practitioner")), history)
+                             lambda n, m=previous, g=t: m.sample(n, rng_for(seed, g, "practitioner")),
+                             history[-window:] if window else history)
         ref_rate = retain.get(t, retain[max(retain)] if retain else None)
         ctx = ArmContext(fit_ctx, rng_for(seed, t, "arm", salt), setup.trusted_path, ref_rate)
         keep = arm.select(crawl, ctx)
         mask = np.zeros(len(crawl), dtype=bool)
         mask[keep] = True
-        diag = filter_metrics(crawl.synthetic, crawl.new, mask)
+        diag = filter_metrics(crawl.synthetic, crawl.new, mask, foreign_rows)
         if is_reference:
             retain[t] = diag["retain_rate"]
         kept = crawl.take(keep)
@@ -319,8 +327,9 @@ def _lineage(setup: Setup, seed: int, arm: Arm, start: _Start, retain: dict[int,
         if setup.probes and arm is _probed(setup):
             new = np.flatnonzero(crawl.new)
             for i, probe in enumerate(setup.probes):
-                diag |= probe.measure(crawl.items[new], crawl.synthetic[new], rng_for(seed, t, "probe", i))
-        rec = base | {"generation": t, **diag, "crawl_foreign_rows": n_foreign, "train_size": len(train),
+                diag |= probe.measure(crawl.items[new], crawl.synthetic[new], rng_for(seed, t, "probe", i),
+                                      None if foreign_rows is None else foreign_rows[new])
+        rec = base | {"generation": t, **diag, "crawl_foreign_rows": len(others), "train_size": len(train),
                       "synthetic_share": float(train.synthetic.mean()) if len(train) else math.nan}
         failed = "no training data left after filtering" if len(train) == 0 else None
         if failed is None:

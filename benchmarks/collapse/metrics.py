@@ -106,14 +106,26 @@ def numeric_metrics(learner: Any, test: np.ndarray, sigma0: float, rng: np.rando
     return {"sigma": sigma, "sigma_ratio": sigma / sigma0 if sigma0 > 0 else math.nan, "w2": w2}
 
 
-def filter_metrics(synthetic: np.ndarray, new: np.ndarray, kept: np.ndarray) -> dict[str, float]:
-    """TPR and FPR of the arm on this generation's new crawl rows, and how much of them it kept."""
+def filter_metrics(synthetic: np.ndarray, new: np.ndarray, kept: np.ndarray,
+                   foreign: np.ndarray | None = None) -> dict[str, float]:
+    """TPR and FPR of the arm on this generation's new crawl rows, and how much of them it kept; with a
+    ``foreign`` mask (rows other models wrote, or the replay adversary re-injected), TPR on those and on the
+    previous model's own rows apart."""
     synth_new, human_new = synthetic & new, ~synthetic & new
     removed = ~kept
-    return {
+    out = {
         "crawl_rows": int(new.sum()),
         "crawl_synthetic_share": float(synth_new.sum() / max(new.sum(), 1)),
-        "filter_tpr": float((removed & synth_new).sum() / synth_new.sum()) if synth_new.any() else math.nan,
-        "filter_fpr": float((removed & human_new).sum() / human_new.sum()) if human_new.any() else math.nan,
+        "filter_tpr": _share(removed, synth_new),
+        "filter_fpr": _share(removed, human_new),
         "retain_rate": float((kept & new).sum() / max(new.sum(), 1)),
     }
+    if foreign is not None:
+        out |= {"filter_tpr_foreign": _share(removed, synth_new & foreign),
+                "filter_tpr_own": _share(removed, synth_new & ~foreign)}
+    return out
+
+
+def _share(flag: np.ndarray, among: np.ndarray) -> float:
+    """Share of the ``among`` rows that are flagged (NaN when there are none)."""
+    return float((flag & among).sum() / among.sum()) if among.any() else math.nan

@@ -44,8 +44,10 @@ class Probe:
                                             self.op)
         return self
 
-    def measure(self, texts: np.ndarray, synthetic: np.ndarray, rng: np.random.Generator) -> dict[str, float]:
-        """TPR, FPR and AUROC of the probe on up to ``rows`` crawl rows drawn at random."""
+    def measure(self, texts: np.ndarray, synthetic: np.ndarray, rng: np.random.Generator,
+                foreign: np.ndarray | None = None) -> dict[str, float]:
+        """TPR, FPR and AUROC of the probe on up to ``rows`` crawl rows drawn at random; with a ``foreign`` mask,
+        the TPR on foreign (replayed) and own synthetic rows apart."""
         pick = _pick(len(texts), self.rows, rng)
         s, y = self._scores(texts[pick]), synthetic[pick]
         with np.errstate(invalid="ignore"):  # NaN scores (the detector abstained) never flag
@@ -56,10 +58,15 @@ class Probe:
         signed = np.where(np.isfinite(signed), signed, (finite.min() - 1.0) if finite.size else 0.0)
         p = f"probe_{self.name}"
         both = bool(y.any() and (~y).any())
-        return {f"{p}_rows": len(pick),
-                f"{p}_tpr": float(flagged[y].mean()) if y.any() else math.nan,
-                f"{p}_fpr": float(flagged[~y].mean()) if (~y).any() else math.nan,
-                f"{p}_auroc": auroc(y, signed) if both else math.nan}
+        out = {f"{p}_rows": len(pick),
+               f"{p}_tpr": float(flagged[y].mean()) if y.any() else math.nan,
+               f"{p}_fpr": float(flagged[~y].mean()) if (~y).any() else math.nan,
+               f"{p}_auroc": auroc(y, signed) if both else math.nan}
+        if foreign is not None:
+            f = foreign[pick]
+            out |= {f"{p}_tpr_foreign": float(flagged[y & f].mean()) if (y & f).any() else math.nan,
+                    f"{p}_tpr_own": float(flagged[y & ~f].mean()) if (y & ~f).any() else math.nan}
+        return out
 
     def _scores(self, texts: np.ndarray) -> np.ndarray:
         batch = pa.table({"text": pa.array(defend_texts(pa.array([str(t) for t in texts], pa.string())))})

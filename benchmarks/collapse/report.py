@@ -40,6 +40,7 @@ def markdown(config: CollapseConfig, summary: dict[str, Any], details: dict[str,
                      f" | {_f(det['mean_retain_rate'], 3)} | {_f(det[f'final_{config.benefit_metric}'], 3)} |")
     if skipped:
         lines += ["", "Skipped arms and detectors left out:", *[f"- `{a}`: {why}" for a, why in skipped.items()]]
+    lines += _provenance(details, config)
     reasons = {a: sorted(set(d["collapse_reason"]) - {"censored"}) for a, d in details.items()}
     if any(reasons.values()):
         lines += ["", "What triggered collapse:", *[f"- {a}: {'; '.join(r)}" for a, r in reasons.items() if r]]
@@ -47,6 +48,24 @@ def markdown(config: CollapseConfig, summary: dict[str, Any], details: dict[str,
     if plot_name:
         lines += ["", f"![metrics per generation]({plot_name})"]
     return "\n".join(lines) + "\n"
+
+
+def _provenance(details: dict[str, Any], config: CollapseConfig) -> list[str]:
+    """Which synthetic rows each arm (and each probe) catches: the previous model's own or the foreign ones."""
+    if not any(d.get("mean_filter_tpr_foreign") == d.get("mean_filter_tpr_foreign") for d in details.values()):
+        return []
+    what = (f"re-injected by the replay adversary (`replay_pick: {config.replay_pick}`)"
+            if config.foreign_source == "older" else f"written by other models (`{config.foreign_source}`)")
+    out = ["", f"Mean TPR per generation on the crawl's synthetic rows apart: `own` = the previous model's samples, "
+           f"`foreign` = {what}:", "", "| arm or probe | TPR own | TPR foreign |", "|---|---|---|"]
+    for arm, d in details.items():
+        out.append(f"| {arm} | {_f(d['mean_filter_tpr_own'], 3)} | {_f(d['mean_filter_tpr_foreign'], 3)} |")
+        for key in d:
+            if key.startswith("mean_probe_") and key.endswith("_tpr_own"):
+                name = key[len("mean_probe_"):-len("_tpr_own")]
+                out.append(f"| probe `{name}` (on {arm}'s crawls) | {_f(d[key], 3)} | "
+                           f"{_f(d.get(f'mean_probe_{name}_tpr_foreign'), 3)} |")
+    return out
 
 
 def _curve_table(records: list[dict[str, Any]], config: CollapseConfig, summary: dict[str, Any]) -> str:

@@ -141,7 +141,9 @@ def summarise(records: list[dict[str, Any]], rules: tuple[CollapseRule, ...], ge
             "censored": [c for _, c, _ in results],
             "collapse_reason": [why for _, _, why in results],
             "km_curve": kaplan_meier(times[arm], events[arm]).to_dict(),
-            **{f"mean_{k}": _mean(later, k) for k in ("filter_tpr", "filter_fpr", "retain_rate", "synthetic_share")},
+            **{f"mean_{k}": _mean(later, k) for k in ("filter_tpr", "filter_fpr", "retain_rate", "synthetic_share",
+                                                      "filter_tpr_foreign", "filter_tpr_own")},
+            **{f"mean_{k}": _mean(later, k) for k in sorted({k for r in later for k in r if k.startswith("probe_")})},
             f"final_{benefit_metric}": _mean([r for r in later if r["generation"] == generations], benefit_metric),
         }
     summary: dict[str, Any] = {}
