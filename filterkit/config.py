@@ -3,14 +3,16 @@ from __future__ import annotations
 
 import json
 import tomllib
-from collections.abc import Mapping
+from collections.abc import Callable, Mapping
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
-from typing import Any
+from typing import Any, TypeVar
 
 import yaml
 
 from filterkit.rules import Combine, FilterStage, Mode, Rule, WeightSpec
+
+T = TypeVar("T")
 
 
 @dataclass(frozen=True)
@@ -114,9 +116,14 @@ class FilterConfig:
 
     def replace(self, **changes: Any) -> FilterConfig:
         """A copy with some fields changed (None values are ignored, so CLI defaults can pass through)."""
-        current = {f.name: getattr(self, f.name) for f in fields(self)}
-        current.update({k: v for k, v in changes.items() if v is not None})
-        return FilterConfig(**current)
+        return FilterConfig(**with_changes(self, changes))
+
+
+def with_changes(config: Any, changes: Mapping[str, Any]) -> dict[str, Any]:
+    """The dataclass ``config``'s fields with the non-None ``changes`` applied: what a ``replace`` rebuilds from."""
+    current = {f.name: getattr(config, f.name) for f in fields(config)}
+    current.update({k: v for k, v in changes.items() if v is not None})
+    return current
 
 
 def check_keys(cls: type, data: Mapping[str, Any], what: str) -> None:
@@ -153,9 +160,14 @@ def read_mapping(path: str | Path) -> dict[str, Any]:
 
 def load_config(path: str | Path) -> FilterConfig:
     """Load a config from a ``.yaml``/``.yml`` or ``.toml`` file."""
+    return load_mapping(path, FilterConfig.from_dict)
+
+
+def load_mapping(path: str | Path, build: Callable[[dict[str, Any]], T]) -> T:
+    """``build`` applied to the mapping in a ``.yaml``/``.yml`` or ``.toml`` file; its errors name the file."""
     data = read_mapping(path)
     try:
-        return FilterConfig.from_dict(data)
+        return build(data)
     except (TypeError, ValueError) as exc:
         raise ValueError(f"{path}: {exc}") from exc
 

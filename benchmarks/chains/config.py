@@ -1,11 +1,11 @@
 """The typed configuration of a generation-chains run, loadable from YAML or TOML."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
-from filterkit.config import check_keys, read_mapping
+from filterkit.config import check_keys, load_mapping, with_changes
 
 DEFAULT_PROMPT = ("Rephrase the following text in your own words. Reply with the rephrased text only.\n\n{text}")
 """The fixed instruction of every step; ``{text}`` is the previous step's output, and nothing else is remembered."""
@@ -101,14 +101,9 @@ class ChainsConfig:
 
     def replace(self, **changes: Any) -> ChainsConfig:
         """A copy with the non-None ``changes`` applied."""
-        current = {f.name: getattr(self, f.name) for f in fields(self)}
-        current.update({k: v for k, v in changes.items() if v is not None})
-        return ChainsConfig.from_dict(current)
+        return ChainsConfig.from_dict(with_changes(self, changes))
 
 
 def load(path: str | Path) -> ChainsConfig:
     """A config from a ``.yaml``/``.yml`` or ``.toml`` file."""
-    try:
-        return ChainsConfig.from_dict(read_mapping(path))
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{path}: {exc}") from exc
+    return load_mapping(path, ChainsConfig.from_dict)

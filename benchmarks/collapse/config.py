@@ -1,12 +1,12 @@
 """The typed configuration of a collapse run, loadable from YAML or TOML."""
 from __future__ import annotations
 
-from dataclasses import asdict, dataclass, field, fields
+from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 from benchmarks.collapse import learners, schedules
-from filterkit.config import check_keys, read_mapping
+from filterkit.config import check_keys, load_mapping, with_changes
 
 REPLAY_PICKS = ("random", "oldest", "humanlike")
 
@@ -166,15 +166,9 @@ class CollapseConfig:
 
     def replace(self, **changes: Any) -> CollapseConfig:
         """A copy with the non-None ``changes`` applied."""
-        current = {f.name: getattr(self, f.name) for f in fields(self)}
-        current.update({k: v for k, v in changes.items() if v is not None})
-        return CollapseConfig.from_dict(current)
+        return CollapseConfig.from_dict(with_changes(self, changes))
 
 
 def load(path: str | Path) -> CollapseConfig:
     """A config from a ``.yaml``/``.yml`` or ``.toml`` file."""
-    data = read_mapping(path)
-    try:
-        return CollapseConfig.from_dict(data)
-    except (TypeError, ValueError) as exc:
-        raise ValueError(f"{path}: {exc}") from exc
+    return load_mapping(path, CollapseConfig.from_dict)
