@@ -111,6 +111,29 @@ def test_every_shipped_collapse_config_loads_and_builds_its_learner():
         learners.build(cfg.learner, cfg.learner_params)
 
 
+def test_every_shipped_text_config_fits_the_shared_human_pool():
+    # A config that asks for more fresh human documents than the pool holds fails only after its model loads.
+    from pathlib import Path
+
+    from benchmarks.collapse import load, schedules
+    from benchmarks.collapse.human import load_text_split
+    from benchmarks.shared import shared_data_dir
+
+    splits: dict[int, object] = {}
+    for path in sorted((Path(__file__).parents[1] / "benchmarks" / "collapse" / "configs").glob("*.yaml")):
+        cfg = load(path)
+        if cfg.learner not in ("ngram", "transformer", "hf"):
+            continue
+        if cfg.doc_words not in splits:
+            splits[cfg.doc_words] = load_text_split(shared_data_dir(), cfg.doc_words, cfg.test_fraction,
+                                                    cfg.trusted_fraction, cfg.trusted_by)
+        split = splits[cfg.doc_words]
+        schedule = schedules.build(cfg.schedule, cfg.samples, cfg.alpha, cfg.budget, cfg.crawl())
+        need = cfg.samples + schedule.human_per_generation() * cfg.generations
+        assert need <= len(split.train), f"{path.name} needs {need} human documents, the pool holds {len(split.train)}"
+        assert (cfg.test_docs or 0) <= len(split.test), f"{path.name}: test_docs {cfg.test_docs} > {len(split.test)}"
+
+
 def test_the_schedule_comparison_reads_runs_and_shows_replace_drifting_more(tmp_path):
     from benchmarks.collapse import compare
 
