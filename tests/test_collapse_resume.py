@@ -80,6 +80,14 @@ def test_a_probe_scores_each_crawl_of_the_none_arm_at_a_trusted_threshold(tmp_pa
     assert all(r["probe_lm_rows"] == 20 and 0 <= r["probe_lm_fpr"] <= 1 and 0 <= r["probe_lm_tpr"] <= 1
                for r in none)
     assert not any("probe_lm_rows" in r for r in result["records"] if r["arm"] == "oracle")
+    # The run's calibrate direction turns the probe round: same rows, the complementary ranking.
+    flipped = run_collapse(_cfg(arms=("none",), seeds=1, generations=2, probes=("lm",), probe_rows=20,
+                                detector_params={"lm": lm}, calibrate={"lm.fastdetect": "<="}), tmp_path / "f")
+    low = [r for r in flipped["records"] if r["generation"] > 0]
+    assert [r["probe_lm_auroc"] for r in low] == pytest.approx([1 - r["probe_lm_auroc"] for r in none])
+    with pytest.raises(ValueError, match="direction must be"):
+        run_collapse(_cfg(arms=("none",), probes=("lm",), detector_params={"lm": lm},
+                          calibrate={"lm.fastdetect": ">"}), tmp_path / "bad")
     with pytest.raises(ValueError, match="probes score text"):
         run_collapse(_cfg(learner="gaussian", probes=("lm",)), tmp_path / "g")
 

@@ -109,7 +109,7 @@ def prepare(config: CollapseConfig, out: Path, resume: bool = False) -> Setup:
     reference = TextReference.from_docs(split.train) if family.kind == "text" else None
     if config.probes and family.kind != "text":
         raise ValueError("probes score text: use them with a text learner")
-    probes = [Probe(name, config.detector_params.get(name, {}), config.probe_rows, config.max_fpr)
+    probes = [Probe(name, config.detector_params.get(name, {}), config.probe_rows, config.max_fpr, config.calibrate)
               .fit(split.trusted, rng_for(0, 0, "probe", i)) for i, name in enumerate(config.probes)]
     pool = _foreign_pool(config, schedule, split)
     # Last, so that a run refused for its settings leaves no state behind that a corrected rerun would trip on.

@@ -1,7 +1,9 @@
 """Probes: a detector scores a random subsample of each generation's crawl without deciding anything, so that
 its realised TPR and FPR per generation are known even where it is too slow to run as an arm (the LM on a CPU).
 
-Its threshold is set once per run on trusted human text at ``max_fpr``, as a practitioner would set it.
+Its threshold is set once per run on trusted human text at ``max_fpr``, as a practitioner would set it, in the
+detector's default direction or the one the run's ``calibrate`` names for its column (``lm.fastdetect: "<="`` flags
+text *less* predictable than human text: a weak learner's, which the default direction ranks as human).
 """
 from __future__ import annotations
 
@@ -27,6 +29,8 @@ class Probe:
     params: dict[str, Any]
     rows: int
     max_fpr: float
+    calibrate: dict[str, str] = field(default_factory=dict)
+    """The run's directions by score column (``CollapseConfig.calibrate``); the detector's default elsewhere."""
     column: str = ""
     op: str = ">="
     threshold_: float = math.nan
@@ -35,7 +39,10 @@ class Probe:
     def __post_init__(self) -> None:
         if self.name not in DEFAULT_CALIBRATION:
             raise ValueError(f"probe {self.name!r}: probes know {sorted(DEFAULT_CALIBRATION)}")
-        self.column, self.op = DEFAULT_CALIBRATION[self.name]
+        self.column, default = DEFAULT_CALIBRATION[self.name]
+        self.op = self.calibrate.get(self.column, default)
+        if self.op not in (">=", "<="):
+            raise ValueError(f"probe {self.name!r}: direction must be '>=' or '<=', got {self.op!r}")
 
     def fit(self, trusted: np.ndarray, rng: np.random.Generator) -> Probe:
         """Build the detector and set the threshold on up to ``rows`` trusted human documents."""
