@@ -127,15 +127,16 @@ def test_every_shipped_text_config_fits_the_shared_human_pool():
     from benchmarks.collapse.human import load_text_split
     from benchmarks.shared import shared_data_dir
 
-    splits: dict[int, object] = {}
+    splits: dict[tuple[int, str], object] = {}
     for path in sorted((Path(__file__).parents[1] / "benchmarks" / "collapse" / "configs").glob("*.yaml")):
         cfg = load(path)
         if cfg.learner not in ("ngram", "transformer", "hf"):
             continue
-        if cfg.doc_words not in splits:
-            splits[cfg.doc_words] = load_text_split(shared_data_dir(), cfg.doc_words, cfg.test_fraction,
-                                                    cfg.trusted_fraction, cfg.trusted_by)
-        split = splits[cfg.doc_words]
+        key = (cfg.doc_words, cfg.trusted_by)
+        if key not in splits:
+            splits[key] = load_text_split(shared_data_dir(), cfg.doc_words, cfg.test_fraction, cfg.trusted_fraction,
+                                          cfg.trusted_by)
+        split = splits[key]
         schedule = schedules.build(cfg.schedule, cfg.samples, cfg.alpha, cfg.budget, cfg.crawl())
         need = cfg.samples + schedule.human_per_generation() * cfg.generations
         assert need <= len(split.train), f"{path.name} needs {need} human documents, the pool holds {len(split.train)}"
