@@ -15,7 +15,7 @@ import torch
 from filterkit.detector import TEXT, RowDetector
 from detectors.lm_stats import add_to_sums, new_sums, position_stats, scores_from_sums
 from detectors.models import (DEFAULT_MODEL, ModelError, ModelRef, load_causal_lm, load_tokenizer, quantize_int8,
-                              resolve_model)
+                              resolve_model, torch_threads)
 from filterkit.rules import Rule
 
 log = logging.getLogger(__name__)
@@ -172,7 +172,7 @@ class LMDetector(RowDetector):
         if state.hidden_layers:
             width = len(state.hidden_layers) * int(state.model.config.hidden_size)
             sums["hidden"] = torch.zeros((n, width), dtype=torch.float64)
-        with torch.inference_mode():
+        with torch.inference_mode(), torch_threads(self._threads(state.device)):
             for group in _batches(windows, self.batch_size):
                 self._run_retrying(state, group, sums)
         hidden = sums.pop("hidden", None)
@@ -288,11 +288,13 @@ class LMDetector(RowDetector):
             self.tokenizers_ = (tokenizer, obs_tokenizer)
         return self.tokenizers_
 
+    def _threads(self, device: torch.device) -> int:
+        """Torch threads for scoring on ``device`` (every core this process may use, unless set)."""
+        return (self.threads or len(os.sched_getaffinity(0))) if device.type == "cpu" else 0
+
     def _load(self) -> _Loaded:
         ref, obs_ref = self._refs()
         device = self._device()
-        if device.type == "cpu":
-            torch.set_num_threads(self.threads or len(os.sched_getaffinity(0)))
         dtype = _DTYPES.get(self.dtype) or (
             torch.bfloat16 if device.type == "cuda" and torch.cuda.is_bf16_supported() else torch.float32)
         tokenizer, obs_tokenizer = self._tokenizers()
@@ -309,7 +311,7 @@ class LMDetector(RowDetector):
         probe = torch.tensor([_encode(tokenizer, [_PROBE])[0]], device=device)
         split = _head_matches(model, probe) and (observer is None or _head_matches(observer, probe))
         log.info("lm: %s on %s (%s, %d threads, split head: %s)", self.model, device, dtype,
-                 torch.get_num_threads(), split)
+                 self._threads(device), split)
         layers = tuple(self.hidden_layers or ())
         depth = int(model.config.num_hidden_layers)
         if any(not -depth - 1 <= k <= depth for k in layers):

@@ -15,6 +15,8 @@ import re
 import shutil
 import tempfile
 import warnings
+from collections.abc import Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Literal
@@ -201,6 +203,21 @@ def load_causal_lm(ref: ModelRef, *, dtype: Any = None, device: str = "cpu", roo
         raise ModelError(f"model {ref.spec!r}: loading failed: {exc}") from exc
     model.to(device).eval()
     return model, _with_pad(tokenizer)
+
+
+@contextmanager
+def torch_threads(threads: int) -> Iterator[None]:
+    """Run the block with ``threads`` torch threads (0: leave them), then put the caller's count back."""
+    # torch's intra-op thread count is process-wide: a library that set it for good would change its caller's.
+    import torch
+
+    before = torch.get_num_threads()
+    if threads:
+        torch.set_num_threads(threads)
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 # Linear layers fed by the MLP's wide activation (Llama down_proj, OPT fc2, GPT-NeoX dense_4h_to_h) carry the

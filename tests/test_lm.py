@@ -207,6 +207,18 @@ def test_an_empty_batch_gives_an_empty_table(tiny):
     assert got.num_rows == 0 and "lm.fastdetect" in got.column_names
 
 
+def test_scoring_leaves_the_callers_torch_thread_count_alone(tiny):
+    before = torch.get_num_threads()
+    threads = 1 if before > 1 else 2
+    det = registry.build("lm", {"model": tiny["llama"], "threads": threads, "min_tokens": 1})
+    seen = []
+    real = det._run_retrying
+    det._run_retrying = lambda *a: (seen.append(torch.get_num_threads()), real(*a))  # type: ignore[method-assign]
+    det.score(pa.table({"text": pa.array(TEXTS, pa.string())}))
+    assert seen and set(seen) == {threads}
+    assert torch.get_num_threads() == before
+
+
 def test_min_tokens_zero_scores_every_document_with_a_scored_token(tiny):
     got = _score({"model": tiny["llama"], "min_tokens": 0}, ["Hi there", "x"])
     assert got["lm.ntokens"][0] >= 1 and math.isfinite(got["lm.loglik"][0]) and got["lm.reason"][0] is None

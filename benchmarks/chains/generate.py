@@ -17,6 +17,7 @@ import pyarrow as pa
 
 from benchmarks.chains.config import ChainsConfig
 from benchmarks.chains.state import read_table, step_path, write_table
+from detectors.models import torch_threads
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]
@@ -29,6 +30,8 @@ class Rephraser:
     model: Any
     tokenizer: Any
     prompt: str
+    threads: int = 0
+    """Torch threads while generating (0: leave torch's count)."""
 
     @classmethod
     def load(cls, spec: str, prompt: str, threads: int = 0) -> Rephraser:
@@ -37,11 +40,9 @@ class Rephraser:
 
         from detectors.models import load_causal_lm, resolve_model
 
-        if threads:
-            torch.set_num_threads(threads)
         model, tokenizer = load_causal_lm(resolve_model(spec), dtype=torch.float32)
         tokenizer.padding_side = "left"  # decoder-only: every prompt must end where generation starts
-        return cls(model, tokenizer, prompt)
+        return cls(model, tokenizer, prompt, threads)
 
     @property
     def chat(self) -> bool:
@@ -71,7 +72,7 @@ class Rephraser:
             kwargs |= {"temperature": temperature, "top_p": top_p, "top_k": 0}
         else:  # the model's generation_config may carry sampling settings that greedy decoding would warn about
             kwargs |= {"temperature": None, "top_p": None, "top_k": None}
-        with torch.inference_mode():
+        with torch.inference_mode(), torch_threads(self.threads):
             ids = self.model.generate(**enc, **kwargs)
         new = ids[:, enc["input_ids"].shape[1]:]
         eos = self.tokenizer.eos_token_id

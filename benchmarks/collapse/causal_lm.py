@@ -12,7 +12,7 @@ import logging
 import math
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
-from contextlib import contextmanager, nullcontext
+from contextlib import AbstractContextManager, contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -396,18 +396,10 @@ class CausalLMLearner:
                                        generation_config=config)
         return out[:, start.shape[1]:].tolist()
 
-    @contextmanager
-    def _threads(self) -> Iterator[None]:
-        # torch's thread count is process-wide: set it for this call only, and put the caller's back.
-        import torch
+    def _threads(self) -> AbstractContextManager[None]:
+        from detectors.models import torch_threads
 
-        before = torch.get_num_threads()
-        if self.settings.threads:
-            torch.set_num_threads(self.settings.threads)
-        try:
-            yield
-        finally:
-            torch.set_num_threads(before)
+        return torch_threads(self.settings.threads)
 
     def evaluate(self, human_test: np.ndarray) -> dict[str, float]:
         """``test_ce``: mean NLL per token of the test documents (end token included); with a human pool, also
