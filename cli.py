@@ -392,6 +392,8 @@ def train_detector_cmd(
     repetition_penalty: Annotated[float, typer.Option("--repetition-penalty")] = 1.1,
     max_new_tokens: Annotated[int, typer.Option("--max-new-tokens")] = 160,
     target_fpr: Annotated[float, typer.Option("--target-fpr", help="FPR the default threshold is set at.")] = 0.01,
+    tfidf: Annotated[bool, typer.Option("--tfidf/--raw-counts", help=(
+        "Weight the text head's n-grams by sublinear TF-IDF (see benchmarks/results/classifier_idf.md)."))] = False,
     lm_param: Annotated[Optional[list[str]], typer.Option("--lm-param", help="LM detector KEY=VALUE.")] = None,
 ) -> None:
     """Train the AI-text classifier, cross-validated by group, and save it with skops and a manifest."""
@@ -404,7 +406,7 @@ def train_detector_cmd(
         lm_params = _parse_params(lm_param, "--lm-param", dotted=False)
         cfg = TrainConfig(label_column=label_column, positive=positive, text_column=text_column,
                           group_column=group_column, stack=stack, stack_model=stack_model,  # type: ignore[arg-type]
-                          lm_params=lm_params, target_fpr=target_fpr)
+                          lm_params=lm_params, target_fpr=target_fpr, idf=tfidf)
         gen = GenerationConfig(model=generate_with, temperature=temperature, top_p=top_p, top_k=top_k,
                                repetition_penalty=repetition_penalty,
                                max_new_tokens=max_new_tokens) if generate_with else None

@@ -214,3 +214,20 @@ def test_router_sends_its_share_to_the_stacked_head_and_leaves_the_rest_unjudged
         ClassifierDetector(model_dir=str(model_dir), head="stacked", router_dir=str(router_dir))
     with pytest.raises(ModelFileError, match="not a router"):
         ClassifierDetector(model_dir=str(model_dir), head="cascade", router_dir=str(model_dir)).setup()
+
+
+def test_tfidf_head_trains_from_the_cli_saves_safely_and_scores(labelled, tmp_path):
+    from typer.testing import CliRunner
+
+    from cli import app
+
+    write(tmp_path / "in" / "x.parquet", labelled.select(["text", "label"]), 500)
+    out = CliRunner().invoke(app, ["train-detector", "--data", str(tmp_path / "in"), "-o", str(tmp_path / "m"),
+                                   "--tfidf"])
+    assert out.exit_code == 0, out.output
+    manifest = json.loads((tmp_path / "m" / "manifest.json").read_text())
+    assert manifest["train_config"]["idf"] is True and "TF-IDF" in manifest["features"]["text"]
+    p = ClassifierDetector(model_dir=str(tmp_path / "m"), head="text").score(labelled.slice(0, 40))
+    raw = ClassifierDetector(model_dir=str(train_detector(labelled, TrainConfig()).save(tmp_path / "raw")),
+                             head="text").score(labelled.slice(0, 40))
+    assert not np.allclose(p["classifier.p_machine"].to_numpy(), raw["classifier.p_machine"].to_numpy())

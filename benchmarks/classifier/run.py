@@ -12,6 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
+from collections.abc import Iterator
 from pathlib import Path
 
 import numpy as np
@@ -34,9 +35,9 @@ def load(lm_scores: str | None) -> pa.Table:
     return pq.read_table(shared_data_dir() / "detect" / "open_models.parquet")
 
 
-def evaluate(train: pa.Table, test: pa.Table, stack: bool) -> dict:
+def evaluate(train: pa.Table, test: pa.Table, stack: bool, cfg: TrainConfig | None = None) -> dict:
     """Train on ``train``, score ``test`` with each head, return metrics and the deployed threshold's FPR."""
-    model = train_detector(train, TrainConfig(folds=3, stack="lm" if stack else None))
+    model = train_detector(train, cfg or TrainConfig(folds=3, stack="lm" if stack else None))
     out_dir = Path("/tmp/filterkit-bench-classifier")
     model.save(out_dir)
     y = np.array([v == "machine" for v in test["label"].to_pylist()])
@@ -90,6 +91,18 @@ def speed(table: pa.Table, stack: bool, model_dir: str, lm_rows: int = 96) -> di
     return out
 
 
+def splits(table: pa.Table) -> Iterator[tuple[str, str, pa.Table, pa.Table]]:
+    """(split, held out, train, test): each domain held out, then each generator on the other article half."""
+    domain = np.array(table["domain"].to_pylist())
+    for d in sorted(set(domain)):
+        yield "leave_one_domain_out", d, table.filter(pa.array(domain != d)), table.filter(pa.array(domain == d))
+    article_half = opening_groups(table["text"].to_pylist(), 12) % 2
+    pair_gen = np.array([p.split("/")[1] for p in table["pair_id"].to_pylist()])
+    for g in sorted(set(pair_gen)):
+        yield ("leave_one_generator_out", g, table.filter(pa.array((article_half == 0) & (pair_gen != g))),
+               table.filter(pa.array((article_half == 1) & (pair_gen == g))))
+
+
 def main() -> None:
     """Both splits for each head, then speed; writes ``classifier.{json,md}``."""
     parser = argparse.ArgumentParser(description=__doc__)
@@ -99,18 +112,9 @@ def main() -> None:
     table = load(args.lm_scores)
     stack = all(c in table.column_names for c in LM_FEATURES[:4])
     results: dict = {"stacked": stack, "leave_one_domain_out": {}, "leave_one_generator_out": {}, "speed": {}}
-    domain = np.array(table["domain"].to_pylist())
-    for d in sorted(set(domain)):
-        results["leave_one_domain_out"][d] = evaluate(table.filter(pa.array(domain != d)),
-                                                      table.filter(pa.array(domain == d)), stack)
-        print(d, results["leave_one_domain_out"][d], flush=True)
-    article_half = opening_groups(table["text"].to_pylist(), 12) % 2
-    pair_gen = np.array([p.split("/")[1] for p in table["pair_id"].to_pylist()])
-    for g in sorted(set(pair_gen)):
-        train = table.filter(pa.array((article_half == 0) & (pair_gen != g)))
-        test = table.filter(pa.array((article_half == 1) & (pair_gen == g)))
-        results["leave_one_generator_out"][g] = evaluate(train, test, stack)
-        print(g, results["leave_one_generator_out"][g], flush=True)
+    for split, held, train, test in splits(table):
+        results[split][held] = evaluate(train, test, stack)
+        print(held, results[split][held], flush=True)
     results["speed"] = speed(table, stack, "/tmp/filterkit-bench-classifier")
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
