@@ -312,7 +312,7 @@ def _lineage(setup: Setup, seed: int, arm: Arm, start: _Start, retain: dict[int,
         window = cfg.replay_window * len(samples)
         fit_ctx = FitContext(t, setup.workdir / f"seed{seed}" / f"arm{salt:08x}", setup.split.trusted,
                              lambda n, m=previous, g=t: m.sample(n, rng_for(seed, g, "practitioner")),
-                             history[-window:] if window else history)
+                             history[-window:] if window else history, cfg.max_fpr)
         ref_rate = retain.get(t, retain[max(retain)] if retain else None)
         ctx = ArmContext(fit_ctx, rng_for(seed, t, "arm", salt), setup.trusted_path, ref_rate)
         keep = arm.select(crawl, ctx)

@@ -44,6 +44,8 @@ class FitContext:
     """Draw n fresh documents from the practitioner's own previous model."""
     history: list[str]
     """Every document the practitioner's models generated in earlier generations."""
+    max_fpr: float = 0.01
+    """The human FPR the run allows; refitted detectors put their default thresholds there."""
 
 
 def fit_replay(ctx: FitContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -66,7 +68,8 @@ def fit_replay(ctx: FitContext, params: dict[str, Any]) -> dict[str, Any]:
 
 def fit_classifier(ctx: FitContext, params: dict[str, Any]) -> dict[str, Any]:
     """Retrain the classifier on trusted human text vs as many fresh samples of the practitioner's own previous
-    model; its default rule is then the threshold its out-of-fold scores put at the training target FPR."""
+    model, with raw or TF-IDF-weighted n-grams, whichever has the higher out-of-fold TPR at the run's
+    ``max_fpr`` (their own data decides, never the crawl); its default rule is the threshold put there."""
     import pyarrow as pa
 
     from detectors.train import TrainConfig, train_detector
@@ -76,9 +79,15 @@ def fit_classifier(ctx: FitContext, params: dict[str, Any]) -> dict[str, Any]:
     if not human or not machine:
         raise ArmUnavailable("the classifier needs trusted human text and non-empty samples of the own model")
     table = pa.table({"text": human + machine, "label": ["human"] * len(human) + ["machine"] * len(machine)})
+    key = f"tpr_at_{ctx.max_fpr:g}_fpr"
+    candidates = [train_detector(table, TrainConfig(target_fpr=ctx.max_fpr, idf=idf)) for idf in (False, True)]
+    tprs = [m.manifest["metrics_out_of_fold"]["text"][key] for m in candidates]
+    best = int(np.argmax(tprs))
+    log.info("generation %d classifier: out-of-fold %s raw %.3f, TF-IDF %.3f; keeping %s", ctx.generation, key,
+             *tprs, ("raw", "TF-IDF")[best])
     model_dir = ctx.workdir / f"classifier-{ctx.generation}"
     shutil.rmtree(ctx.workdir / f"classifier-{ctx.generation - 1}", ignore_errors=True)
-    train_detector(table, TrainConfig()).save(model_dir)
+    candidates[best].save(model_dir)
     return params | {"model_dir": str(model_dir)}
 
 
