@@ -41,3 +41,6 @@ def test_classifier_refit_takes_the_runs_fpr_and_the_better_out_of_fold_features
     other = train_detector(pa.table(table), TrainConfig(target_fpr=0.05, idf=not manifest["train_config"]["idf"]))
     key = "tpr_at_0.05_fpr"
     assert manifest["metrics_out_of_fold"]["text"][key] >= other.manifest["metrics_out_of_fold"]["text"][key]
+    # The choice goes into the generation's record.
+    assert ctx.notes == {"fit_classifier_tfidf": float(manifest["train_config"]["idf"]),
+                         "fit_classifier_oof_tpr": manifest["metrics_out_of_fold"]["text"][key]}

@@ -329,7 +329,8 @@ def _lineage(setup: Setup, seed: int, arm: Arm, start: _Start, retain: dict[int,
             for i, probe in enumerate(setup.probes):
                 diag |= probe.measure(crawl.items[new], crawl.synthetic[new], rng_for(seed, t, "probe", i),
                                       None if foreign_rows is None else foreign_rows[new])
-        rec = base | {"generation": t, **diag, "crawl_foreign_rows": len(others), "train_size": len(train),
+        rec = base | {"generation": t, **diag, **fit_ctx.notes, "crawl_foreign_rows": len(others),
+                      "train_size": len(train),
                       "synthetic_share": float(train.synthetic.mean()) if len(train) else math.nan}
         failed = "no training data left after filtering" if len(train) == 0 else None
         if failed is None:

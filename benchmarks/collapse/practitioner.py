@@ -10,7 +10,7 @@ from __future__ import annotations
 import logging
 import shutil
 from collections.abc import Callable
-from dataclasses import dataclass, fields
+from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any
 
@@ -46,6 +46,8 @@ class FitContext:
     """Every document the practitioner's models generated in earlier generations."""
     max_fpr: float = 0.01
     """The human FPR the run allows; refitted detectors put their default thresholds there."""
+    notes: dict[str, float] = field(default_factory=dict)
+    """What the fitters chose this generation, for its record (keys start with ``fit_``)."""
 
 
 def fit_replay(ctx: FitContext, params: dict[str, Any]) -> dict[str, Any]:
@@ -88,6 +90,7 @@ def fit_classifier(ctx: FitContext, params: dict[str, Any]) -> dict[str, Any]:
     model_dir = ctx.workdir / f"classifier-{ctx.generation}"
     shutil.rmtree(ctx.workdir / f"classifier-{ctx.generation - 1}", ignore_errors=True)
     candidates[best].save(model_dir)
+    ctx.notes |= {"fit_classifier_tfidf": float(best), "fit_classifier_oof_tpr": float(tprs[best])}
     return params | {"model_dir": str(model_dir)}
 
 

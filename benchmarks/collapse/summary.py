@@ -143,7 +143,8 @@ def summarise(records: list[dict[str, Any]], rules: tuple[CollapseRule, ...], ge
             "km_curve": kaplan_meier(times[arm], events[arm]).to_dict(),
             **{f"mean_{k}": _mean(later, k) for k in ("filter_tpr", "filter_fpr", "retain_rate", "synthetic_share",
                                                       "filter_tpr_foreign", "filter_tpr_own")},
-            **{f"mean_{k}": _mean(later, k) for k in sorted({k for r in later for k in r if k.startswith("probe_")})},
+            **{f"mean_{k}": _mean(later, k) for k in sorted({k for r in later for k in r
+                                                             if k.startswith(("probe_", "fit_"))})},
             f"final_{benefit_metric}": _mean([r for r in later if r["generation"] == generations], benefit_metric),
         }
     summary: dict[str, Any] = {}
