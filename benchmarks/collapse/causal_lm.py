@@ -12,7 +12,7 @@ import logging
 import math
 from collections import Counter
 from collections.abc import Callable, Hashable, Iterator, Mapping, Sequence
-from contextlib import AbstractContextManager, contextmanager, nullcontext
+from contextlib import contextmanager, nullcontext
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -21,6 +21,7 @@ import numpy as np
 
 from benchmarks.collapse.learners import Family
 from benchmarks.collapse.text import words
+from detectors.models import torch_threads
 
 log = logging.getLogger(__name__)
 
@@ -221,7 +222,8 @@ class CausalLMLearner:
         # Initialisation and dropout draw from torch's global generator: seed a fork of it, leave the caller's be.
         import torch
 
-        with self._threads(), torch.random.fork_rng(devices=[] if self.settings.device == "cpu" else None):
+        devices = [] if self.settings.device == "cpu" else None
+        with torch_threads(self.settings.threads), torch.random.fork_rng(devices=devices):
             torch.manual_seed(self.seed % 2**63)
             yield
 
@@ -327,7 +329,7 @@ class CausalLMLearner:
         groups: dict[int, list[int]] = {}
         for i, p in enumerate(prompts):
             groups.setdefault(len(p), []).append(i)
-        with self._threads():
+        with torch_threads(self.settings.threads):
             for length in sorted(groups):
                 idx = groups[length]
                 for lo in range(0, len(idx), chunk):
@@ -396,11 +398,6 @@ class CausalLMLearner:
                                        generation_config=config)
         return out[:, start.shape[1]:].tolist()
 
-    def _threads(self) -> AbstractContextManager[None]:
-        from detectors.models import torch_threads
-
-        return torch_threads(self.settings.threads)
-
     def evaluate(self, human_test: np.ndarray) -> dict[str, float]:
         """``test_ce``: mean NLL per token of the test documents (end token included); with a human pool, also
         the NLL and share of test tokens per frequency band of the pool (``nll_head``, ``band_share_tail``...)."""
@@ -410,7 +407,7 @@ class CausalLMLearner:
         bands = self._band_table()
         nll, count = 0.0, 0
         band_nll, band_count = [0.0] * len(BANDS), [0] * len(BANDS)
-        with self._threads(), torch.inference_mode():
+        with torch_threads(self.settings.threads), torch.inference_mode():
             for lo in range(0, len(seqs), self.settings.batch_size * 2):
                 ids, mask, labels = self._batch(seqs[lo:lo + self.settings.batch_size * 2])
                 with self._autocast():
