@@ -154,3 +154,27 @@ def test_ngram_splits_oov_and_bands():
     assert sum(m[f"band_share_{b}"] for b in ("head", "torso", "tail")) == pytest.approx(1.0)
     assert all(math.isfinite(m[f"nll_{b}"]) for b in ("head", "torso", "tail"))
     assert m["nll_head"] < m["nll_tail"]
+
+
+def _start(family: TransformerFamily) -> float:
+    """Held-out cross-entropy of the model a new learner starts from, before any fit."""
+    learner = family.new(3)
+    learner._model, learner._codec = learner._load()
+    learner._model.eval()
+    return learner.evaluate(TEST)["test_ce"]
+
+
+def test_pretraining_is_cached_and_every_learner_starts_from_it(tmp_path):
+    params = {"pretrain_steps": 60, "pretrain_cache": str(tmp_path)}
+    first = _family(**params)
+    files = list(tmp_path.glob("transformer-*.safetensors"))
+    assert len(files) == 1
+    stamp = files[0].stat().st_mtime_ns
+    again = _family(**params)  # the same settings and pool: loaded, not retrained
+    assert files[0].stat().st_mtime_ns == stamp
+    assert all(np.array_equal(first._pretrained[k].numpy(), again._pretrained[k].numpy()) for k in first._pretrained)
+    assert _start(first) == _start(again) < _start(_family()) - 0.5  # far better than a random initialisation
+    _family(**params | {"pretrain_steps": 30})
+    assert len(list(tmp_path.glob("transformer-*.safetensors"))) == 2
+    with pytest.raises(ValueError, match="pretrain"):
+        learners.build("transformer", TINY | {"pretrain_steps": -1})

@@ -1,17 +1,26 @@
-"""A small GPT-2-shaped transformer trained from scratch each generation, with a byte-level BPE tokenizer
-trained once on the human training pool (the ``tokenizers`` library).
+"""A small GPT-2-shaped transformer trained each generation, with a byte-level BPE tokenizer trained once on the
+human training pool (the ``tokenizers`` library).
 
 About a million parameters by default; ``width`` 256, ``layers`` 4, ``heads`` 4, ``block`` 128, ``vocab_size``
-4096 make about 4M (train it longer with ``steps`` and ``schedule: cosine``)."""
+4096 make about 4M (train it longer with ``steps`` and ``schedule: cosine``). Each generation starts from a
+random initialisation, or with ``pretrain_steps`` from weights pretrained once on the human pool (cached on disk,
+keyed by everything that determines them), as a pretrained LM is fine-tuned in Shumailov et al."""
 from __future__ import annotations
 
-from dataclasses import dataclass, field
+import hashlib
+import json
+import logging
+import os
+from dataclasses import dataclass, field, replace
+from pathlib import Path
 from typing import Any, ClassVar
 
 import numpy as np
 
 from benchmarks.collapse.causal_lm import CausalLMFamily, CausalLMLearner, Codec
 from benchmarks.collapse.learners import Kind
+
+log = logging.getLogger(__name__)
 
 SPECIAL = "<|endoftext|>"
 
@@ -26,7 +35,19 @@ class TransformerFamily(CausalLMFamily):
     layers: int = 2
     width: int = 128
     heads: int = 4
+    pretrain_steps: int = 0
+    """Optimizer steps of pretraining on the whole human pool before generation 0 (0: start from scratch)."""
+    pretrain_batch_size: int = 32
+    pretrain_lr: float = 2e-3
+    pretrain_cache: str = "~/.cache/filterkit/collapse"
+    """Where pretrained weights are kept between runs (a file per tokenizer, model shape, settings and pool)."""
     _tokenizer: Any = field(default=None, init=False, repr=False)
+    _pretrained: dict[str, Any] | None = field(default=None, init=False, repr=False)
+
+    def __post_init__(self) -> None:
+        super().__post_init__()
+        if min(self.pretrain_steps, self.pretrain_batch_size - 1) < 0 or not self.pretrain_lr > 0:
+            raise ValueError("need pretrain_steps >= 0, pretrain_batch_size >= 1 and pretrain_lr > 0")
 
     def prepare(self, human_train: np.ndarray) -> None:
         """Train the BPE tokenizer on the human training pool (never on test or synthetic text), and keep the pool."""
@@ -40,10 +61,38 @@ class TransformerFamily(CausalLMFamily):
                                       initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
         tok.train_from_iterator((str(d) for d in human_train), trainer=trainer)
         self._tokenizer = tok
+        self._pretrained = None
+        if self.pretrain_steps:
+            self._pretrained = self._pretrain(human_train)
+
+    def _pretrain(self, human_train: np.ndarray) -> dict[str, Any]:
+        """Weights trained on the pool with seed 0 (cosine schedule), from the cache when it has them."""
+        from safetensors.torch import load_file, save_file
+
+        settings = {"tokenizer": self._tokenizer.to_str(), "shape": [self.vocab_size, self.layers, self.width,
+                    self.heads, self.block], "steps": self.pretrain_steps, "batch": self.pretrain_batch_size,
+                    "lr": self.pretrain_lr, "warmup": self.warmup, "dtype": self.dtype, "precision": self.precision,
+                    "pool": hashlib.sha256("\x00".join(map(str, human_train)).encode()).hexdigest()}
+        key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:20]
+        path = Path(self.pretrain_cache).expanduser() / f"transformer-{key}.safetensors"
+        if path.is_file():
+            log.info("pretrained weights from %s", path)
+            return load_file(str(path))
+        log.info("pretraining for %d steps on %d documents (cached at %s)", self.pretrain_steps, len(human_train), path)
+        base = self.learner(self._load, 0)
+        base.settings = replace(base.settings, steps=self.pretrain_steps, batch_size=self.pretrain_batch_size,
+                                lr=self.pretrain_lr, schedule="cosine")
+        base.fit(human_train)
+        state = {k: v.detach().contiguous().clone() for k, v in base._model.state_dict().items()}
+        path.parent.mkdir(parents=True, exist_ok=True)
+        tmp = path.with_suffix(f".{os.getpid()}.tmp")
+        save_file(state, str(tmp))
+        os.replace(tmp, path)
+        return state
 
     def new(self, seed: int) -> CausalLMLearner:
-        """A learner that starts each fit from a fresh random initialisation drawn from ``seed`` (or, with
-        ``warm_start``, from the weights ``init_from`` copies)."""
+        """A learner that starts each fit from a fresh random initialisation drawn from ``seed``, or the pretrained
+        weights (or, with ``warm_start``, from the weights ``init_from`` copies)."""
         if self._tokenizer is None:
             raise RuntimeError("call prepare() with the human training pool first: it trains the tokenizer")
         return self.learner(self._load, seed)
@@ -56,6 +105,8 @@ class TransformerFamily(CausalLMFamily):
         config = GPT2Config(vocab_size=tok.get_vocab_size(), n_positions=self.block, n_embd=self.width,
                             n_layer=self.layers, n_head=self.heads, bos_token_id=special, eos_token_id=special)
         model = GPT2LMHeadModel(config)
+        if self._pretrained is not None:
+            model.load_state_dict(self._pretrained)
         codec = Codec(encode=lambda docs: [e.ids for e in tok.encode_batch(docs)],
                       decode=lambda rows: tok.decode_batch(rows), bos=special, eos=special, pad=special)
         return model, codec
