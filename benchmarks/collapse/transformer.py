@@ -10,7 +10,6 @@ from __future__ import annotations
 import hashlib
 import json
 import logging
-import os
 from dataclasses import dataclass, field, replace
 from pathlib import Path
 from typing import Any, ClassVar
@@ -19,6 +18,7 @@ import numpy as np
 
 from benchmarks.collapse.causal_lm import CausalLMFamily, CausalLMLearner, Codec
 from benchmarks.collapse.learners import Kind
+from filterkit.storage import write_file
 
 log = logging.getLogger(__name__)
 
@@ -67,7 +67,7 @@ class TransformerFamily(CausalLMFamily):
 
     def _pretrain(self, human_train: np.ndarray) -> dict[str, Any]:
         """Weights trained on the pool with seed 0 (cosine schedule), from the cache when it has them."""
-        from safetensors.torch import load_file, save_file
+        from safetensors.torch import load_file, save
 
         settings = {"tokenizer": self._tokenizer.to_str(), "shape": [self.vocab_size, self.layers, self.width,
                     self.heads, self.block], "steps": self.pretrain_steps, "batch": self.pretrain_batch_size,
@@ -84,10 +84,7 @@ class TransformerFamily(CausalLMFamily):
                                 lr=self.pretrain_lr, schedule="cosine")
         base.fit(human_train)
         state = {k: v.detach().contiguous().clone() for k, v in base._model.state_dict().items()}
-        path.parent.mkdir(parents=True, exist_ok=True)
-        tmp = path.with_suffix(f".{os.getpid()}.tmp")
-        save_file(state, str(tmp))
-        os.replace(tmp, path)
+        write_file(save(state), path)
         return state
 
     def new(self, seed: int) -> CausalLMLearner:
