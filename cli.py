@@ -18,7 +18,7 @@ from rich.table import Table
 
 if TYPE_CHECKING:
     from filterkit import FilterConfig
-    from filterkit.executors import Executor
+    from filterkit.engine.executors import Executor
 
 app = typer.Typer(help="Keep synthetic and near-duplicate text out of training corpora.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
@@ -150,7 +150,7 @@ def _parse_params(items: Optional[list[str]], option: str, dotted: bool,
     """
     import yaml
 
-    from filterkit.pipeline import UsageError
+    from filterkit.engine.pipeline import UsageError
 
     parsed: dict[str, Any] = {}
     for item in items or []:
@@ -193,13 +193,13 @@ def _fail(exc: Exception) -> NoReturn:
 
 
 def _executor(kind: str, workers: int, ray_address: Optional[str]) -> Executor:
-    from filterkit.executors import LocalExecutor
+    from filterkit.engine.executors import LocalExecutor
 
     if kind == "local":
         return LocalExecutor(workers)
     if kind == "ray":
         try:
-            from filterkit.ray_executor import RayExecutor
+            from filterkit.engine.ray_executor import RayExecutor
         except ImportError as exc:
             raise ValueError("the Ray executor needs: pip install 'filterkit[ray]'") from exc
         return RayExecutor(address=ray_address, workers=workers if workers > 1 else None)
@@ -281,7 +281,7 @@ def calibrate_cmd(human: Annotated[list[str], typer.Argument(help="Known-human P
                                                   "mixture, so reports estimate the machine-written share.")] = None,
                   ) -> None:
     """Set the threshold on COLUMN so that at most --max-fpr of the human documents would be removed."""
-    from filterkit.calibrate import calibrate
+    from filterkit.engine.calibrate import calibrate
     from filterkit.config import dump_config
 
     try:
@@ -300,9 +300,9 @@ def calibrate_cmd(human: Annotated[list[str], typer.Argument(help="Known-human P
 def report_cmd(out: Annotated[str, typer.Argument(help="Output directory of a finished run.")],
                work_dir: WorkDir = None) -> None:
     """Re-render the human report of a finished run from its report.json and its working directory's samples."""
-    from filterkit.layout import Layout
-    from filterkit.report import render_report
-    from filterkit.storage import exists, read_json
+    from filterkit.io.layout import Layout
+    from filterkit.engine.report import render_report
+    from filterkit.io.storage import exists, read_json
 
     lay = Layout(out, work_dir)
     if not exists(lay.report_json):
@@ -346,7 +346,7 @@ def index_build_cmd(texts: Texts, out: Out, text_column: TextCol = None,
                     seed: Annotated[int, typer.Option("--seed", help="Permutation seed.")] = 1,
                     overwrite: Overwrite = False) -> None:
     """Sign TEXTS into a new replay index at OUT (for the replay detector's --param replay.index=OUT)."""
-    from detectors.minhash_index import IndexParams, build
+    from detectors.duplicates.index import IndexParams, build
 
     try:
         params = IndexParams(num_perm=num_perm, ngram=ngram, unit=unit, seed=seed)  # type: ignore[arg-type]
@@ -364,7 +364,7 @@ def index_add_cmd(index_dir: Annotated[Path, typer.Argument(help="An index made 
                   id_column: Annotated[Optional[str], typer.Option(
                       "--id-column", help="Column reported as replay.match_id (default: file:row).")] = None) -> None:
     """Sign TEXTS into an existing index, with the parameters it was built with."""
-    from detectors.minhash_index import add
+    from detectors.duplicates.index import add
 
     try:
         manifest = add(index_dir, texts, text_column=text_column or "text", id_column=id_column)
@@ -397,8 +397,8 @@ def train_detector_cmd(
     lm_param: Annotated[Optional[list[str]], typer.Option("--lm-param", help="LM detector KEY=VALUE.")] = None,
 ) -> None:
     """Train the AI-text classifier, cross-validated by group, and save it with skops and a manifest."""
-    from detectors.generate import GenerationConfig
-    from detectors.train import TrainConfig, train_from_parquet
+    from detectors.classifier.generate import GenerationConfig
+    from detectors.classifier.train import TrainConfig, train_from_parquet
 
     try:
         if stack not in (None, "lm"):
@@ -439,8 +439,8 @@ def train_router_cmd(
     --param classifier.router_dir=OUT."""
     import pyarrow as pa
 
-    from detectors.classifier import ClassifierDetector
-    from detectors.router import sample_texts, train_router
+    from detectors.classifier.detector import ClassifierDetector
+    from detectors.classifier.router import sample_texts, train_router
 
     try:
         expensive = ClassifierDetector(model_dir=classifier_model, head="stacked",

@@ -13,10 +13,10 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from filterkit import registry
+from filterkit.contract import registry
 from filterkit.config import DetectorSpec, FilterConfig
-from filterkit.pipeline import Progress, filter_stage, run
-from benchmarks.shared import shared_data_dir
+from filterkit.engine.pipeline import Progress, filter_stage, run
+from filterkit.testing.shared import shared_data_dir
 
 ORIGIN = "demo_origin"
 MACHINE = "demo_is_machine"
@@ -94,7 +94,7 @@ def _near_copy(text: str, rng: np.random.Generator) -> str:
 
 def train_demo_classifier(out: Path, crawl: Path, rows: int, seed: int = 0) -> Path:
     """Train the text classifier on labelled articles that the crawl does not contain (so nothing is memorised)."""
-    from detectors.train import TrainConfig, opening_groups, train_detector
+    from detectors.classifier.train import TrainConfig, opening_groups, train_detector
 
     labelled = pq.read_table(shared_data_dir() / "detect" / "open_models.parquet", columns=["text", "label"])
     crawl_texts = [t for t in ds.dataset(crawl).to_table(columns=["text"])["text"].to_pylist() if t and t.strip()]
@@ -124,7 +124,7 @@ def run_demo(out: Path, sizes: DemoSizes = DemoSizes(), progress: Progress | Non
     calibration = None
     if sizes.classifier_training_rows:
         # The training data's 1%-FPR threshold does not transfer to this crawl's human text; trusted human text does.
-        from filterkit.calibrate import calibrate
+        from filterkit.engine.calibrate import calibrate
 
         classifier_only = config.replace(detectors=(specs[-1],))
         stage = filter_stage(config)

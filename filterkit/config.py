@@ -10,7 +10,8 @@ from typing import Any, TypeVar
 
 import yaml
 
-from filterkit.rules import Combine, FilterStage, Mode, Rule, WeightSpec
+from filterkit.io.storage import OUTPUT_FORMATS
+from filterkit.stage.rules import Combine, FilterStage, Mode, Rule, WeightSpec
 
 T = TypeVar("T")
 
@@ -29,7 +30,7 @@ class DetectorSpec:
 
 @dataclass(frozen=True)
 class MixtureSpec:
-    """Estimate the crawl's machine-written share from ``column`` against trusted human text (``filterkit.mixture``)."""
+    """Estimate the crawl's machine-written share from ``column`` against trusted human text (``filterkit.stage.mixture``)."""
 
     column: str
     reference: str
@@ -75,8 +76,8 @@ class FilterConfig:
     def __post_init__(self) -> None:
         if self.mode not in ("drop", "tag", "weight"):
             raise ValueError(f"mode must be drop, tag or weight, got {self.mode!r}")
-        if self.output_format not in ("parquet", "jsonl"):
-            raise ValueError(f"output_format must be parquet or jsonl, got {self.output_format!r}")
+        if self.output_format not in OUTPUT_FORMATS:
+            raise ValueError(f"output_format must be one of {OUTPUT_FORMATS}, got {self.output_format!r}")
         names = [d.name for d in self.detectors]
         if len(set(names)) < len(names):
             raise ValueError(f"each detector may be configured once, got {names}")

@@ -5,7 +5,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.shared import shared_data_dir
+from filterkit.testing.shared import shared_data_dir
 
 
 @pytest.fixture(scope="session")

@@ -6,7 +6,7 @@ from typer.testing import CliRunner
 
 from cli import app
 
-from .corpus import messy_corpus, write
+from filterkit.testing.corpora import messy_corpus, write
 
 runner = CliRunner()
 
@@ -89,7 +89,7 @@ def test_filter_and_score_share_their_options():
 
 def test_one_parser_for_every_key_value_option():
     from cli import _parse_params
-    from filterkit.pipeline import UsageError
+    from filterkit.engine.pipeline import UsageError
 
     assert _parse_params(["a.b=1", "a.c=[x]", "d.e=no"], "--param", dotted=True) == {"a": {"b": 1, "c": ["x"]},
                                                                                       "d": {"e": False}}

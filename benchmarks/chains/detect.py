@@ -24,11 +24,11 @@ from benchmarks.chains.config import ChainsConfig
 from benchmarks.chains.starts import OPENING_WORDS
 from benchmarks.chains.state import read_table, write_table
 from benchmarks.collapse.practitioner import DEFAULT_CALIBRATION
-from benchmarks.shared import shared_data_dir
-from detectors.metrics import auroc
-from filterkit import registry
-from filterkit.normalize import defend_texts
-from filterkit.rules import threshold_for_fpr
+from filterkit.testing.shared import shared_data_dir
+from detectors.classifier.metrics import auroc
+from filterkit.contract import registry
+from filterkit.contract.normalize import defend_texts
+from filterkit.stage.rules import threshold_for_fpr
 
 log = logging.getLogger(__name__)
 
@@ -95,7 +95,7 @@ def replay(holdout: list[str], by_depth: dict[float, dict[int, list[str]]], dept
            cache: Path, work: Path) -> dict[str, Any]:
     """Per temperature, an index of the depth-1 outputs; per depth, the share of texts its default rule flags, the
     share matched to the chain's own depth-1 output, and the mean ``max_jaccard``; the rate on held-out humans."""
-    from detectors import minhash_index
+    from detectors.duplicates import index as minhash_index
 
     out: dict[str, Any] = {"by_temperature": {}}
     for temp, depths in by_depth.items():
@@ -131,8 +131,8 @@ def _nanmean(values: np.ndarray) -> float:
 def train_classifier(work: Path, exclude: list[str], rows: int, seed: int) -> Path:
     """Train the text classifier on labelled shared data whose articles are neither chain starts nor held-out
     humans (as ``benchmarks.demo.train_demo_classifier`` does for its crawl); kept under ``work``, reused."""
-    from detectors.classifier_model import MANIFEST
-    from detectors.train import TrainConfig, opening_groups, train_detector
+    from detectors.classifier.model import MANIFEST
+    from detectors.classifier.train import TrainConfig, opening_groups, train_detector
 
     target = work / "classifier"
     if (target / MANIFEST).is_file():

@@ -17,7 +17,7 @@ import pyarrow as pa
 
 from benchmarks.chains.config import ChainsConfig
 from benchmarks.chains.state import read_table, step_path, write_table
-from detectors.models import torch_threads
+from detectors.lm.models import torch_threads
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]
@@ -38,7 +38,7 @@ class Rephraser:
         """Resolve and load ``spec`` (``default`` = SmolLM2) through the repo's model loader."""
         import torch
 
-        from detectors.models import load_causal_lm, resolve_model
+        from detectors.lm.models import load_causal_lm, resolve_model
 
         model, tokenizer = load_causal_lm(resolve_model(spec), dtype=torch.float32)
         tokenizer.padding_side = "left"  # decoder-only: every prompt must end where generation starts

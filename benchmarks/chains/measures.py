@@ -9,7 +9,7 @@ import pyarrow as pa
 
 from benchmarks.collapse.metrics import distinct_n, self_bleu
 from benchmarks.collapse.text import words
-from detectors.shingles import MinHashParams
+from detectors.duplicates.shingles import MinHashParams
 
 SIMILARITY = {"w5": MinHashParams(), "w1": MinHashParams(ngram=1)}
 """MinHash Jaccard on word 5-grams (the replay index's own shingling) and on word sets (vocabulary kept)."""

@@ -103,7 +103,7 @@ def _timings(root: Path) -> dict[str, float]:
 
 def _rendered(cfg: ChainsConfig) -> str:
     """The prompt as the model saw it, without loading the weights (only the tokenizer's chat template)."""
-    from detectors.models import load_tokenizer, resolve_model
+    from detectors.lm.models import load_tokenizer, resolve_model
 
     tokenizer = load_tokenizer(resolve_model(cfg.model))
     return Rephraser(None, tokenizer, cfg.prompt).render("{text}")

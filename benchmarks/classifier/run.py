@@ -20,10 +20,10 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from benchmarks.scored import read_scored
-from detectors.classifier import ClassifierDetector
-from detectors.metrics import auroc, tpr_at_fpr
-from benchmarks.shared import shared_data_dir
-from detectors.train import LM_FEATURES, TrainConfig, opening_groups, train_detector
+from detectors.classifier.detector import ClassifierDetector
+from detectors.classifier.metrics import auroc, tpr_at_fpr
+from filterkit.testing.shared import shared_data_dir
+from detectors.classifier.train import LM_FEATURES, TrainConfig, opening_groups, train_detector
 
 HEADS = ("text", "stacked", "cascade")
 
@@ -65,7 +65,7 @@ def evaluate(train: pa.Table, test: pa.Table, stack: bool, cfg: TrainConfig | No
 
 def speed(table: pa.Table, stack: bool, model_dir: str, lm_rows: int = 96) -> dict:
     """Documents per second of each head on this machine; the cascade and the LM run their real LM here."""
-    from filterkit import registry
+    from filterkit.contract import registry
 
     out = {}
     sample = table.slice(0, 2000).select(["text", *[c for c in LM_FEATURES if c in table.column_names]])

@@ -21,7 +21,7 @@ import numpy as np
 
 from benchmarks.collapse.learners import Family
 from benchmarks.collapse.text import words
-from detectors.models import torch_threads
+from detectors.lm.models import torch_threads
 
 log = logging.getLogger(__name__)
 

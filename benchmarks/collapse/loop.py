@@ -38,7 +38,7 @@ from benchmarks.collapse.metrics import (
 from benchmarks.collapse.practitioner import ArmUnavailable, FitContext
 from benchmarks.collapse.probes import Probe
 from benchmarks.collapse.rows import Rows
-from benchmarks.shared import shared_data_dir
+from filterkit.testing.shared import shared_data_dir
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]

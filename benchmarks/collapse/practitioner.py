@@ -16,8 +16,8 @@ from typing import Any
 
 import numpy as np
 
-from filterkit import registry
-from filterkit.detector import CorpusDetector
+from filterkit.contract import registry
+from filterkit.contract.detector import CorpusDetector
 
 log = logging.getLogger(__name__)
 
@@ -52,7 +52,7 @@ class FitContext:
 
 def fit_replay(ctx: FitContext, params: dict[str, Any]) -> dict[str, Any]:
     """Index everything earlier generations produced (the practitioner's generation log) for the replay detector."""
-    from detectors import minhash_index
+    from detectors.duplicates import index as minhash_index
 
     fields_ = {f.name for f in fields(registry.detector_class("replay")) if f.init}
     if "index" not in fields_:
@@ -74,7 +74,7 @@ def fit_classifier(ctx: FitContext, params: dict[str, Any]) -> dict[str, Any]:
     ``max_fpr`` (their own data decides, never the crawl); its default rule is the threshold put there."""
     import pyarrow as pa
 
-    from detectors.train import TrainConfig, train_detector
+    from detectors.classifier.train import TrainConfig, train_detector
 
     human = [str(t) for t in ctx.trusted]
     machine = [str(t) for t in ctx.own_samples(len(human)) if str(t).strip()]

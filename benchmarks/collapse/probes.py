@@ -15,10 +15,10 @@ import numpy as np
 import pyarrow as pa
 
 from benchmarks.collapse.practitioner import DEFAULT_CALIBRATION
-from detectors.metrics import auroc
-from filterkit import registry
-from filterkit.normalize import defend_texts
-from filterkit.rules import threshold_for_fpr
+from detectors.classifier.metrics import auroc
+from filterkit.contract import registry
+from filterkit.contract.normalize import defend_texts
+from filterkit.stage.rules import threshold_for_fpr
 
 
 @dataclass

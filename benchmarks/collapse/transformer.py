@@ -18,7 +18,7 @@ import numpy as np
 
 from benchmarks.collapse.causal_lm import CausalLMFamily, CausalLMLearner, Codec
 from benchmarks.collapse.learners import Kind
-from filterkit.storage import write_file
+from filterkit.io.storage import write_file
 
 log = logging.getLogger(__name__)
 

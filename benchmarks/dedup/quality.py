@@ -29,8 +29,8 @@ import pyarrow.parquet as pq
 
 import filterkit
 from benchmarks.perturb.edits import EDITS, boilerplate_add, crawled_copy
-from detectors.shingles import Shingling
-from benchmarks.shared import shared_data_dir
+from detectors.duplicates.shingles import Shingling
+from filterkit.testing.shared import shared_data_dir
 
 BUCKETS = [(0.0, 0.5), (0.5, 0.6), (0.6, 0.7), (0.7, 0.8), (0.8, 0.9), (0.9, 1.0001)]
 log = logging.getLogger("dedup.quality")
@@ -287,7 +287,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
-    from detectors.minhash import MinHashDuplicates
+    from detectors.duplicates.minhash import MinHashDuplicates
 
     default = args.default if args.default is not None else MinHashDuplicates().threshold
     thresholds = sorted({float(t) for t in args.thresholds.split(",")} | {default})

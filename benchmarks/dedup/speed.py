@@ -38,7 +38,7 @@ FILE_ROWS = 100_000
 
 def wikitext_words() -> list[str]:
     """Every whitespace token of the shared WikiText articles."""
-    from benchmarks.shared import shared_data_dir
+    from filterkit.testing.shared import shared_data_dir
 
     table = pq.read_table(shared_data_dir() / "human" / "wikitext2.parquet")
     return " ".join(table["text"].to_pylist()).split()
@@ -66,7 +66,7 @@ def signature_bench(n: int, naive_n: int) -> dict:
     """Documents per second of each way to sign ``n`` windows (``naive_n`` for the slow ones)."""
     from datasketch import MinHash
 
-    from detectors.shingles import MinHasher
+    from detectors.duplicates.shingles import MinHasher
 
     docs = wikitext_windows(n)
     arrow = pa.array(docs)
@@ -141,7 +141,7 @@ def child(kind: str, inputs: Path, out: Path, workers: int) -> dict:
     """One deduplication run inside this (child) process; returns counts."""
     if kind in ("filterkit", "filterkit-undefended"):
         import filterkit
-        from filterkit.executors import LocalExecutor
+        from filterkit.engine.executors import LocalExecutor
 
         cfg = filterkit.FilterConfig(detectors=(filterkit.DetectorSpec("minhash"),), rows_per_shard=25_000,
                                      defend=kind == "filterkit")
@@ -153,7 +153,7 @@ def child(kind: str, inputs: Path, out: Path, workers: int) -> dict:
     if kind == "datasketch":
         from datasketch import MinHash, MinHashLSH
 
-        from detectors.minhash import lsh_params
+        from detectors.duplicates.minhash import lsh_params
 
         lsh = MinHashLSH(num_perm=NUM_PERM, params=lsh_params(0.6, NUM_PERM, 0.1, 0.9))
         removed = 0
@@ -179,8 +179,8 @@ def detector_only(inputs: Path, out: Path) -> dict:
     file per 25,000 rows, as the pipeline does), then ``reduce`` over them; no text is written."""
     import pyarrow.dataset as ds
 
-    from filterkit.detector import ROW, SHARD
-    from detectors.minhash import MinHashDuplicates
+    from filterkit.contract.detector import ROW, SHARD
+    from detectors.duplicates.minhash import MinHashDuplicates
 
     det = MinHashDuplicates()
     out.mkdir(parents=True, exist_ok=True)

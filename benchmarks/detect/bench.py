@@ -15,17 +15,17 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 
 from benchmarks.perturb.attacks import ALL_ATTACKS, attack_texts
-from detectors.metrics import auroc
-from detectors.train import opening_groups
+from detectors.classifier.metrics import auroc
+from detectors.classifier.train import opening_groups
 from filterkit.config import FilterConfig
-from filterkit.normalize import defend_texts
-from filterkit.pipeline import Progress, score
-from filterkit.readers import read_table
-from filterkit.rules import bucket_labels, threshold_for_fpr
-from filterkit.scoring import load_detectors
-from filterkit.sources import discover
-from filterkit.storage import write_json, write_parquet
-from filterkit.tasks import FILTER_DECISION
+from filterkit.contract.normalize import defend_texts
+from filterkit.engine.pipeline import Progress, score
+from filterkit.io.readers import read_table
+from filterkit.stage.rules import bucket_labels, threshold_for_fpr
+from filterkit.engine.scoring import load_detectors
+from filterkit.io.sources import discover
+from filterkit.io.storage import write_json, write_parquet
+from filterkit.stage.rules import FILTER_DECISION
 
 log = logging.getLogger(__name__)
 ROW = "_bench_row"

@@ -24,8 +24,8 @@ import pyarrow.parquet as pq
 from benchmarks.detect.shared import filter_config
 from benchmarks.perturb.attacks import upper_lower
 from benchmarks.detect.bench import ROW, BenchConfig, score_table
-from filterkit.tasks import FILTER_DECISION
-from detectors.train import opening_groups
+from filterkit.stage.rules import FILTER_DECISION
+from detectors.classifier.train import opening_groups
 
 log = logging.getLogger("detect.case_rate")
 SCORES = ("classifier.p_machine", "lm.fastdetect")

@@ -22,12 +22,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from filterkit import registry
+from filterkit.contract import registry
 from benchmarks.scored import read_scored
 from benchmarks.perturb.attacks import ALL_ATTACKS
 from benchmarks.detect.bench import BenchConfig, bench_detect
 from filterkit.config import DetectorSpec, FilterConfig
-from detectors.train import TrainConfig, opening_groups, train_detector
+from detectors.classifier.train import TrainConfig, opening_groups, train_detector
 
 log = logging.getLogger("detect.shared")
 

@@ -2,7 +2,7 @@
 
 Usage: ``python -m benchmarks.layers.same_bytes --base REV [--head HEAD] [--out benchmarks/results/same_bytes.md]``.
 Each revision is exported with ``git archive`` and runs ``filterkit`` from its own tree on inputs written once
-(by the head's ``tests/corpus.py`` and ``tests/test_crash.py``), then every file under ``kept/``, ``removed/`` and
+(by the head's ``filterkit/testing/corpora.py`` and ``tests/test_crash.py``), then every file under ``kept/``, ``removed/`` and
 ``quarantine/`` is compared by SHA-256, and each ``report.json`` without its timings and absolute paths.
 """
 from __future__ import annotations
@@ -16,6 +16,7 @@ import tempfile
 from pathlib import Path
 
 from benchmarks.layers.startup import export
+from filterkit.testing.corpora import messy_corpus, resume_corpus
 
 RUNS = {
     "crash": ["filter", "{in}/crash", "--config", "{in}/crash.yaml"],
@@ -26,11 +27,8 @@ RUNS = {
 
 def make_inputs(root: Path) -> None:
     """The inputs every revision reads: the SIGKILL test's corpus and the messy corpus of the pipeline tests."""
-    from tests.corpus import messy_corpus
-    from tests.test_crash import corpus
-
     messy_corpus(root / "messy")
-    corpus(root / "crash")
+    resume_corpus(root / "crash")
     (root / "crash.yaml").write_text("rows_per_shard: 40\nbatch_size: 16\n")
 
 

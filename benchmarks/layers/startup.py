@@ -1,4 +1,4 @@
-"""Start-up cost of the core: ``python -X importtime -c "import filterkit.pipeline"`` at two revisions, side by side.
+"""Start-up cost of the core: ``python -X importtime -c "import filterkit.engine.pipeline"`` at two revisions, side by side.
 
 Usage: ``python -m benchmarks.layers.startup --base REV [--runs 7] [--out benchmarks/results/startup.md]``.
 Each revision is exported with ``git archive`` into a temporary directory and imported from there with this
@@ -15,7 +15,7 @@ import sys
 import tempfile
 from pathlib import Path
 
-_CODE = ("import json, sys, filterkit.pipeline; "
+_CODE = ("import json, sys, filterkit.engine.pipeline; "
          "print(json.dumps(sorted(m for m in sys.modules if m.split('.')[0] in ('detectors', 'benchmarks', 'cli'))))")
 
 
@@ -28,7 +28,7 @@ def export(rev: str, into: Path) -> Path:
 
 
 def import_ms(tree: Path) -> tuple[float, list[str]]:
-    """Cumulative microseconds of ``import filterkit.pipeline`` from ``tree`` (in ms), and upper-layer modules."""
+    """Cumulative microseconds of ``import filterkit.engine.pipeline`` from ``tree`` (in ms), and upper-layer modules."""
     done = subprocess.run([sys.executable, "-X", "importtime", "-c", _CODE], cwd=tree, check=True,
                           capture_output=True, text=True)
     rows = [line.split("|") for line in done.stderr.splitlines() if line.startswith("import time:")]
@@ -54,9 +54,9 @@ def main() -> None:
                 ms, mods = import_ms(tree)
                 times[rev].append(ms)
                 loaded[rev] = mods
-    lines = ["# Start-up: `import filterkit.pipeline`", "",
+    lines = ["# Start-up: `import filterkit.engine.pipeline`", "",
              f"Command: `python -m benchmarks.layers.startup --base {args.base} --head {args.head} --runs {args.runs}`",
-             "", "Import time of `filterkit` and `filterkit.pipeline` together (ms, cumulative of the top-level rows), runs "
+             "", "Import time of `filterkit` and `filterkit.engine.pipeline` together (ms, cumulative of the top-level rows), runs "
              "alternating between the revisions.", "",
              "| revision | median | min | max | modules of detectors/, benchmarks/, cli loaded |", "|---|---:|---:|---:|---|"]
     for rev, ms in times.items():

@@ -3,7 +3,7 @@
     python -m benchmarks.lm.gpu [--docs 512] [--cpu-docs 64] [--batch-sizes 16,64] [--out benchmarks/results]
 
 ``device: auto`` picks CUDA where there is one, ``dtype: auto`` bfloat16 there, and batches are sorted by length
-(``detectors.lm._batches``), so the detector needs no GPU settings. This script scores the same texts with the
+(``detectors.lm.detector._batches``), so the detector needs no GPU settings. This script scores the same texts with the
 default model on the GPU (bfloat16 and float32, at each batch size) and on the CPU (float32, the first
 ``--cpu-docs`` texts only: the CPU is ~100x slower), and reports tokens per second and the largest difference of
 each LM column from the CPU's, with the AUROC of ``lm.fastdetect`` on both. Without a CUDA device it says so and
@@ -23,9 +23,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from benchmarks.shared import shared_data_dir
-from detectors.metrics import auroc
-from filterkit import registry
+from filterkit.testing.shared import shared_data_dir
+from detectors.classifier.metrics import auroc
+from filterkit.contract import registry
 
 COLUMNS = ("lm.loglik", "lm.logrank", "lm.entropy", "lm.fastdetect", "lm.gltr_top10")
 

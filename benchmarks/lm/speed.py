@@ -26,9 +26,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from filterkit import registry
-from detectors.models import load_causal_lm, resolve_model
-from benchmarks.shared import shared_data_dir
+from filterkit.contract import registry
+from detectors.lm.models import load_causal_lm, resolve_model
+from filterkit.testing.shared import shared_data_dir
 
 log = logging.getLogger("lm.speed")
 

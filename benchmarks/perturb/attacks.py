@@ -112,7 +112,7 @@ def paraphrase(texts: list[str], model: str = "default", seed: int = 0, max_new_
     """Ask a local instruction-tuned causal LM to paraphrase each text (greedy, so deterministic)."""
     import torch
 
-    from detectors.models import load_causal_lm, resolve_model
+    from detectors.lm.models import load_causal_lm, resolve_model
 
     lm, tokenizer = load_causal_lm(resolve_model(model))
     tokenizer.padding_side = "left"

@@ -30,7 +30,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
-from detectors.train import LM_FEATURES
+from detectors.classifier.train import LM_FEATURES
 
 TRAIN_COLUMNS = ("text", "label", "article")
 
@@ -135,8 +135,8 @@ def main(argv: list[str] | None = None) -> None:
 
 def _router_speed(router: Path, crawl: Path) -> float:
     """Docs/s of the router alone (the cheap stage) on the crawl's texts, best of three."""
-    from detectors.classifier_model import ClassifierModel
-    from detectors.train import predict_machine
+    from detectors.classifier.model import ClassifierModel
+    from detectors.classifier.train import predict_machine
 
     model = ClassifierModel.load(router)
     texts = pq.read_table(crawl, columns=["text"])["text"].to_pylist()

@@ -9,7 +9,7 @@ Rows come from ``detect/chat_models.parquet`` (all of it: 300 articles of xsum a
 ``detect/open_models.parquet`` (for each chat article, the pairs of two of the five base models; and 150 squad
 articles, two base models each) and ``human/multilingual.parquet`` (up to 80 texts per language). Every row
 is whitespace-collapsed (``flat``: in the shared files only machine texts have line breaks) and carries its
-``article``: a hash of its first 12 normalised words (``detectors.train.opening_groups``), which a
+``article``: a hash of its first 12 normalised words (``detectors.classifier.train.opening_groups``), which a
 machine continuation shares with its human twin, so splits by article keep twins and re-cut copies together.
 A chat article's human text appears under all four chat models in the shared file; one copy per article is
 kept. ``tid`` (a hash of the text) lets each distinct text be scored once.
@@ -27,8 +27,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from benchmarks.scored import read_scored
-from benchmarks.shared import shared_data_dir
-from detectors.train import opening_groups
+from filterkit.testing.shared import shared_data_dir
+from detectors.classifier.train import opening_groups
 
 COLUMNS = ("text", "label", "generator", "domain", "family", "article", "source", "language")
 OPEN_PER_ARTICLE = 2

@@ -1,4 +1,4 @@
-"""Planted mixes: does ``filterkit.mixture`` recover the machine share of a crawl built from the transfer set?
+"""Planted mixes: does ``filterkit.stage.mixture`` recover the machine share of a crawl built from the transfer set?
 
     python -m benchmarks.transfer.mixture transfer_scored.parquet --out benchmarks/results
 
@@ -17,7 +17,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.transfer.run import LM_COLUMNS, Data, load, stacked, zero_shot
-from filterkit.mixture import machine_share
+from filterkit.stage.mixture import machine_share
 
 SHARES = (0.0, 0.05, 0.2, 0.5)
 DRAWS = 20
@@ -65,7 +65,7 @@ def main(argv: list[str] | None = None) -> None:
     lines = ["# How much of a crawl is machine-written: planted mixes", "", "```", command, "```", "",
              f"Reference: {int((~ref.y).sum())} English human rows of one half of the articles. Crawls: the "
              f"{int((~test.y).sum())} human rows of the other half plus its machine rows (chat and base models) "
-             f"drawn to the planted share, {DRAWS} draws per share. Estimate: `filterkit.mixture.machine_share`.", "",
+             f"drawn to the planted share, {DRAWS} draws per share. Estimate: `filterkit.stage.mixture.machine_share`.", "",
              "| score | planted | mean estimate | mean error | max abs error | 95% interval covers |",
              "|---|---:|---:|---:|---:|---:|"]
     for name, rows in results.items():

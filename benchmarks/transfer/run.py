@@ -35,10 +35,10 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from detectors.metrics import auroc
-from detectors.style import style_features
-from detectors.train import text_vectorizer
-from filterkit.rules import threshold_for_fpr
+from detectors.classifier.metrics import auroc
+from detectors.surface.style import style_features
+from detectors.classifier.train import text_vectorizer
+from filterkit.stage.rules import threshold_for_fpr
 
 log = logging.getLogger("transfer")
 FPR = 0.01

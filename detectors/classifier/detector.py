@@ -1,0 +1,177 @@
+"""The trained AI-text classifier as a detector: ``classifier.p_machine`` from the text, stacked or cascade head."""
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, get_args
+
+import numpy as np
+import pyarrow as pa
+
+from filterkit.contract.detector import TEXT, Detector, RowDetector
+from detectors.classifier.model import MANIFEST, ClassifierModel, ModelFileError
+from filterkit.stage.rules import Rule
+from detectors.classifier.train import predict_machine, stack_features
+
+Head = Literal["auto", "text", "stacked", "cascade"]
+
+
+@dataclass
+class ClassifierDetector(RowDetector):
+    """Scores with a model trained by ``filterkit train-detector``.
+
+    ``head``: ``text`` (hashed n-grams, thousands of documents per second), ``stacked`` (LM scores and style
+    statistics; runs the LM detector when its columns are missing), ``cascade`` (the text head everywhere, the
+    stacked head only where the text head's probability falls inside ``band``), ``auto`` (stacked if trained).
+
+    With ``router_dir`` (a router from ``filterkit train-router``, distilled on the crawl), the cascade sends the
+    router's top ``route_share`` of rows (default: the share it was trained for) to the stacked head and leaves
+    the others unjudged: their ``p_machine`` is NaN and ``head`` is ``not_routed``, so rules keep them.
+    """
+
+    name = "classifier"
+    scores = ("p_machine",)
+    model_dir: str = ""
+    head: Head = "auto"
+    band: tuple[float, float] = (0.1, 0.9)
+    router_dir: str = ""
+    route_share: float | None = None
+    lm: dict[str, Any] = field(default_factory=dict)
+    """Overrides of the LM detector parameters recorded at training (e.g. batch size); the model must stay the same."""
+    model_: ClassifierModel | None = field(default=None, init=False, repr=False, compare=False)
+    """The verified heads, loaded by ``setup`` or on first use."""
+    manifest_: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
+    lm_: Detector | None = field(default=None, init=False, repr=False, compare=False)
+    """The LM detector the stacked head runs when the batch lacks the LM columns, built on first need."""
+    router_: ClassifierModel | None = field(default=None, init=False, repr=False, compare=False)
+
+    def __post_init__(self) -> None:
+        if not isinstance(self.model_dir, (str, os.PathLike)) or not str(self.model_dir):
+            raise self._not_a_model()
+        if self.head not in get_args(Head):
+            raise ValueError(f"classifier: head must be one of {list(get_args(Head))}, got {self.head!r}")
+        band = tuple(self.band)
+        if len(band) != 2 or not all(isinstance(b, (int, float)) for b in band) or not 0.0 <= band[0] <= band[1] <= 1.0:
+            raise ValueError(f"classifier: band must be two probabilities, low <= high, got {self.band!r}")
+        if self.router_dir and self.head != "cascade":
+            raise ValueError(f"classifier: router_dir needs head='cascade', got head={self.head!r}")
+        if self.route_share is not None and not 0.0 < self.route_share <= 1.0:
+            raise ValueError(f"classifier: route_share must be in (0, 1], got {self.route_share!r}")
+        if not isinstance(self.lm, dict):
+            raise TypeError(f"classifier: lm must be a mapping of LM detector parameters, got {self.lm!r}")
+
+    def setup(self) -> None:
+        """Read the manifest and load the heads, verifying their checksums, so a bad model fails before any work.
+
+        Raises ``ModelFileError`` for a missing, corrupt, foreign or modified model directory, or a head that
+        needs a stacked model the directory lacks.
+        """
+        self._load()
+        self._router()
+
+    @property
+    def columns(self) -> list[str]:
+        """``p_machine``, and the router's ``p_route`` when a router routes."""
+        return [f"{self.name}.p_machine"] + ([f"{self.name}.p_route"] if self.router_dir else [])
+
+    @property
+    def resolved_head(self) -> str:
+        """The head that scores: ``auto`` resolved against what the model holds."""
+        return self._manifest()["default_head"] if self.head == "auto" else self.head
+
+    @property
+    def lm_columns(self) -> list[str]:
+        """LM columns the stacked head reads."""
+        stacked = self._manifest()["features"].get("stacked")
+        return list(stacked["lm"]) if stacked else []
+
+    @property
+    def requires(self) -> tuple[str, ...]:  # type: ignore[override]
+        """The LM columns, when the stacked head may run, so a configured ``lm`` detector runs first."""
+        if self.head == "text":
+            return ()  # known from the parameters alone: no need to read the manifest
+        return tuple(self.lm_columns) if self.resolved_head != "text" else ()
+
+    def default_rules(self) -> list[Rule]:
+        """Remove at the threshold that kept out-of-fold human false positives at the training target FPR."""
+        head = "stacked" if self.resolved_head != "text" else "text"
+        threshold = self._manifest()["metrics_out_of_fold"][head]["threshold"]
+        threshold = 0.5 if threshold is None or np.isnan(threshold) else threshold
+        return [Rule(f"{self.name}.p_machine", ">=", float(threshold), reason="machine_text")]
+
+    def score(self, batch: pa.Table) -> pa.Table:
+        """``classifier.p_machine`` per row, and ``classifier.head`` saying which head gave it."""
+        model = self._load()
+        texts = batch[TEXT].to_pylist()  # the pipeline has already applied the shared defences
+        head = self.resolved_head
+        p = np.full(len(texts), np.nan)
+        used = np.full(len(texts), head, dtype=object)
+        extra: dict[str, pa.Array] = {}
+        if self.router_dir:
+            from detectors.classifier.router import routing_cut
+
+            router = self._router()
+            p_route = predict_machine(router.heads["text"], router.heads["text_calibration"], texts)
+            rows = np.flatnonzero(p_route >= routing_cut(router.manifest, self.route_share))
+            used[:] = "not_routed"
+            extra[f"{self.name}.p_route"] = pa.array(p_route, pa.float64())
+        elif head == "stacked":
+            rows = np.arange(len(texts))
+        else:
+            p = predict_machine(model.heads["text"], model.heads["text_calibration"], texts)
+            used[:] = "text"
+            rows = np.flatnonzero((p > self.band[0]) & (p < self.band[1]))
+        if head != "text" and rows.size:
+            lm_table = self._lm_scores(batch, rows)
+            features = stack_features(lm_table, self.lm_columns, [texts[i] for i in rows])
+            p[rows] = predict_machine(model.heads["stacked"], model.heads["stacked_calibration"], features)
+            used[rows] = "stacked"
+            # Where the LM abstained on every column (a language it cannot judge, too short a text), so does the
+            # stacked head: an imputed median is not evidence, and a rule must not fire on it.
+            abstained = rows[np.isnan(features[:, : len(self.lm_columns)]).all(axis=1)]
+            p[abstained] = np.nan
+            used[abstained] = "lm_abstained"
+        return pa.table({f"{self.name}.p_machine": pa.array(p, pa.float64()),
+                         f"{self.name}.head": pa.array(used.tolist(), pa.string()), **extra})
+
+    def _lm_scores(self, batch: pa.Table, rows: np.ndarray) -> pa.Table:
+        if all(c in batch.column_names for c in self.lm_columns):
+            return batch.take(pa.array(rows))
+        if self.lm_ is None:
+            from filterkit.contract import registry
+
+            params = {**self._manifest()["train_config"].get("lm_params", {}), **self.lm}
+            self.lm_ = registry.build("lm", params)
+        return self.lm_.score(pa.table({TEXT: batch[TEXT].take(pa.array(rows))}))
+
+    def _not_a_model(self) -> ModelFileError:
+        return ModelFileError(f"classifier: {self.model_dir!r} is not a trained model directory (no {MANIFEST}); "
+                              "train one with `filterkit train-detector` and pass --param classifier.model_dir=DIR")
+
+    def _manifest(self) -> dict[str, Any]:
+        """The model's manifest, read and checked once per instance (columns and rules need it before the heads)."""
+        if self.manifest_ is None:
+            if not (Path(self.model_dir) / MANIFEST).is_file():
+                raise self._not_a_model()
+            manifest = ClassifierModel.read_manifest(self.model_dir)
+            if self.head in ("stacked", "cascade") and "stacked" not in manifest["files"]:
+                raise ModelFileError(f"classifier: {self.model_dir} has no stacked head; retrain with --stack lm")
+            self.manifest_ = manifest
+        return self.manifest_
+
+    def _router(self) -> ClassifierModel | None:
+        if self.router_dir and self.router_ is None:
+            from detectors.classifier.router import ROUTER_KEY
+
+            manifest = ClassifierModel.read_manifest(self.router_dir)
+            if ROUTER_KEY not in manifest:
+                raise ModelFileError(f"classifier: {self.router_dir} is not a router (train one with "
+                                     "`filterkit train-router`)")
+            self.router_ = ClassifierModel.load(self.router_dir, manifest=manifest)
+        return self.router_
+
+    def _load(self) -> ClassifierModel:
+        if self.model_ is None:
+            self.model_ = ClassifierModel.load(self.model_dir, manifest=self._manifest())
+        return self.model_

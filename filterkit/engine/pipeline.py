@@ -1,0 +1,246 @@
+"""The driver: plan shards, map, reduce, decide, report. Nothing here knows which executor runs the tasks."""
+from __future__ import annotations
+
+import dataclasses
+import json
+import logging
+import shutil
+import time
+from collections.abc import Callable
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Any
+
+from filterkit import __version__
+from filterkit.config import FilterConfig
+from filterkit.contract.detector import CorpusDetector, Detector
+from filterkit.engine.executors import Executor, LocalExecutor, TaskFailure
+from filterkit.io.fs import is_remote, size
+from filterkit.io.layout import Layout
+from filterkit.io.readers import file_schema, plan_shards
+from filterkit.engine.report import build_report, render_report
+from filterkit.stage.rules import FilterStage
+from filterkit.engine.scoring import load_detectors
+from filterkit.io.sources import FileFailure, Shard, discover, text_of
+from filterkit.io.storage import (
+    delete_tree,
+    exists,
+    list_files,
+    read_json,
+    remove_stale_temporaries,
+    write_json,
+)
+from filterkit.engine.tasks import (
+    ReduceTask,
+    ShardTask,
+    decide_shard,
+    map_shard,
+    reduce_detector,
+)
+
+log = logging.getLogger(__name__)
+Progress = Callable[[str, int, int], None]
+"""Called as ``progress(phase, done, total)`` while a run advances."""
+
+
+class UsageError(ValueError):
+    """The run cannot start as asked (no readable file has the text column, a rule reads no column, ...)."""
+
+
+class OutputExistsError(RuntimeError):
+    """The output directory holds another run, or a run the caller did not ask to resume."""
+
+
+@dataclass(frozen=True)
+class RunResult:
+    """What a run produced."""
+
+    out: Path | str
+    """The output directory: a local path, or the URI of a remote one."""
+    report: dict[str, Any]
+
+    @property
+    def ok(self) -> bool:
+        """False when a file or row group could not be read (its rows are in the report, not in outputs)."""
+        return (not self.report["files_failed"] and not self.report["counts"]["unreadable_rows"]
+                and not self.report["failed_tasks"])
+
+
+def run(
+    inputs: list[str],
+    out: str | Path,
+    config: FilterConfig | None = None,
+    *,
+    executor: Executor | None = None,
+    resume: bool = False,
+    overwrite: bool = False,
+    keep_work: bool = False,
+    progress: Progress | None = None,
+    work_dir: str | Path | None = None,
+) -> RunResult:
+    """Score, decide and write ``inputs`` into ``out``; see the README for the output layout.
+
+    ``inputs`` and ``out`` are local paths or URIs (``s3://``, ``gs://``, ``hf://``, ...). ``work_dir`` holds the
+    run's working files on a local (or shared) disk: by default ``out/_work``, or for a remote ``out`` a
+    directory under ``~/.cache/filterkit/work`` named by it, so that a rerun on this machine resumes.
+    """
+    started = time.perf_counter()
+    config = config or FilterConfig()
+    executor = executor or LocalExecutor()
+    lay = Layout(out, work_dir, config.output_format)
+    files = discover(inputs, exclude=lay.root)
+    if not files:
+        raise FileNotFoundError(f"no input files (.parquet, .jsonl[.gz|.zst], .arrow) found in {inputs}")
+    manifest = json.loads(json.dumps({
+        "filterkit": __version__,
+        "config": config.to_dict(),
+        "inputs": [{"source": f.source, "path": f.path, "format": f.format, "bytes": size(f.path)} for f in files],
+    }, default=str))  # a JSON round trip, so it compares equal to the manifest read back on resume
+    _prepare(lay, manifest, resume=resume, overwrite=overwrite)
+    dets = load_detectors(config.detectors)
+    for d in dets:
+        d.setup()  # fail fast, in the driver, on what the workers would only find on their first row
+    stage = filter_stage(config, dets)
+
+    work = str(lay.work)
+    if lay.plan.exists():
+        plan = read_json(lay.plan)
+        shards = [Shard(**{**s, "row_groups": tuple(s["row_groups"])}) for s in plan["shards"]]
+        failures = [FileFailure(**f) for f in plan["failures"]]
+    else:
+        shards, failures = plan_shards(files, config.rows_per_shard, config.max_shard_bytes)
+        shards, failures = _check_columns(shards, failures, config)
+        _check_rules(shards, stage, dets)
+        write_json({"shards": [dataclasses.asdict(s) for s in shards],
+                    "failures": [dataclasses.asdict(f) for f in failures]}, lay.plan)
+
+    corpus = [d for d in dets if isinstance(d, CorpusDetector)]
+    tasks = [ShardTask(s, lay.root, config, stage, tuple(d.name for d in corpus), work) for s in shards]
+    todo = [t for t in tasks if not lay.is_done(f"map-{t.shard.name}")]
+    failed = _run_phase(executor, map_shard, todo, "score", len(tasks), len(tasks) - len(todo), progress)
+    if not failed:
+        # A corpus-wide step over part of the corpus would give other answers than over all of it: all maps first.
+        names = tuple(s.name for s in shards)
+        reduces = [(ReduceTask(d.name, lay.root, config, names, 2 * executor.workers, work),
+                    executor.distributed and d.parallel_reduce) for d in corpus if not lay.is_done(f"reduce-{d.name}")]
+        failed = _run_phase(executor, reduce_detector, [t for t, spread in reduces if not spread], "dedup",
+                            len(reduces), 0, progress)
+        failed += _reduce_spread(executor, [t for t, spread in reduces if spread], progress,
+                                 len(reduces) - sum(spread for _, spread in reduces), len(reduces))
+    if not failed:
+        todo = [t for t in tasks if not lay.is_done(f"decide-{t.shard.name}")]
+        failed = _run_phase(executor, decide_shard, todo, "decide", len(tasks), len(tasks) - len(todo), progress)
+
+    report = build_report(lay, shards, failures, stage, config, wall_seconds=time.perf_counter() - started,
+                          failed_tasks=failed)
+    render_report(lay, report)
+    if not keep_work and not failed:
+        for sub in ("scored", "keys", "reduced", "components"):
+            shutil.rmtree(lay.work / sub, ignore_errors=True)
+    return RunResult(out=lay.root if is_remote(lay.root) else Path(lay.root), report=report)
+
+
+def filter_stage(config: FilterConfig, dets: tuple[Detector, ...] | None = None) -> FilterStage:
+    """The filter stage a run of ``config`` applies: its rules, or else its detectors' default rules."""
+    dets = load_detectors(config.detectors) if dets is None else dets
+    return config.stage([r for d in dets for r in d.default_rules()])
+
+
+def score(inputs: list[str], out: str | Path, config: FilterConfig | None = None, **kwargs: Any) -> RunResult:
+    """Write every row with its score columns and a decision column (the ``tag`` mode)."""
+    return run(inputs, out, (config or FilterConfig()).replace(mode="tag"), **kwargs)
+
+
+def _run_phase(executor: Executor, fn: Callable, tasks: list, phase: str, total: int, done: int,
+               progress: Progress | None) -> list[TaskFailure]:
+    """Run one phase's tasks; return those that failed on every attempt."""
+    failed = []
+    if progress:
+        progress(phase, done, total)
+    for result in executor.map_unordered(fn, tasks):
+        if isinstance(result, TaskFailure):
+            log.error("%s task failed after %d attempts: %s", phase, result.attempts, result.error)
+            failed.append(result)
+            continue
+        done += 1
+        if progress:
+            progress(phase, done, total)
+    return failed
+
+
+def _reduce_spread(executor: Executor, tasks: list[ReduceTask], progress: Progress | None, done: int,
+                   total: int) -> list[TaskFailure]:
+    """Corpus-wide steps that this process drives as many executor tasks (a Ray cluster's shuffle)."""
+    failed = []
+    for task in tasks:
+        try:
+            reduce_detector(task, executor)
+        except Exception as exc:  # noqa: BLE001 - reported like any failed task: the run ends non-zero
+            log.error("dedup task %s failed: %r", task.detector, exc)
+            failed.append(TaskFailure(task, repr(exc), 1))
+            continue
+        done += 1
+        if progress:
+            progress("dedup", done, total)
+    return failed
+
+
+def _prepare(lay: Layout, manifest: dict[str, Any], *, resume: bool, overwrite: bool) -> None:
+    if resume and overwrite:
+        raise ValueError("choose one of resume and overwrite")
+    if list_files(lay.root) or (lay.work.exists() and any(lay.work.iterdir())):
+        if overwrite:
+            delete_tree(lay.root)
+            shutil.rmtree(lay.work, ignore_errors=True)
+        elif not exists(lay.manifest):
+            raise OutputExistsError(f"{lay.root} is not empty and holds no filterkit run; refusing to write into it")
+        elif read_json(lay.manifest) != manifest:
+            if resume:
+                raise OutputExistsError(f"{lay.root} holds a different run (other config or inputs); use --overwrite")
+            raise OutputExistsError(f"{lay.root} holds a different run; pass --overwrite to replace it")
+        elif not resume:
+            raise OutputExistsError(f"{lay.root} already holds this run; pass --resume to finish it or --overwrite")
+        else:
+            removed = remove_stale_temporaries(lay.root)
+            removed += remove_stale_temporaries(lay.work) if lay.work.exists() else 0
+            log.info("resuming %s (%d stale temporary files removed)", lay.root, removed)
+    if not exists(lay.manifest):
+        write_json(manifest, lay.manifest)
+
+
+def _check_columns(shards: list[Shard], failures: list[FileFailure], config: FilterConfig
+                   ) -> tuple[list[Shard], list[FileFailure]]:
+    """Files without the text (or id) column fail whole; if no readable file has it, that is a usage error."""
+    needed = [c for c in (config.text_column, config.id_column) if c]
+    bad: dict[str, str] = {}
+    for s in shards:
+        if s.source in bad:
+            continue
+        # plan_shards already failed every file whose schema is unreadable; a JSON Lines file is judged by the
+        # fields of its first lines (a later line without the field is quarantined as null_text).
+        schema = file_schema(s)
+        empty = schema.empty_table()
+        missing = [c for c in needed if text_of(empty, c) is None]
+        if missing:
+            what = " in its first lines" if s.format == "jsonl" else ""
+            bad[s.source] = f"{s.source}: no column {missing[0]!r}{what}; its columns are {schema.names}"
+    if bad and len(bad) == len({s.source for s in shards}):
+        raise UsageError(next(iter(bad.values())))
+    for source, message in bad.items():
+        rows = sum(s.num_rows for s in shards if s.source == source)
+        failures.append(FileFailure(source, message, 0, rows))
+    kept = [s for s in shards if s.source not in bad]
+    return [dataclasses.replace(s, index=i) for i, s in enumerate(kept)], failures
+
+
+def _check_rules(shards: list[Shard], stage: FilterStage, dets: tuple[Detector, ...]) -> None:
+    """Every rule must read a column some detector makes or the input has, checked before any work."""
+    columns = {c for d in dets for c in d.columns}
+    if shards:
+        columns |= set(file_schema(shards[0]).names)
+    needed = [r.column for r in stage.rules] + [r.by for r in stage.rules if r.by]
+    needed += [stage.weight.column] if stage.weight else []
+    for column in needed:
+        if column not in columns:
+            raise UsageError(f"a rule reads column {column!r}, which no configured detector produces; "
+                             f"detectors give {sorted(c for d in dets for c in d.columns)}")

@@ -1,0 +1,131 @@
+"""Building the configured detectors once per process and adding their score columns to a batch."""
+from __future__ import annotations
+
+import json
+import logging
+from functools import lru_cache
+
+import pyarrow as pa
+
+from filterkit.config import DetectorSpec, FilterConfig
+from filterkit.contract.detector import TEXT, CorpusDetector, Detector, RowDetector
+from filterkit.contract.normalize import defend_texts
+from filterkit.contract.registry import build
+from filterkit.io.sources import (
+    QUARANTINE_ERROR,
+    QUARANTINE_REASON,
+    SOURCE_ROW,
+    set_columns,
+)
+
+log = logging.getLogger(__name__)
+DEFENDED = "_defended_text"
+"""Working column with the defended text; detectors read it, outputs never carry it."""
+_SYSTEMIC_ROWS = 8
+"""A batch at least this long that fails on every row with one error fails its task instead."""
+
+
+@lru_cache(maxsize=4)
+def _built(specs_json: str) -> tuple[Detector, ...]:
+    # Cached per process so that a worker loads each model once, however many shards it runs.
+    return tuple(build(s["name"], s["params"]) for s in json.loads(specs_json))
+
+
+def load_detectors(specs: tuple[DetectorSpec, ...]) -> tuple[Detector, ...]:
+    """Build the configured detectors, in an order where every required column exists before it is read."""
+    built = _built(json.dumps([{"name": s.name, "params": s.params} for s in specs], sort_keys=True))
+    rows = [d for d in built if isinstance(d, RowDetector)]
+    corpus = [d for d in built if isinstance(d, CorpusDetector)]
+    ordered: list[Detector] = []
+    produced: set[str] = set()
+    while rows:
+        made_here = {c for d in rows for c in d.columns}
+        ready = [d for d in rows if all(c in produced or c not in made_here for c in d.requires)]
+        if not ready:
+            raise ValueError(f"detectors {[d.name for d in rows]} require each other's columns in a cycle")
+        for d in ready:
+            ordered.append(d)
+            produced.update(d.columns)
+            rows.remove(d)
+    return tuple(ordered + corpus)
+
+
+def to_run(dets: tuple[Detector, ...], table: pa.Table, reuse: bool) -> tuple[Detector, ...]:
+    """The detectors to run on a batch: with ``reuse``, none whose every column the input already has."""
+    if not reuse:
+        return dets
+    return tuple(d for d in dets if not (isinstance(d, RowDetector) and all(c in table.column_names for c in d.columns)))
+
+
+def needs_defence(dets: tuple[Detector, ...]) -> bool:
+    """Whether any of ``dets`` reads the defended text (else the per-row defence pass is skipped)."""
+    return any(d.reads_defended_text for d in dets if isinstance(d, (RowDetector, CorpusDetector)))
+
+
+def with_defended_text(table: pa.Table, text_column: str) -> pa.Table:
+    """The batch with its text repaired (NFKC, invisible characters, homoglyphs, case) in a working column."""
+    if not table.num_rows:
+        return table
+    return table.append_column(DEFENDED, pa.array(defend_texts(table[text_column]), pa.string()))
+
+
+def without_defended_text(table: pa.Table) -> pa.Table:
+    """The batch as outputs carry it: the working column of defended text dropped."""
+    return table.drop_columns([DEFENDED]) if DEFENDED in table.column_names else table
+
+
+def detector_view(table: pa.Table, det: Detector, text_column: str) -> pa.Table:
+    """The batch a detector sees: the text as ``text`` plus the columns it declared it reads."""
+    defended = DEFENDED in table.column_names and det.reads_defended_text
+    cols = {TEXT: table[DEFENDED] if defended else table[text_column]}
+    cols.update({c: table[c] for c in det.requires if c in table.column_names})
+    return pa.table(cols)
+
+
+def defend_and_score(dets: tuple[Detector, ...], good: pa.Table, config: FilterConfig, source: str,
+                     run: tuple[Detector, ...] | None = None) -> tuple[pa.Table, pa.Table]:
+    """Add the defended text where any of ``dets`` reads it, then the columns of ``run`` (default: ``dets``).
+
+    Returns ``score_rows``'s scored and failed rows; the scored ones still carry the defended working column.
+    """
+    if config.defend and needs_defence(dets):
+        good = with_defended_text(good, config.text_column)
+    return score_rows(dets if run is None else run, good, config.text_column, source)
+
+
+def score_rows(dets: tuple[Detector, ...], good: pa.Table, text_column: str, source: str) -> tuple[pa.Table, pa.Table]:
+    """Add every row detector's columns; rows a detector cannot score go to quarantine instead of failing all."""
+    if not good.num_rows:
+        return good, good.slice(0, 0)
+    try:
+        return _apply(dets, good, text_column), good.slice(0, 0)
+    except Exception as exc:  # noqa: BLE001 - a detector's failure on one row must not lose the batch
+        log.warning("%s: scoring a batch failed (%s); retrying row by row", source, exc)
+    ok, bad, errors = [], [], set()
+    for i in range(good.num_rows):
+        row = good.slice(i, 1)
+        try:
+            ok.append(_apply(dets, row, text_column))
+        except Exception as exc:  # noqa: BLE001 - recorded with the row, nothing is lost
+            errors.add(repr(exc))
+            bad.append(
+                row.append_column(QUARANTINE_REASON, pa.array(["detector_error"]))
+                .append_column(QUARANTINE_ERROR, pa.array([f"{source} row {row[SOURCE_ROW][0]}: {exc!r}"]))
+            )
+    if not ok and good.num_rows >= _SYSTEMIC_ROWS and len(errors) == 1:
+        # The same error on every row is the detector's fault (a model that cannot load), not the rows':
+        # fail the task, so it is retried and then reported, instead of quarantining the whole corpus.
+        raise RuntimeError(f"{source}: a detector failed on all {good.num_rows} rows of a batch: {errors.pop()}")
+    scored = pa.concat_tables(ok, promote_options="permissive") if ok else good.slice(0, 0)
+    failed = pa.concat_tables(bad, promote_options="permissive") if bad else good.slice(0, 0)
+    return scored, failed
+
+
+def _apply(dets: tuple[Detector, ...], table: pa.Table, text_column: str) -> pa.Table:
+    for d in dets:
+        if isinstance(d, RowDetector):
+            scores = d.score(detector_view(table, d, text_column))
+            if scores.num_rows != table.num_rows:
+                raise ValueError(f"detector {d.name} returned {scores.num_rows} rows for {table.num_rows}")
+            table = set_columns(table, scores)
+    return table

@@ -1,0 +1,257 @@
+"""Worker-side tasks: score one shard (map), reduce one corpus-wide detector, decide one shard.
+
+Each task is a picklable dataclass and a top-level function, so any executor can run it, and each writes
+its outputs atomically before its completion marker: a task killed half-way leaves nothing that counts.
+"""
+from __future__ import annotations
+
+import logging
+import shutil
+import time
+from collections.abc import Callable, Iterator
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+import pyarrow.dataset as ds
+import pyarrow.parquet as pq
+
+from filterkit.config import FilterConfig
+from filterkit.contract.detector import ROW, SHARD, CorpusDetector, Detector, ReduceContext
+from filterkit.engine.executors import Executor
+from filterkit.io.layout import Layout
+from filterkit.io.readers import Quarantined, read_shard
+from filterkit.engine.report import write_samples
+from filterkit.stage.rules import FILTER_DECISION, FILTER_REASON, WEIGHT, FilterStage
+from filterkit.engine.scoring import (
+    defend_and_score,
+    detector_view,
+    load_detectors,
+    to_run,
+    without_defended_text,
+)
+from filterkit.io.sources import (
+    QUARANTINE_REASON,
+    SOURCE_ROW,
+    FileFailure,
+    Shard,
+    set_columns,
+    validate,
+)
+from filterkit.engine.stats import DecideStats, MapStats, ReduceStats, count_labels
+from filterkit.io.storage import delete, write_parquet, write_table
+
+log = logging.getLogger(__name__)
+_LOG_EVERY_S = 30.0
+
+
+@dataclass(frozen=True)
+class ShardTask:
+    """One shard of one run, with the filter stage the driver built (decide reads it, map does not)."""
+
+    shard: Shard
+    out: str
+    config: FilterConfig
+    stage: FilterStage
+    joins: tuple[str, ...] = ()
+    """Corpus-wide detectors whose per-row results decide joins to the shard."""
+    work: str | None = None
+    """The run's local working directory (None: the layout's default)."""
+
+    @property
+    def layout(self) -> Layout:
+        """Where this task's run keeps its files."""
+        return Layout(self.out, self.work, self.config.output_format)
+
+
+@dataclass
+class _Pieces:
+    """Tables of one shard on their way to one output file, written once at the end."""
+
+    tables: list[pa.Table] = field(default_factory=list)
+
+    def add(self, table: pa.Table) -> None:
+        if table.num_rows:
+            self.tables.append(table)
+
+    def write(self, path: Path | str, output_format: str = "parquet", text_column: str | None = None) -> int:
+        if not self.tables:
+            delete(path)
+            return 0
+        table = pa.concat_tables(self.tables, promote_options="permissive")
+        if text_column:
+            table = table.drop_columns(list(_working(table, text_column)))
+        write_table(table, path, output_format)
+        return table.num_rows
+
+
+@dataclass
+class _MapOutputs:
+    """Everything one map task writes: scored rows, quarantined rows, corpus-wide keys, unreadable ranges."""
+
+    scored: _Pieces = field(default_factory=_Pieces)
+    quarantine: _Pieces = field(default_factory=_Pieces)
+    keys: dict[str, _Pieces] = field(default_factory=dict)
+    unreadable: list[FileFailure] = field(default_factory=list)
+
+    def write(self, lay: Layout, shard: Shard, seconds: float, text_column: str) -> MapStats:
+        for name, pieces in self.keys.items():
+            pieces.write(lay.keys(name, shard))
+        return MapStats(
+            shard=shard.name, source=shard.source, rows_in=shard.num_rows,
+            valid=self.scored.write(lay.scored(shard)),
+            quarantined=self.quarantine.write(lay.quarantine(shard), lay.output_format, text_column),
+            quarantine_reasons=count_labels(v for t in self.quarantine.tables for v in t[QUARANTINE_REASON].to_pylist()),
+            unreadable=[u.__dict__ for u in self.unreadable],
+            unreadable_rows=sum(u.num_rows or 0 for u in self.unreadable),
+            map_seconds=seconds,
+        )
+
+
+def map_shard(task: ShardTask) -> MapStats:
+    """Validate and score one shard; write its scored rows, its quarantine and its corpus-wide keys."""
+    start = time.perf_counter()
+    cfg, shard, lay = task.config, task.shard, task.layout
+    dets = load_detectors(cfg.detectors)
+    out = _MapOutputs(keys={d.name: _Pieces() for d in dets if isinstance(d, CorpusDetector)})
+    for rows, batch in _batches(shard, cfg.batch_size, cfg.text_column, out):
+        checked = validate(batch, rows, shard.source, cfg.text_column, cfg.id_column, cfg.max_text_bytes,
+                           lines=shard.format == "jsonl")
+        out.quarantine.add(checked.bad)
+        good, failed = defend_and_score(dets, checked.good, cfg, shard.source,
+                                        to_run(dets, checked.good, cfg.reuse_scores))
+        _emit_keys(dets, good, cfg.text_column, shard, out.keys)
+        out.quarantine.add(without_defended_text(failed))
+        out.scored.add(without_defended_text(good))
+    stats = out.write(lay, shard, time.perf_counter() - start, cfg.text_column)
+    stats.write(lay.stats("map", shard))
+    lay.mark_done(f"map-{shard.name}")
+    return stats
+
+
+def _batches(shard: Shard, batch_size: int, text_column: str, out: _MapOutputs) -> Iterator[tuple[np.ndarray, pa.RecordBatch]]:
+    """The shard's readable batches; undecodable ranges and malformed lines go to ``out``; progress every 30 s."""
+    logged = time.perf_counter()
+    for item in read_shard(shard, batch_size, text_column):
+        if isinstance(item, FileFailure):
+            out.unreadable.append(item)
+        elif isinstance(item, Quarantined):
+            out.quarantine.add(item.table)
+        else:
+            if time.perf_counter() - logged > _LOG_EVERY_S:
+                logged = time.perf_counter()
+                log.info("%s (%s): %d of %d rows done", shard.name, shard.source,
+                         int(item.rows[-1]) + 1 - shard.row_offset, shard.num_rows)
+            yield item.rows, item.batch
+
+
+def _working(table: pa.Table, text_column: str) -> tuple[str, ...]:
+    """The working copy of a nested text column (``metadata.text`` beside its struct), which outputs leave out."""
+    head = text_column.partition(".")[0]
+    return (text_column,) if head != text_column and head in table.column_names else ()
+
+
+def _emit_keys(dets: tuple[Detector, ...], good: pa.Table, text_column: str, shard: Shard,
+               keys: dict[str, _Pieces]) -> None:
+    """Each corpus-wide detector's keys for the batch, with the position columns its reduce joins back by."""
+    if not good.num_rows:
+        return
+    for d in dets:
+        if isinstance(d, CorpusDetector):
+            k = d.map(detector_view(good, d, text_column))
+            k = k.append_column(SHARD, pa.array(np.full(good.num_rows, shard.index, np.int32)))
+            keys[d.name].add(k.append_column(ROW, good[SOURCE_ROW]))
+
+
+@dataclass(frozen=True)
+class ReduceTask:
+    """The corpus-wide step of one detector over the keys of every shard."""
+
+    detector: str
+    out: str
+    config: FilterConfig
+    shards: tuple[str, ...]
+    partitions: int = 1
+    work: str | None = None
+
+
+def reduce_detector(task: ReduceTask, spread_over: Executor | None = None) -> ReduceStats:
+    """Run one corpus-wide detector's reduce and split its per-row results back into shards.
+
+    With ``spread_over``, the detector's parallel reduce runs as that executor's tasks (``task.partitions``
+    partitions); otherwise its ``reduce`` runs here, in one process.
+    """
+    start = time.perf_counter()
+    lay = Layout(task.out, task.work)
+    (det,) = [d for d in load_detectors(task.config.detectors) if d.name == task.detector]
+    assert isinstance(det, CorpusDetector)
+    files = tuple(str(p) for name in task.shards if (p := lay.keys_dir(det.name) / f"{name}.parquet").exists())
+    if not files:  # no valid row anywhere: nothing to reduce
+        lay.mark_done(f"reduce-{det.name}")
+        return ReduceStats(det.name, 0, time.perf_counter() - start)
+    keys = ds.dataset(list(files), format="parquet")
+    if spread_over is not None:
+        scratch = lay.work / "components" / det.name
+        shutil.rmtree(scratch, ignore_errors=True)  # what a killed attempt left
+        scratch.mkdir(parents=True)
+        result = det.reduce_parallel(ReduceContext(files, scratch, task.partitions, spread_over.pmap))
+    else:
+        result = det.reduce(keys)
+    if result.num_rows != keys.count_rows():
+        raise RuntimeError(f"detector {det.name}: reduce returned {result.num_rows} rows for {keys.count_rows()} keys")
+    _split_by_shard(result, lambda shard: lay.reduced(det.name, f"part-{shard:06d}"))
+    stats = ReduceStats(det.name, result.num_rows, time.perf_counter() - start, spread=spread_over is not None)
+    stats.write(lay.reduce_stats(det.name))
+    lay.mark_done(f"reduce-{det.name}")
+    return stats
+
+
+def _split_by_shard(result: pa.Table, path_of: Callable[[int], Path]) -> None:
+    """Write a reduce's rows (sorted by shard) as one file per shard."""
+    shard_ids = result[SHARD].to_numpy()
+    bounds = np.flatnonzero(np.diff(shard_ids)) + 1
+    for lo, hi in zip(np.r_[0, bounds], np.r_[bounds, len(shard_ids)], strict=True):
+        if hi > lo:
+            write_parquet(result.slice(lo, hi - lo).drop_columns([SHARD]), path_of(int(shard_ids[lo])))
+
+
+def decide_shard(task: ShardTask) -> DecideStats:
+    """Join corpus-wide results to a shard's scored rows, apply the filter stage, write kept/removed."""
+    start = time.perf_counter()
+    cfg, shard, lay = task.config, task.shard, task.layout
+    kept, removed = _Pieces(), _Pieces()
+    stats = DecideStats(shard.name)
+    path = lay.scored(shard)
+    if path.exists():
+        table = pq.read_table(path)
+        for name in task.joins:
+            table = _join_reduced(table, pq.read_table(lay.reduced(name, shard.name)), name)
+        # Input that an earlier run wrote carries that run's decision columns: this run's replace them.
+        table = table.drop_columns([c for c in (FILTER_REASON, FILTER_DECISION, WEIGHT) if c in table.column_names])
+        decision = task.stage.decide(table)
+        stats.flagged = int(decision.remove.sum())
+        write_samples(table, decision.remove, lay.samples(shard))
+        stats.filter_reasons = count_labels(decision.reason.to_pylist(), sep=";")
+        table = table.append_column(FILTER_REASON, decision.reason)
+        if cfg.mode == "drop":
+            kept.add(table.filter(pa.array(~decision.remove)).drop_columns([FILTER_REASON]))
+            removed.add(table.filter(pa.array(decision.remove)))
+        elif cfg.mode == "tag":
+            labels = np.where(decision.remove, "remove", "keep")
+            kept.add(table.append_column(FILTER_DECISION, pa.array(labels, pa.string())))
+        else:
+            kept.add(table.append_column(WEIGHT, pa.array(decision.weight, pa.float64())))
+    stats.kept = kept.write(lay.kept(shard), cfg.output_format, cfg.text_column)
+    stats.removed = removed.write(lay.removed(shard), cfg.output_format, cfg.text_column)
+    stats.decide_seconds = time.perf_counter() - start
+    stats.write(lay.stats("decide", shard))
+    lay.mark_done(f"decide-{shard.name}")
+    return stats
+
+
+def _join_reduced(table: pa.Table, reduced: pa.Table, name: str) -> pa.Table:
+    # Keys were written in row order and reduce sorts by row, so the two line up one to one.
+    if not np.array_equal(reduced[ROW].to_numpy(), table[SOURCE_ROW].to_numpy()):
+        raise RuntimeError(f"detector {name}: reduced rows do not match the shard's scored rows")
+    return set_columns(table, reduced.drop_columns([ROW]))
