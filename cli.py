@@ -5,11 +5,12 @@ import functools
 import inspect
 import json
 import logging
+from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import MISSING, dataclass, fields
 from enum import Enum
 from pathlib import Path
-from typing import TYPE_CHECKING, Annotated, Any, Callable, Collection, Iterator, NoReturn, Optional, get_type_hints
+from typing import TYPE_CHECKING, Annotated, Any, NoReturn, get_type_hints
 
 import typer
 from rich.console import Console
@@ -38,31 +39,31 @@ Inputs = Annotated[list[str], typer.Argument(
          "globs; local paths or URIs (s3://, gs://, hf://, ...).")]
 Out = Annotated[Path, typer.Option("-o", "--out", help="Output directory.")]
 RunOut = Annotated[str, typer.Option("-o", "--out", help="Output directory: a local path or a URI.")]
-ConfigOpt = Annotated[Optional[Path], typer.Option("--config", help="YAML or TOML config file.")]
-DetectorsOpt = Annotated[Optional[str], typer.Option("--detectors", help="Comma-separated detector names.")]
-TextCol = Annotated[Optional[str], typer.Option(
+ConfigOpt = Annotated[Path | None, typer.Option("--config", help="YAML or TOML config file.")]
+DetectorsOpt = Annotated[str | None, typer.Option("--detectors", help="Comma-separated detector names.")]
+TextCol = Annotated[str | None, typer.Option(
     "--text-column", help="Text column (default: text); a struct's field by its dotted path, e.g. metadata.text.")]
-IdCol = Annotated[Optional[str], typer.Option("--id-column", help="Id column (default: file and row).")]
+IdCol = Annotated[str | None, typer.Option("--id-column", help="Id column (default: file and row).")]
 Workers = Annotated[int, typer.Option("--workers", help="Processes for shard tasks.")]
 Resume = Annotated[bool, typer.Option("--resume", help="Finish a killed run, skipping finished shards.")]
 Overwrite = Annotated[bool, typer.Option("--overwrite", help="Replace whatever the output directory holds.")]
 Verbose = Annotated[bool, typer.Option("--verbose", "-v", help="Log progress details.")]
 ExecutorOpt = Annotated[str, typer.Option("--executor", help="local or ray.")]
-RayAddress = Annotated[Optional[str], typer.Option("--ray-address", help="Ray cluster (default: start a local one).")]
-Params = Annotated[Optional[list[str]], typer.Option(
+RayAddress = Annotated[str | None, typer.Option("--ray-address", help="Ray cluster (default: start a local one).")]
+Params = Annotated[list[str] | None, typer.Option(
     "--param", help="Detector parameter as DETECTOR.NAME=VALUE (VALUE read as YAML); repeatable.")]
-LmModel = Annotated[Optional[str], typer.Option("--lm-model", help="= --param lm.model=... (path, cached id, GGUF).")]
-LmObserver = Annotated[Optional[str], typer.Option("--lm-observer", help="= --param lm.observer=... (Binoculars).")]
-ClassifierModel = Annotated[Optional[str], typer.Option("--classifier-model", help="= --param classifier.model_dir=...")]
-ReplayIndex = Annotated[Optional[str], typer.Option("--replay-index", help="= --param replay.index=...")]
-RowsPerShard = Annotated[Optional[int], typer.Option(
+LmModel = Annotated[str | None, typer.Option("--lm-model", help="= --param lm.model=... (path, cached id, GGUF).")]
+LmObserver = Annotated[str | None, typer.Option("--lm-observer", help="= --param lm.observer=... (Binoculars).")]
+ClassifierModel = Annotated[str | None, typer.Option("--classifier-model", help="= --param classifier.model_dir=...")]
+ReplayIndex = Annotated[str | None, typer.Option("--replay-index", help="= --param replay.index=...")]
+RowsPerShard = Annotated[int | None, typer.Option(
     "--rows-per-shard", help="Rows per task (default 50,000); smaller for slow detectors such as lm.")]
 ReuseScores = Annotated[bool, typer.Option(
     "--reuse-scores", help="Do not rerun a detector whose columns the input already has (an earlier score run).")]
-ModeOpt = Annotated[Optional[Mode], typer.Option("--mode")]
-OutputFormat = Annotated[Optional[str], typer.Option(
+ModeOpt = Annotated[Mode | None, typer.Option("--mode")]
+OutputFormat = Annotated[str | None, typer.Option(
     "--output-format", help="How kept/, removed/ and quarantine/ are written: parquet (default) or jsonl.")]
-WorkDir = Annotated[Optional[Path], typer.Option(
+WorkDir = Annotated[Path | None, typer.Option(
     "--work-dir", help="Local (or shared) directory for working files (default: OUT/_work; for a remote OUT, "
                        "~/.cache/filterkit/work/<hash of OUT>).")]
 
@@ -134,15 +135,15 @@ def _progress() -> Iterator[Callable[[str, int, int], None]]:
         yield update
 
 
-def _shortcuts(params: Optional[list[str]], lm_model: Optional[str], lm_observer: Optional[str],
-               classifier_model: Optional[str], replay_index: Optional[str]) -> list[str]:
+def _shortcuts(params: list[str] | None, lm_model: str | None, lm_observer: str | None,
+               classifier_model: str | None, replay_index: str | None) -> list[str]:
     given = {"lm.model": lm_model, "lm.observer": lm_observer, "classifier.model_dir": classifier_model,
              "replay.index": replay_index}
     return list(params or []) + [f"{k}={v}" for k, v in given.items() if v is not None]
 
 
-def _parse_params(items: Optional[list[str]], option: str, dotted: bool,
-                  known: Optional[Collection[str]] = None) -> dict[str, Any]:
+def _parse_params(items: list[str] | None, option: str, dotted: bool,
+                  known: Collection[str] | None = None) -> dict[str, Any]:
     """Parse repeated ``KEY=VALUE`` items (``DETECTOR.NAME=VALUE`` into ``{DETECTOR: {NAME: VALUE}}`` if dotted).
 
     Each VALUE is read as YAML. ``known``, where given, lists the detectors a dotted item may name; items are checked
@@ -173,7 +174,7 @@ def _parse_params(items: Optional[list[str]], option: str, dotted: bool,
     return parsed
 
 
-def _config(config: Optional[Path], detectors: Optional[str], params: Optional[list[str]] = None,
+def _config(config: Path | None, detectors: str | None, params: list[str] | None = None,
             **changes: object) -> FilterConfig:
     from filterkit import DetectorSpec, FilterConfig, load_config
 
@@ -192,7 +193,7 @@ def _fail(exc: Exception) -> NoReturn:
     raise typer.Exit(2)
 
 
-def _executor(kind: str, workers: int, ray_address: Optional[str]) -> Executor:
+def _executor(kind: str, workers: int, ray_address: str | None) -> Executor:
     from filterkit.engine.executors import LocalExecutor
 
     if kind == "local":
@@ -207,7 +208,7 @@ def _executor(kind: str, workers: int, ray_address: Optional[str]) -> Executor:
 
 
 def _run(inputs: list[str], out: str, cfg: FilterConfig, executor: Executor, resume: bool, overwrite: bool,
-         score_only: bool, work_dir: Optional[Path] = None) -> bool:
+         score_only: bool, work_dir: Path | None = None) -> bool:
     from filterkit import run, score
 
     fn = score if score_only else run
@@ -270,19 +271,19 @@ def calibrate_cmd(human: Annotated[list[str], typer.Argument(help="Known-human P
                   out: Annotated[Path, typer.Option("-o", "--out", help="Where to write the calibrated config.")],
                   config: ConfigOpt = None, detectors: DetectorsOpt = None,
                   max_fpr: Annotated[float, typer.Option("--max-fpr", help="Largest share of humans removed.")] = 0.01,
-                  op: Annotated[Optional[str], typer.Option("--op", help="Rule direction (default >=).")] = None,
-                  by: Annotated[Optional[str], typer.Option(
+                  op: Annotated[str | None, typer.Option("--op", help="Rule direction (default >=).")] = None,
+                  by: Annotated[str | None, typer.Option(
                       "--by", help="Column for per-bucket thresholds: a domain column, or length.words.")] = None,
-                  edges: Annotated[Optional[str], typer.Option(
+                  edges: Annotated[str | None, typer.Option(
                       "--edges", help="Bucket edges for a numeric --by column, e.g. 50,100,200.")] = None,
                   text_column: TextCol = None, param: Params = None,
-                  mixture_reference: Annotated[Optional[Path], typer.Option(
+                  mixture_reference: Annotated[Path | None, typer.Option(
                       "--mixture-reference", help="Also write the human scores of COLUMN here and set the config's "
                                                   "mixture, so reports estimate the machine-written share.")] = None,
                   ) -> None:
     """Set the threshold on COLUMN so that at most --max-fpr of the human documents would be removed."""
-    from filterkit.engine.calibrate import calibrate
     from filterkit.config import dump_config
+    from filterkit.engine.calibrate import calibrate
 
     try:
         cfg = _config(config, detectors, param, text_column=text_column)
@@ -300,8 +301,8 @@ def calibrate_cmd(human: Annotated[list[str], typer.Argument(help="Known-human P
 def report_cmd(out: Annotated[str, typer.Argument(help="Output directory of a finished run.")],
                work_dir: WorkDir = None) -> None:
     """Re-render the human report of a finished run from its report.json and its working directory's samples."""
-    from filterkit.io.layout import Layout
     from filterkit.engine.report import render_report
+    from filterkit.io.layout import Layout
     from filterkit.io.storage import exists, read_json
 
     lay = Layout(out, work_dir)
@@ -338,7 +339,7 @@ Texts = Annotated[list[str], typer.Argument(help="Parquet files, directories or 
 
 @index_app.command("build")
 def index_build_cmd(texts: Texts, out: Out, text_column: TextCol = None,
-                    id_column: Annotated[Optional[str], typer.Option(
+                    id_column: Annotated[str | None, typer.Option(
                         "--id-column", help="Column reported as replay.match_id (default: file:row).")] = None,
                     num_perm: Annotated[int, typer.Option("--num-perm", help="MinHash permutations.")] = 128,
                     ngram: Annotated[int, typer.Option("--ngram", help="Shingle size.")] = 5,
@@ -361,7 +362,7 @@ def index_build_cmd(texts: Texts, out: Out, text_column: TextCol = None,
 @index_app.command("add")
 def index_add_cmd(index_dir: Annotated[Path, typer.Argument(help="An index made by `filterkit index build`.")],
                   texts: Texts, text_column: TextCol = None,
-                  id_column: Annotated[Optional[str], typer.Option(
+                  id_column: Annotated[str | None, typer.Option(
                       "--id-column", help="Column reported as replay.match_id (default: file:row).")] = None) -> None:
     """Sign TEXTS into an existing index, with the parameters it was built with."""
     from detectors.duplicates.index import add
@@ -380,11 +381,11 @@ def train_detector_cmd(
     label_column: Annotated[str, typer.Option("--label-column")] = "label",
     positive: Annotated[str, typer.Option("--positive", help="Label value of machine text.")] = "machine",
     text_column: Annotated[str, typer.Option("--text-column")] = "text",
-    group_column: Annotated[Optional[str], typer.Option(
+    group_column: Annotated[str | None, typer.Option(
         "--group-column", help="Rows sharing a value stay in one CV fold (default: the opening words).")] = None,
-    stack: Annotated[Optional[str], typer.Option("--stack", help="'lm': also train the stacked head.")] = None,
+    stack: Annotated[str | None, typer.Option("--stack", help="'lm': also train the stacked head.")] = None,
     stack_model: Annotated[str, typer.Option("--stack-model", help="logistic or hgb.")] = "logistic",
-    generate_with: Annotated[Optional[str], typer.Option(
+    generate_with: Annotated[str | None, typer.Option(
         "--generate-with", help="Causal LM ('default' = SmolLM2) that writes the machine examples.")] = None,
     temperature: Annotated[float, typer.Option("--temperature")] = 0.8,
     top_p: Annotated[float, typer.Option("--top-p")] = 0.95,
@@ -394,7 +395,7 @@ def train_detector_cmd(
     target_fpr: Annotated[float, typer.Option("--target-fpr", help="FPR the default threshold is set at.")] = 0.01,
     tfidf: Annotated[bool, typer.Option("--tfidf/--raw-counts", help=(
         "Weight the text head's n-grams by sublinear TF-IDF (see benchmarks/results/classifier_idf.md)."))] = False,
-    lm_param: Annotated[Optional[list[str]], typer.Option("--lm-param", help="LM detector KEY=VALUE.")] = None,
+    lm_param: Annotated[list[str] | None, typer.Option("--lm-param", help="LM detector KEY=VALUE.")] = None,
 ) -> None:
     """Train the AI-text classifier, cross-validated by group, and save it with skops and a manifest."""
     from detectors.classifier.generate import GenerationConfig
@@ -431,7 +432,7 @@ def train_router_cmd(
     share: Annotated[float, typer.Option("--share", help="Share of rows the cascade sends to the LM.")] = 0.2,
     seed: Annotated[int, typer.Option("--seed")] = 0,
     text_column: TextCol = None,
-    lm_param: Annotated[Optional[list[str]], typer.Option("--lm-param", help="LM detector KEY=VALUE.")] = None,
+    lm_param: Annotated[list[str] | None, typer.Option("--lm-param", help="LM detector KEY=VALUE.")] = None,
 ) -> None:
     """Distil a cascade router on the crawl: the LM and stacked head label a sample, a text head learns them.
 
@@ -468,7 +469,7 @@ def bench_detect_cmd(
     out: Out,
     detectors: DetectorsOpt = None,
     config: ConfigOpt = None,
-    attacks: Annotated[Optional[str], typer.Option("--attacks", help="'all' or comma-separated names.")] = None,
+    attacks: Annotated[str | None, typer.Option("--attacks", help="'all' or comma-separated names.")] = None,
     attack_sample: Annotated[int, typer.Option("--attack-sample", help="Machine rows to attack.")] = 300,
     label_column: Annotated[str, typer.Option("--label-column")] = "label",
     positive: Annotated[str, typer.Option("--positive")] = "machine",
@@ -483,8 +484,8 @@ def bench_detect_cmd(
 
     With --reuse-scores, score columns already in the labelled data are used as they are (attacked copies
     are always scored afresh)."""
-    from benchmarks.perturb.attacks import ALL_ATTACKS
     from benchmarks.detect.bench import BenchConfig, bench_detect
+    from benchmarks.perturb.attacks import ALL_ATTACKS
 
     try:
         param = _shortcuts(param, lm_model, None, classifier_model, None)
@@ -502,25 +503,25 @@ def bench_detect_cmd(
 @bench_app.command("collapse")
 def bench_collapse_cmd(
     out: Out,
-    learner: Annotated[Optional[str], typer.Option(
+    learner: Annotated[str | None, typer.Option(
         "--learner", help="gaussian, gmm, ngram, transformer or hf.")] = None,
-    schedule: Annotated[Optional[str], typer.Option(
+    schedule: Annotated[str | None, typer.Option(
         "--schedule", help="replace, fixed, accumulate or subsample.")] = None,
-    arms: Annotated[Optional[str], typer.Option(
+    arms: Annotated[str | None, typer.Option(
         "--arms", help="Comma-separated: none, oracle, random, a detector name, filter:A+B, filter, weight, replay.")
     ] = None,
-    generations: Annotated[Optional[int], typer.Option("--generations", help="Generations after generation 0.")] = None,
-    seeds: Annotated[Optional[int], typer.Option("--seeds", help="Independent repetitions.")] = None,
-    samples: Annotated[Optional[int], typer.Option(
+    generations: Annotated[int | None, typer.Option("--generations", help="Generations after generation 0.")] = None,
+    seeds: Annotated[int | None, typer.Option("--seeds", help="Independent repetitions.")] = None,
+    samples: Annotated[int | None, typer.Option(
         "--samples", help="N: generation 0's human items, and samples the metrics read per model.")] = None,
-    alpha: Annotated[Optional[float], typer.Option("--alpha", help="Human share of each crawl (fixed).")] = None,
-    crawl_rows: Annotated[Optional[int], typer.Option(
+    alpha: Annotated[float | None, typer.Option("--alpha", help="Human share of each crawl (fixed).")] = None,
+    crawl_rows: Annotated[int | None, typer.Option(
         "--crawl-rows", help="New rows per crawl (default N / alpha under fixed, else N).")] = None,
-    learner_param: Annotated[Optional[list[str]], typer.Option(
+    learner_param: Annotated[list[str] | None, typer.Option(
         "--learner-param", help="Learner parameter KEY=VALUE (VALUE read as YAML); repeatable.")] = None,
     param: Params = None,
-    config: Annotated[Optional[Path], typer.Option("--config", help="YAML or TOML collapse config.")] = None,
-    setting: Annotated[Optional[list[str]], typer.Option(
+    config: Annotated[Path | None, typer.Option("--config", help="YAML or TOML collapse config.")] = None,
+    setting: Annotated[list[str] | None, typer.Option(
         "--set", help="Any other config key as KEY=VALUE (VALUE read as YAML), e.g. replay_pick=oldest; repeatable.")
     ] = None,
     keep_work: Annotated[bool, typer.Option("--keep-work", help="Keep the per-generation crawls.")] = False,
@@ -573,24 +574,24 @@ def bench_collapse_cmd(
 @bench_app.command("chains")
 def bench_chains_cmd(
     out: Out,
-    config: Annotated[Optional[Path], typer.Option("--config", help="YAML or TOML chains config.")] = None,
-    model: Annotated[Optional[str], typer.Option(
+    config: Annotated[Path | None, typer.Option("--config", help="YAML or TOML chains config.")] = None,
+    model: Annotated[str | None, typer.Option(
         "--model", help="Rephraser: 'default' (SmolLM2) or a local causal-LM directory.")] = None,
-    temperatures: Annotated[Optional[str], typer.Option("--temperatures", help="Comma-separated, e.g. 0,0.7,1.0.")
+    temperatures: Annotated[str | None, typer.Option("--temperatures", help="Comma-separated, e.g. 0,0.7,1.0.")
                             ] = None,
-    chains: Annotated[Optional[int], typer.Option("--chains", help="Chains per temperature.")] = None,
-    steps: Annotated[Optional[int], typer.Option("--steps", help="Rephrasings per chain.")] = None,
-    source: Annotated[Optional[str], typer.Option("--source", help="news_wiki_stories or wikitext2.")] = None,
-    min_words: Annotated[Optional[int], typer.Option("--min-words", help="Shortest start text.")] = None,
-    max_words: Annotated[Optional[int], typer.Option("--max-words", help="Longest start text.")] = None,
-    max_new_tokens: Annotated[Optional[int], typer.Option("--max-new-tokens")] = None,
-    batch_size: Annotated[Optional[int], typer.Option("--batch-size", help="Chains generated together.")] = None,
-    detectors: Annotated[Optional[str], typer.Option(
+    chains: Annotated[int | None, typer.Option("--chains", help="Chains per temperature.")] = None,
+    steps: Annotated[int | None, typer.Option("--steps", help="Rephrasings per chain.")] = None,
+    source: Annotated[str | None, typer.Option("--source", help="news_wiki_stories or wikitext2.")] = None,
+    min_words: Annotated[int | None, typer.Option("--min-words", help="Shortest start text.")] = None,
+    max_words: Annotated[int | None, typer.Option("--max-words", help="Longest start text.")] = None,
+    max_new_tokens: Annotated[int | None, typer.Option("--max-new-tokens")] = None,
+    batch_size: Annotated[int | None, typer.Option("--batch-size", help="Chains generated together.")] = None,
+    detectors: Annotated[str | None, typer.Option(
         "--detectors", help="Comma-separated of lm, classifier, replay (default: all three).")] = None,
-    score_depths: Annotated[Optional[str], typer.Option(
+    score_depths: Annotated[str | None, typer.Option(
         "--score-depths", help="Depths the detectors score, e.g. 0,1,2,3,5,10,15,20 (default: all).")] = None,
-    seed: Annotated[Optional[int], typer.Option("--seed")] = None,
-    work_dir: Annotated[Optional[Path], typer.Option(
+    seed: Annotated[int | None, typer.Option("--seed")] = None,
+    work_dir: Annotated[Path | None, typer.Option(
         "--work-dir", help="Where _state, score caches and the classifier go (default: OUT).")] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue from WORK/_state (a killed run).")] = False,
 ) -> None:

@@ -13,8 +13,8 @@ import pyarrow.compute as pc
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from filterkit.contract import registry
 from filterkit.config import DetectorSpec, FilterConfig
+from filterkit.contract import registry
 from filterkit.engine.pipeline import Progress, filter_stage, run
 from filterkit.testing.shared import shared_data_dir
 

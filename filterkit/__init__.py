@@ -3,15 +3,15 @@ from __future__ import annotations
 
 __version__ = "0.1.0"
 
-from filterkit.config import DetectorSpec, FilterConfig, load_config  # noqa: E402
-from filterkit.engine.pipeline import RunResult, run, score  # noqa: E402
-from filterkit.stage.rules import FilterStage, Rule, WeightSpec  # noqa: E402
+from filterkit.config import DetectorSpec, FilterConfig, load_config
+from filterkit.engine.pipeline import RunResult, run, score
+from filterkit.stage.rules import FilterStage, Rule, WeightSpec
 
 __all__ = ["DetectorSpec", "FilterConfig", "FilterStage", "Rule", "RunResult", "WeightSpec", "load_config", "run",
            "score", "score_dataset", "__version__"]
 
 
-def __getattr__(name: str):  # noqa: ANN202 - a module's attribute hook
+def __getattr__(name: str):
     """``filterkit.score_dataset`` is imported on first use, so ``import filterkit`` never needs ``datasets``."""
     if name == "score_dataset":
         from filterkit.adapters.hf_datasets import score_dataset

@@ -5,7 +5,6 @@ import pyarrow as pa
 from typer.testing import CliRunner
 
 from cli import app
-
 from filterkit.testing.corpora import messy_corpus, write
 
 runner = CliRunner()

@@ -24,11 +24,11 @@ from benchmarks.chains.config import ChainsConfig
 from benchmarks.chains.starts import OPENING_WORDS
 from benchmarks.chains.state import read_table, write_table
 from benchmarks.collapse.practitioner import DEFAULT_CALIBRATION
-from filterkit.testing.shared import shared_data_dir
 from detectors.classifier.metrics import auroc
 from filterkit.contract import registry
 from filterkit.contract.normalize import defend_texts
 from filterkit.stage.rules import threshold_for_fpr
+from filterkit.testing.shared import shared_data_dir
 
 log = logging.getLogger(__name__)
 

@@ -8,8 +8,8 @@ import numpy as np
 import pyarrow.parquet as pq
 
 from benchmarks.collapse.text import clean_wikitext
-from filterkit.testing.shared import shared_data_dir
 from detectors.classifier.train import opening_groups
+from filterkit.testing.shared import shared_data_dir
 
 _SENTENCE_END = re.compile(r"[.!?][\"'”’)]?$")
 OPENING_WORDS = 12

@@ -15,8 +15,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from benchmarks.classifier.run import evaluate, splits
-from filterkit.testing.shared import shared_data_dir
 from detectors.classifier.train import TrainConfig
+from filterkit.testing.shared import shared_data_dir
 
 SETS = ("open_models", "chat_models")
 WEIGHTS = {"raw": False, "tfidf": True}

@@ -22,8 +22,8 @@ import pyarrow.parquet as pq
 from benchmarks.scored import read_scored
 from detectors.classifier.detector import ClassifierDetector
 from detectors.classifier.metrics import auroc, tpr_at_fpr
-from filterkit.testing.shared import shared_data_dir
 from detectors.classifier.train import LM_FEATURES, TrainConfig, opening_groups, train_detector
+from filterkit.testing.shared import shared_data_dir
 
 HEADS = ("text", "stacked", "cascade")
 

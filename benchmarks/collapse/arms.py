@@ -21,10 +21,10 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
-from filterkit.contract import registry
 from benchmarks.collapse.practitioner import DEFAULT_CALIBRATION, FITTERS, ArmUnavailable, FitContext, is_corpus_wide
 from benchmarks.collapse.rows import Rows
 from filterkit import DetectorSpec, FilterConfig, Rule, WeightSpec, run
+from filterkit.contract import registry
 from filterkit.engine.calibrate import calibrate
 
 log = logging.getLogger(__name__)

@@ -179,8 +179,8 @@ def detector_only(inputs: Path, out: Path) -> dict:
     file per 25,000 rows, as the pipeline does), then ``reduce`` over them; no text is written."""
     import pyarrow.dataset as ds
 
-    from filterkit.contract.detector import ROW, SHARD
     from detectors.duplicates.minhash import MinHashDuplicates
+    from filterkit.contract.detector import ROW, SHARD
 
     det = MinHashDuplicates()
     out.mkdir(parents=True, exist_ok=True)

@@ -20,12 +20,11 @@ from detectors.classifier.train import opening_groups
 from filterkit.config import FilterConfig
 from filterkit.contract.normalize import defend_texts
 from filterkit.engine.pipeline import Progress, score
-from filterkit.io.readers import read_table
-from filterkit.stage.rules import bucket_labels, threshold_for_fpr
 from filterkit.engine.scoring import load_detectors
+from filterkit.io.readers import read_table
 from filterkit.io.sources import discover
 from filterkit.io.storage import write_json, write_parquet
-from filterkit.stage.rules import FILTER_DECISION
+from filterkit.stage.rules import FILTER_DECISION, bucket_labels, threshold_for_fpr
 
 log = logging.getLogger(__name__)
 ROW = "_bench_row"

@@ -21,11 +21,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from benchmarks.detect.bench import ROW, BenchConfig, score_table
 from benchmarks.detect.shared import filter_config
 from benchmarks.perturb.attacks import upper_lower
-from benchmarks.detect.bench import ROW, BenchConfig, score_table
-from filterkit.stage.rules import FILTER_DECISION
 from detectors.classifier.train import opening_groups
+from filterkit.stage.rules import FILTER_DECISION
 
 log = logging.getLogger("detect.case_rate")
 SCORES = ("classifier.p_machine", "lm.fastdetect")

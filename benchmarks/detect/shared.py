@@ -22,12 +22,12 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from filterkit.contract import registry
-from benchmarks.scored import read_scored
-from benchmarks.perturb.attacks import ALL_ATTACKS
 from benchmarks.detect.bench import BenchConfig, bench_detect
-from filterkit.config import DetectorSpec, FilterConfig
+from benchmarks.perturb.attacks import ALL_ATTACKS
+from benchmarks.scored import read_scored
 from detectors.classifier.train import TrainConfig, opening_groups, train_detector
+from filterkit.config import DetectorSpec, FilterConfig
+from filterkit.contract import registry
 
 log = logging.getLogger("detect.shared")
 

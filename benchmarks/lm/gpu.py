@@ -23,9 +23,9 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from filterkit.testing.shared import shared_data_dir
 from detectors.classifier.metrics import auroc
 from filterkit.contract import registry
+from filterkit.testing.shared import shared_data_dir
 
 COLUMNS = ("lm.loglik", "lm.logrank", "lm.entropy", "lm.fastdetect", "lm.gltr_top10")
 

@@ -24,11 +24,11 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from sklearn.metrics import roc_auc_score, roc_curve
 
-from filterkit.contract import registry
 from benchmarks.scored import read_scored
+from detectors.classifier.train import opening_groups
+from filterkit.contract import registry
 from filterkit.stage.rules import threshold_for_fpr
 from filterkit.testing.shared import shared_data_dir
-from detectors.classifier.train import opening_groups
 
 log = logging.getLogger("lm.quality")
 DIRECTION = {"fastdetect": 1, "binoculars": -1, "loglik": 1, "perplexity": -1, "logrank": -1, "entropy": -1,

@@ -26,8 +26,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 import torch
 
-from filterkit.contract import registry
 from detectors.lm.models import load_causal_lm, resolve_model
+from filterkit.contract import registry
 from filterkit.testing.shared import shared_data_dir
 
 log = logging.getLogger("lm.speed")

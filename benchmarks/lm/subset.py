@@ -18,8 +18,8 @@ from pathlib import Path
 import pyarrow as pa
 import pyarrow.parquet as pq
 
-from filterkit.testing.shared import shared_data_dir
 from detectors.classifier.train import opening_groups
+from filterkit.testing.shared import shared_data_dir
 
 
 def subset(table: pa.Table, percent: int) -> pa.Table:

@@ -16,8 +16,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 from benchmarks.perturb.edits import crawled_copy, sentences
-from filterkit.testing.shared import shared_data_dir
 from filterkit.io.storage import write_json
+from filterkit.testing.shared import shared_data_dir
 
 ROWS_PER_FILE = 100_000
 ROW_GROUP = 10_000

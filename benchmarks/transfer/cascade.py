@@ -24,8 +24,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
 from benchmarks.transfer.run import LM_COLUMNS, load
-from detectors.lm.detector import FASTDETECT_THRESHOLD
 from detectors.classifier.train import text_vectorizer
+from detectors.lm.detector import FASTDETECT_THRESHOLD
 
 SHARES = (0.1, 0.2, 0.3, 0.5)
 SEEDS = 5

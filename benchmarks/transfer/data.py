@@ -27,8 +27,8 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 from benchmarks.scored import read_scored
-from filterkit.testing.shared import shared_data_dir
 from detectors.classifier.train import opening_groups
+from filterkit.testing.shared import shared_data_dir
 
 COLUMNS = ("text", "label", "generator", "domain", "family", "article", "source", "language")
 OPEN_PER_ARTICLE = 2

@@ -36,8 +36,8 @@ from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
 from detectors.classifier.metrics import auroc
-from detectors.surface.style import style_features
 from detectors.classifier.train import text_vectorizer
+from detectors.surface.style import style_features
 from filterkit.stage.rules import threshold_for_fpr
 
 log = logging.getLogger("transfer")

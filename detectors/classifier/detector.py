@@ -9,10 +9,10 @@ from typing import Any, Literal, get_args
 import numpy as np
 import pyarrow as pa
 
-from filterkit.contract.detector import TEXT, Detector, RowDetector
 from detectors.classifier.model import MANIFEST, ClassifierModel, ModelFileError
-from filterkit.stage.rules import Rule
 from detectors.classifier.train import predict_machine, stack_features
+from filterkit.contract.detector import TEXT, Detector, RowDetector
+from filterkit.stage.rules import Rule
 
 Head = Literal["auto", "text", "stacked", "cascade"]
 

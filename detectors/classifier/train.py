@@ -17,8 +17,8 @@ from sklearn.model_selection import GroupKFold
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import StandardScaler
 
-from detectors.classifier.model import ClassifierModel
 from detectors.classifier.metrics import auroc, tpr_at_fpr
+from detectors.classifier.model import ClassifierModel
 from detectors.surface.style import STYLE_FEATURES, style_features
 from filterkit.contract.normalize import defend_texts, normalize_texts
 

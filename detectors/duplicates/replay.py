@@ -8,10 +8,10 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from filterkit.contract.detector import TEXT, RowDetector
-from detectors.duplicates.minhash import lsh_params
 from detectors.duplicates.index import MinHashIndex, VerifiedIndex, check, load, params_of, verify
+from detectors.duplicates.minhash import lsh_params
 from detectors.duplicates.shingles import MinHashParams
+from filterkit.contract.detector import TEXT, RowDetector
 from filterkit.stage.rules import Rule
 
 _SIGNING = ("num_perm", "ngram", "unit", "seed")

@@ -12,10 +12,18 @@ import numpy as np
 import pyarrow as pa
 import torch
 
-from filterkit.contract.detector import TEXT, RowDetector
+from detectors.lm.models import (
+    DEFAULT_MODEL,
+    ModelError,
+    ModelRef,
+    load_causal_lm,
+    load_tokenizer,
+    quantize_int8,
+    resolve_model,
+    torch_threads,
+)
 from detectors.lm.stats import add_to_sums, new_sums, position_stats, scores_from_sums
-from detectors.lm.models import (DEFAULT_MODEL, ModelError, ModelRef, load_causal_lm, load_tokenizer, quantize_int8,
-                              resolve_model, torch_threads)
+from filterkit.contract.detector import TEXT, RowDetector
 from filterkit.stage.rules import Rule
 
 log = logging.getLogger(__name__)

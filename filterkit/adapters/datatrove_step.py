@@ -44,11 +44,10 @@ from datatrove.pipeline.writers.disk_base import DiskWriter
 from datatrove.utils.batching import batched
 from datatrove.utils.typeshelper import StatHints
 
-from filterkit.config import FilterConfig
 from filterkit.adapters.row_scorer import RowScorer, nan_to_none, resolve_config
-from filterkit.stage.rules import FILTER_DECISION, FILTER_REASON, QUARANTINE, REMOVE
-from filterkit.stage.rules import WEIGHT, Rule
+from filterkit.config import FilterConfig
 from filterkit.io.sources import QUARANTINE_REASON
+from filterkit.stage.rules import FILTER_DECISION, FILTER_REASON, QUARANTINE, REMOVE, WEIGHT, Rule
 
 log = logging.getLogger(__name__)
 QUARANTINED = "quarantined"

@@ -24,8 +24,14 @@ from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
 
+from filterkit.adapters.row_scorer import (
+    DECISION_COLUMNS,
+    QUARANTINE_ERROR,
+    QUARANTINE_REASON,
+    RowScorer,
+    resolve_config,
+)
 from filterkit.config import FilterConfig
-from filterkit.adapters.row_scorer import DECISION_COLUMNS, QUARANTINE_ERROR, QUARANTINE_REASON, RowScorer, resolve_config
 from filterkit.stage.rules import FILTER_DECISION, FILTER_REASON
 
 log = logging.getLogger(__name__)

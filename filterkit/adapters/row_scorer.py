@@ -16,7 +16,6 @@ import pyarrow as pa
 from filterkit.config import DetectorSpec, FilterConfig
 from filterkit.contract.detector import Detector, RowDetector
 from filterkit.engine.pipeline import filter_stage
-from filterkit.stage.rules import FILTER_DECISION, FILTER_REASON, KEEP, QUARANTINE, REMOVE, FilterStage, Rule
 from filterkit.engine.scoring import (
     defend_and_score,
     load_detectors,
@@ -29,6 +28,7 @@ from filterkit.io.sources import (
     set_columns,
     validate,
 )
+from filterkit.stage.rules import FILTER_DECISION, FILTER_REASON, KEEP, QUARANTINE, REMOVE, FilterStage, Rule
 
 log = logging.getLogger(__name__)
 

@@ -12,9 +12,9 @@ import pyarrow as pa
 from filterkit.config import FilterConfig, MixtureSpec
 from filterkit.engine.pipeline import score
 from filterkit.io.readers import read_table
-from filterkit.stage.rules import Op, Rule, threshold_for_fpr
 from filterkit.io.sources import discover
 from filterkit.io.storage import write_parquet
+from filterkit.stage.rules import Op, Rule, threshold_for_fpr
 
 
 def calibrate(

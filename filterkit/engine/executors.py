@@ -7,10 +7,10 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
-from collections.abc import Callable, Iterable, Iterator
-from concurrent.futures import Future, ProcessPoolExecutor, wait, FIRST_COMPLETED
-from concurrent.futures.process import BrokenProcessPool
 from abc import ABC, abstractmethod
+from collections.abc import Callable, Iterable, Iterator
+from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
+from concurrent.futures.process import BrokenProcessPool
 from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
@@ -83,7 +83,7 @@ class LocalExecutor(Executor):
                         yield future.result()
                     except BrokenProcessPool:
                         raise  # a worker died (killed, out of memory): the pool is gone; a rerun resumes
-                    except Exception as exc:  # noqa: BLE001 - reported as a TaskFailure after the retries
+                    except Exception as exc:
                         if attempt <= self.retries:
                             log.warning("task failed (attempt %d): %r; retrying", attempt, exc)
                             pending[pool.submit(fn, task)] = (task, attempt + 1)
@@ -96,7 +96,7 @@ class LocalExecutor(Executor):
         for attempt in range(1, self.retries + 2):
             try:
                 return fn(task)
-            except Exception as exc:  # noqa: BLE001 - reported as a TaskFailure after the retries
+            except Exception as exc:
                 log.warning("task failed (attempt %d): %r", attempt, exc)
                 error = repr(exc)
         return TaskFailure(task, error, self.retries + 1)

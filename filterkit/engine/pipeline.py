@@ -15,12 +15,18 @@ from filterkit import __version__
 from filterkit.config import FilterConfig
 from filterkit.contract.detector import CorpusDetector, Detector
 from filterkit.engine.executors import Executor, LocalExecutor, TaskFailure
+from filterkit.engine.report import build_report, render_report
+from filterkit.engine.scoring import load_detectors
+from filterkit.engine.tasks import (
+    ReduceTask,
+    ShardTask,
+    decide_shard,
+    map_shard,
+    reduce_detector,
+)
 from filterkit.io.fs import is_remote, size
 from filterkit.io.layout import Layout
 from filterkit.io.readers import file_schema, plan_shards
-from filterkit.engine.report import build_report, render_report
-from filterkit.stage.rules import FilterStage
-from filterkit.engine.scoring import load_detectors
 from filterkit.io.sources import FileFailure, Shard, discover, text_of
 from filterkit.io.storage import (
     delete_tree,
@@ -30,13 +36,7 @@ from filterkit.io.storage import (
     remove_stale_temporaries,
     write_json,
 )
-from filterkit.engine.tasks import (
-    ReduceTask,
-    ShardTask,
-    decide_shard,
-    map_shard,
-    reduce_detector,
-)
+from filterkit.stage.rules import FilterStage
 
 log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]
@@ -175,7 +175,7 @@ def _reduce_spread(executor: Executor, tasks: list[ReduceTask], progress: Progre
     for task in tasks:
         try:
             reduce_detector(task, executor)
-        except Exception as exc:  # noqa: BLE001 - reported like any failed task: the run ends non-zero
+        except Exception as exc:
             log.error("dedup task %s failed: %r", task.detector, exc)
             failed.append(TaskFailure(task, repr(exc), 1))
             continue

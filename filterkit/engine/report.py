@@ -12,13 +12,13 @@ import pyarrow.parquet as pq
 
 from filterkit.config import FilterConfig
 from filterkit.engine.executors import TaskFailure
-from filterkit.io.layout import Layout
-from filterkit.stage.mixture import machine_share
-from filterkit.io.readers import read_table
-from filterkit.stage.rules import FilterStage
-from filterkit.io.sources import FileFailure, Shard, discover
 from filterkit.engine.stats import DecideStats, MapStats, ReduceStats, Totals
+from filterkit.io.layout import Layout
+from filterkit.io.readers import read_table
+from filterkit.io.sources import FileFailure, Shard, discover
 from filterkit.io.storage import exists, write_file, write_json, write_parquet, write_text
+from filterkit.stage.mixture import machine_share
+from filterkit.stage.rules import FilterStage
 
 log = logging.getLogger(__name__)
 _SAMPLE_CAP = 500_000

@@ -99,14 +99,14 @@ def score_rows(dets: tuple[Detector, ...], good: pa.Table, text_column: str, sou
         return good, good.slice(0, 0)
     try:
         return _apply(dets, good, text_column), good.slice(0, 0)
-    except Exception as exc:  # noqa: BLE001 - a detector's failure on one row must not lose the batch
+    except Exception as exc:
         log.warning("%s: scoring a batch failed (%s); retrying row by row", source, exc)
     ok, bad, errors = [], [], set()
     for i in range(good.num_rows):
         row = good.slice(i, 1)
         try:
             ok.append(_apply(dets, row, text_column))
-        except Exception as exc:  # noqa: BLE001 - recorded with the row, nothing is lost
+        except Exception as exc:
             errors.add(repr(exc))
             bad.append(
                 row.append_column(QUARANTINE_REASON, pa.array(["detector_error"]))

@@ -20,10 +20,7 @@ import pyarrow.parquet as pq
 from filterkit.config import FilterConfig
 from filterkit.contract.detector import ROW, SHARD, CorpusDetector, Detector, ReduceContext
 from filterkit.engine.executors import Executor
-from filterkit.io.layout import Layout
-from filterkit.io.readers import Quarantined, read_shard
 from filterkit.engine.report import write_samples
-from filterkit.stage.rules import FILTER_DECISION, FILTER_REASON, WEIGHT, FilterStage
 from filterkit.engine.scoring import (
     defend_and_score,
     detector_view,
@@ -31,6 +28,9 @@ from filterkit.engine.scoring import (
     to_run,
     without_defended_text,
 )
+from filterkit.engine.stats import DecideStats, MapStats, ReduceStats, count_labels
+from filterkit.io.layout import Layout
+from filterkit.io.readers import Quarantined, read_shard
 from filterkit.io.sources import (
     QUARANTINE_REASON,
     SOURCE_ROW,
@@ -39,8 +39,8 @@ from filterkit.io.sources import (
     set_columns,
     validate,
 )
-from filterkit.engine.stats import DecideStats, MapStats, ReduceStats, count_labels
 from filterkit.io.storage import delete, write_parquet, write_table
+from filterkit.stage.rules import FILTER_DECISION, FILTER_REASON, WEIGHT, FilterStage
 
 log = logging.getLogger(__name__)
 _LOG_EVERY_S = 30.0

@@ -9,12 +9,11 @@ from typing import ClassVar
 import numpy as np
 import pytest
 
-from filterkit.contract import registry
-from benchmarks.collapse import CollapseConfig, CollapseRule, run_collapse
-from benchmarks.collapse import learners
+from benchmarks.collapse import CollapseConfig, CollapseRule, learners, run_collapse
 from benchmarks.collapse.human import NotEnoughHumanData
 from benchmarks.collapse.learners import Family
 from benchmarks.collapse.summary import collapse_time, delay, oracle_benefit
+from filterkit.contract import registry
 
 
 def _cfg(**fields) -> CollapseConfig:

@@ -11,7 +11,6 @@ from benchmarks.collapse.report import markdown
 from benchmarks.collapse.summary import benefit_stats, seed_areas, summarise
 from benchmarks.collapse.survival import kaplan_meier, resample, rmst_boot, survival_summary
 
-
 # --- Kaplan–Meier --------------------------------------------------------------------------------------------------
 
 def test_km_by_hand_last_run_censored():

@@ -5,9 +5,8 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from filterkit import DetectorSpec, FilterConfig, Rule
 from benchmarks.detect.bench import BenchConfig, bench_detect
-
+from filterkit import DetectorSpec, FilterConfig, Rule
 from filterkit.testing.corpora import write
 
 

@@ -2,8 +2,8 @@
 import pyarrow as pa
 import pytest
 
-from filterkit.contract.normalize import defend_texts, repair_case
 from benchmarks.perturb.attacks import ATTACKS, attack_texts
+from filterkit.contract.normalize import defend_texts, repair_case
 
 S = "The government said the 3 new programs would help a big center grow until 2025."
 

@@ -10,8 +10,8 @@ from benchmarks.transfer.run import (
     arms,
     evaluate,
     multilingual_fpr,
-    without_top_components,
     splits,
+    without_top_components,
     zero_shot,
 )
 from detectors.surface.style import style_features

@@ -9,10 +9,9 @@ import pytest
 
 import filterkit
 from detectors.classifier.detector import ClassifierDetector
-from filterkit import DetectorSpec, FilterConfig
 from detectors.classifier.model import ClassifierModel, ModelFileError
 from detectors.classifier.train import LM_FEATURES, TrainConfig, opening_groups, train_detector
-
+from filterkit import DetectorSpec, FilterConfig
 from filterkit.testing.corpora import read_dir, write
 
 

@@ -10,11 +10,10 @@ import pyarrow.parquet as pq
 from hypothesis import given
 from hypothesis import strategies as st
 
-from filterkit.contract.detector import ROW, SHARD, ReduceContext
 from detectors.duplicates.components import read_labels, star_components, start
 from detectors.duplicates.minhash import MinHashDuplicates, union_find
+from filterkit.contract.detector import ROW, SHARD, ReduceContext
 from filterkit.engine.executors import LocalExecutor, TaskFailure
-
 from tests.support.props import prop_settings
 
 

@@ -1,9 +1,9 @@
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from filterkit.contract.registry import build
 from filterkit.contract.detector import ROW, SHARD
 from filterkit.contract.normalize import normalize_texts
+from filterkit.contract.registry import build
 
 
 def test_normalisation_folds_what_a_reader_cannot_see():

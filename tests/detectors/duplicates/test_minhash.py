@@ -14,12 +14,11 @@ from datasketch import LeanMinHash, MinHash
 from hypothesis import given
 from hypothesis import strategies as st
 
-from filterkit.contract import registry
-from filterkit.contract.detector import ROW, SHARD
 from detectors.duplicates.minhash import MinHashDuplicates, union_find
 from detectors.duplicates.shingles import EMPTY, MinHasher, Shingling
 from filterkit import DetectorSpec, FilterConfig, run, score
-
+from filterkit.contract import registry
+from filterkit.contract.detector import ROW, SHARD
 from tests.support.props import prop_settings
 
 ZW = re.compile("[\u200b\u200c\u200d\u2060\ufeff\u00ad]")

@@ -10,10 +10,7 @@ import pyarrow.parquet as pq
 import pytest
 from typer.testing import CliRunner
 
-from filterkit.contract import registry
 from detectors.duplicates import index as minhash_index
-from detectors.duplicates.replay import ReplayDetector
-from filterkit import DetectorSpec, FilterConfig, run
 from detectors.duplicates.index import (
     IndexMismatchError,
     IndexParams,
@@ -23,6 +20,9 @@ from detectors.duplicates.index import (
     build_from_texts,
     load,
 )
+from detectors.duplicates.replay import ReplayDetector
+from filterkit import DetectorSpec, FilterConfig, run
+from filterkit.contract import registry
 
 GENERATIONS = [
     "As an AI language model I can summarise the article for you: the council approved a new library after a "

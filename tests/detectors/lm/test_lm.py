@@ -13,12 +13,12 @@ import pytest
 import torch
 from typer.testing import CliRunner
 
-from filterkit.contract import registry
 import detectors.lm.detector as lm_module
 from cli import app
 from detectors.lm.detector import LMDetector
-from filterkit import DetectorSpec, FilterConfig, run
 from detectors.lm.models import ModelError, resolve_model
+from filterkit import DetectorSpec, FilterConfig, run
+from filterkit.contract import registry
 
 CORPUS = [
     "The council approved the new library after a long campaign by residents.",
@@ -106,7 +106,7 @@ def _direct(model_dir: str, text: str, observer_dir: str | None = None, max_toke
         ids = ids[:max_tokens]
         stride = max_tokens
 
-    @functools.lru_cache(maxsize=None)
+    @functools.cache
     def window(start: int, which: str) -> torch.Tensor:
         # Causal attention: the logits at a position of a longer input equal those of the prefix ending there.
         m = model if which == "model" else obs

@@ -4,10 +4,9 @@ import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
 import filterkit
+from benchmarks.perturb.attacks import attack_texts
 from detectors.surface.obfuscation import Obfuscation
 from filterkit import DetectorSpec, FilterConfig
-from benchmarks.perturb.attacks import attack_texts
-
 from filterkit.testing.corpora import read_dir, write
 
 TEXT = ("The government said the new programs would help a big center grow. McAllister, who runs the centre, "

@@ -15,8 +15,8 @@ from datatrove.executor import LocalPipelineExecutor
 from datatrove.pipeline.readers import JsonlReader
 from datatrove.pipeline.writers import JsonlWriter
 
-from filterkit.config import DetectorSpec, FilterConfig
 from filterkit.adapters.datatrove_step import FilterkitFilter
+from filterkit.config import DetectorSpec, FilterConfig
 from filterkit.stage.rules import Rule
 
 SCORES = ("length.words", "length.chars", "obfuscation.mixed_case", "obfuscation.mixed_script", "obfuscation.invisible")

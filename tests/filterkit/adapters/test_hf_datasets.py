@@ -6,11 +6,11 @@ import pytest
 
 datasets = pytest.importorskip("datasets", reason="score_dataset needs the 'hf' extra (datasets)")
 
-from filterkit.config import DetectorSpec, FilterConfig
 from filterkit.adapters.hf_datasets import score_dataset
+from filterkit.config import DetectorSpec, FilterConfig
 from filterkit.engine.pipeline import filter_stage
-from filterkit.stage.rules import Rule
 from filterkit.engine.scoring import load_detectors, score_rows, with_defended_text
+from filterkit.stage.rules import Rule
 
 SCORES = ["length.words", "length.chars", "obfuscation.mixed_case", "obfuscation.mixed_script", "obfuscation.invisible"]
 CONFIG = FilterConfig(detectors=(DetectorSpec("length"), DetectorSpec("obfuscation")),

@@ -6,7 +6,6 @@ from hypothesis import strategies as st
 
 from filterkit import DetectorSpec, FilterConfig, Rule
 from filterkit.engine.calibrate import calibrate, threshold_for_fpr
-
 from filterkit.testing.corpora import write
 from tests.support.props import prop_settings
 

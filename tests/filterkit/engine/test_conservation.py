@@ -8,7 +8,6 @@ from hypothesis import strategies as st
 
 import filterkit
 from filterkit import FilterConfig
-
 from filterkit.testing.corpora import read_dir, write
 from tests.support.props import prop_settings
 

@@ -1,13 +1,10 @@
 """SIGKILL the CLI at random points, resume, and compare with an uninterrupted run byte for byte."""
-import gzip
-import json
 import random
 import signal
 import subprocess
 import sys
 import time
 
-import pyarrow as pa
 import pytest
 
 from filterkit.testing.corpora import resume_corpus as corpus

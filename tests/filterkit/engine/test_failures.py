@@ -5,7 +5,6 @@ import pytest
 import filterkit
 from filterkit import DetectorSpec, FilterConfig
 from filterkit.engine.executors import LocalExecutor
-
 from filterkit.testing.corpora import read_dir, tree_bytes, write
 
 

@@ -10,7 +10,6 @@ from hypothesis import strategies as st
 import filterkit
 from filterkit import FilterConfig
 from filterkit.engine.pipeline import UsageError
-
 from tests.support.props import prop_settings
 
 damage = st.one_of(

@@ -11,7 +11,6 @@ from cli import app
 from filterkit import DetectorSpec, FilterConfig, Rule
 from filterkit.engine.executors import LocalExecutor
 from filterkit.engine.pipeline import OutputExistsError, UsageError
-
 from filterkit.testing.corpora import messy_corpus, read_dir, tree_bytes, write
 
 

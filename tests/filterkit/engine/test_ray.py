@@ -11,7 +11,6 @@ import pytest
 import filterkit
 from filterkit import DetectorSpec, FilterConfig
 from filterkit.engine.executors import LocalExecutor
-
 from filterkit.testing.corpora import messy_corpus, tree_bytes, write
 
 ray = pytest.importorskip("ray")

@@ -13,7 +13,6 @@ from typer.testing import CliRunner
 import filterkit
 from cli import app
 from filterkit import DetectorSpec, FilterConfig
-
 from filterkit.testing.corpora import read_dir, tree_bytes, write
 from tests.support.props import prop_settings
 

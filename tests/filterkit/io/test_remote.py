@@ -12,7 +12,6 @@ import pytest
 
 import filterkit
 from filterkit import DetectorSpec, FilterConfig
-
 from filterkit.testing.corpora import tree_bytes
 
 threaded = pytest.importorskip("moto.moto_server.threaded_moto_server",

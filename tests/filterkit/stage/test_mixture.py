@@ -10,7 +10,6 @@ import filterkit
 from filterkit import DetectorSpec, FilterConfig
 from filterkit.config import MixtureSpec
 from filterkit.stage.mixture import machine_share
-
 from filterkit.testing.corpora import write
 
 
