@@ -3,7 +3,7 @@ VENV ?= .venv
 PY := $(VENV)/bin/python
 PIP := $(PY) -m pip install --quiet --disable-pip-version-check
 
-.PHONY: setup demo test test-fast fuzz clean
+.PHONY: setup demo test test-fast fuzz wheel-check clean
 
 setup: $(VENV)/.installed
 
@@ -29,6 +29,13 @@ test-fast: setup
 FUZZ ?= 25
 fuzz: setup
 	FILTERKIT_FUZZ=$(FUZZ) $(PY) -m pytest -q -m property -p no:cacheprovider
+
+# The wheel holds the product (filterkit, detectors, cli) and nothing else: no benchmarks, no results, no tests.
+wheel-check: setup
+	rm -rf build/wheel-check && $(PY) -m pip wheel --quiet --no-deps --no-build-isolation -w build/wheel-check .
+	$(PY) -c "import sys, zipfile, glob; names = zipfile.ZipFile(glob.glob('build/wheel-check/*.whl')[0]).namelist(); \
+	tops = sorted({n.split('/')[0] for n in names if not n.split('/')[0].endswith(('.dist-info', '.data'))}); \
+	print('wheel holds:', tops); sys.exit(tops != ['cli.py', 'detectors', 'filterkit'])"
 
 clean:
 	rm -rf $(VENV) demo-out .pytest_cache

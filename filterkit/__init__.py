@@ -1,10 +1,8 @@
 """filterkit: keep synthetic and near-duplicate text out of training corpora."""
 from __future__ import annotations
 
-__version__ = "0.1.0"
-
 from filterkit.config import DetectorSpec, FilterConfig, load_config
-from filterkit.engine.pipeline import RunResult, run, score
+from filterkit.engine.pipeline import RunResult, __version__, run, score
 from filterkit.stage.rules import FilterStage, Rule, WeightSpec
 
 __all__ = ["DetectorSpec", "FilterConfig", "FilterStage", "Rule", "RunResult", "WeightSpec", "load_config", "run",

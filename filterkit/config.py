@@ -30,7 +30,7 @@ class DetectorSpec:
 
 @dataclass(frozen=True)
 class MixtureSpec:
-    """Estimate the crawl's machine-written share from ``column`` against trusted human text (``filterkit.stage.mixture``)."""
+    """Estimate the crawl's machine-written share from ``column`` against trusted human text (``stage.mixture``)."""
 
     column: str
     reference: str

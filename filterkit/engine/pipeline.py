@@ -8,10 +8,10 @@ import shutil
 import time
 from collections.abc import Callable
 from dataclasses import dataclass
+from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from filterkit import __version__
 from filterkit.config import FilterConfig
 from filterkit.contract.detector import CorpusDetector, Detector
 from filterkit.engine.executors import Executor, LocalExecutor, TaskFailure
@@ -38,6 +38,8 @@ from filterkit.io.storage import (
 )
 from filterkit.stage.rules import FilterStage
 
+__version__ = version("filterkit")
+"""The installed distribution's version, which every report records."""
 log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]
 """Called as ``progress(phase, done, total)`` while a run advances."""

@@ -102,7 +102,8 @@ class _MapOutputs:
             shard=shard.name, source=shard.source, rows_in=shard.num_rows,
             valid=self.scored.write(lay.scored(shard)),
             quarantined=self.quarantine.write(lay.quarantine(shard), lay.output_format, text_column),
-            quarantine_reasons=count_labels(v for t in self.quarantine.tables for v in t[QUARANTINE_REASON].to_pylist()),
+            quarantine_reasons=count_labels(v for t in self.quarantine.tables
+                                            for v in t[QUARANTINE_REASON].to_pylist()),
             unreadable=[u.__dict__ for u in self.unreadable],
             unreadable_rows=sum(u.num_rows or 0 for u in self.unreadable),
             map_seconds=seconds,
@@ -130,7 +131,8 @@ def map_shard(task: ShardTask) -> MapStats:
     return stats
 
 
-def _batches(shard: Shard, batch_size: int, text_column: str, out: _MapOutputs) -> Iterator[tuple[np.ndarray, pa.RecordBatch]]:
+def _batches(shard: Shard, batch_size: int, text_column: str,
+             out: _MapOutputs) -> Iterator[tuple[np.ndarray, pa.RecordBatch]]:
     """The shard's readable batches; undecodable ranges and malformed lines go to ``out``; progress every 30 s."""
     logged = time.perf_counter()
     for item in read_shard(shard, batch_size, text_column):

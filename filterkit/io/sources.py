@@ -232,7 +232,8 @@ def _as_text(column: pa.ChunkedArray, reason: np.ndarray, error: np.ndarray) -> 
     if not (pa.types.is_binary(kind) or pa.types.is_large_binary(kind)):
         reason[:] = "not_text"
         error[:] = f"text column has type {kind}, not string"
-        return pa.chunked_array([pa.array([None if v is None else str(v) for v in column.to_pylist()], pa.string())]), no_raw
+        strings = [None if v is None else str(v) for v in column.to_pylist()]
+        return pa.chunked_array([pa.array(strings, pa.string())]), no_raw
     decoded, raw = [], [None] * n
     for i, value in enumerate(column.to_pylist()):
         try:

@@ -1,6 +1,7 @@
 """The filter stage: turns score columns into keep/remove decisions, reasons and weights. It never calls a model."""
 from __future__ import annotations
 
+import itertools
 import operator
 from dataclasses import dataclass
 from typing import Literal
@@ -86,7 +87,7 @@ def bucket_labels(edges: tuple[float, ...]) -> list[str]:
     """Readable labels of the buckets ``np.digitize`` makes from ``edges``: ``<50``, ``50-100``, ``>=100``."""
     if not edges:
         return [""]
-    inner = [f"{a:g}-{b:g}" for a, b in zip(edges, edges[1:])]
+    inner = [f"{a:g}-{b:g}" for a, b in itertools.pairwise(edges)]
     return [f"<{edges[0]:g}", *inner, f">={edges[-1]:g}"]
 
 

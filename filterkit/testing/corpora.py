@@ -1,4 +1,4 @@
-"""Small corpora written on the fly, broken ones included: the inputs of the pipeline tests and of the same-bytes check."""
+"""Small corpora written on the fly, broken ones included: inputs of the pipeline tests and the same-bytes check."""
 from __future__ import annotations
 
 import gzip
@@ -26,7 +26,8 @@ def messy_corpus(root: Path) -> Path:
         "text": ["The cat sat.", "the  CAT sat.", None, "", "A unique line", HUGE, "nul\x00byte", "dog"],
         "lang": ["en"] * 8,
     }))
-    write(root / "sub" / "b.parquet", pa.table({"text": ["dog", "Fresh text here", "The cat sat."], "lang": ["en"] * 3}))
+    write(root / "sub" / "b.parquet",
+          pa.table({"text": ["dog", "Fresh text here", "The cat sat."], "lang": ["en"] * 3}))
     write(root / "c.parquet", pa.table({"text": pa.array([b"bytes ok", b"\xff\xfe not utf8"], pa.binary()),
                                         "lang": ["en", "en"]}))
     (root / "corrupt.parquet").write_bytes(b"PAR1 this is not a parquet file")
@@ -51,7 +52,7 @@ def tree_bytes(root: Path, parts: tuple[str, ...] = ("kept", "removed", "quarant
 
 
 def resume_corpus(root: Path, fmt: str = "parquet") -> Path:
-    """Six files of 400 rows (a repeated document every 17th row); JSON Lines ones gzipped in turn, each with a malformed line."""
+    """Six files of 400 rows, a repeated document every 17th row; as JSON Lines, some gzipped, each with a bad line."""
     rng = random.Random(7)
     words = ["alpha", "beta", "gamma", "delta", "eps", "zeta", "eta", "theta"]
     for f in range(6):

@@ -26,7 +26,8 @@ def test_rows_in_equals_kept_removed_quarantined(files, corrupt, rows_per_shard,
     with tempfile.TemporaryDirectory() as tmp:
         root = Path(tmp) / "in"
         for i, rows in enumerate(files):
-            write(root / f"f{i}.parquet", pa.table({"text": pa.array(rows, pa.string()), "i": list(range(len(rows)))}), 3)
+            table = pa.table({"text": pa.array(rows, pa.string()), "i": list(range(len(rows)))})
+            write(root / f"f{i}.parquet", table, 3)
         if corrupt:
             (root / "zz.parquet").write_bytes(b"PAR1\x00garbage")
         cfg = FilterConfig(rows_per_shard=rows_per_shard, max_text_bytes=30, mode=mode)

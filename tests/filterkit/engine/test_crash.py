@@ -32,7 +32,7 @@ def test_killed_runs_resume_to_identical_bytes(tmp_path, fmt):
     rng = random.Random(0)
     out = tmp_path / "killed"
     kills = 0
-    for attempt in range(6):
+    for _ in range(6):
         proc = filterkit_cli("filter", str(data), "-o", str(out), "--config", str(cfg),
                              *(["--resume"] if out.exists() else []))
         time.sleep(rng.uniform(0.1, duration))

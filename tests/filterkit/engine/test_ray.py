@@ -56,7 +56,8 @@ def test_worker_killed_mid_task_is_retried(ray_executor, tmp_path):
     pids = tmp_path / "pids"
     pids.mkdir()
     cfg = FilterConfig(rows_per_shard=10, batch_size=5,
-                       detectors=(DetectorSpec("tests.support.slow_detector:Slow", {"pid_dir": str(pids), "seconds": 0.3}),))
+                       detectors=(DetectorSpec("tests.support.slow_detector:Slow",
+                                               {"pid_dir": str(pids), "seconds": 0.3}),))
     killed = []
 
     def kill_one():
