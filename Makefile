@@ -17,7 +17,7 @@ $(VENV)/.installed: pyproject.toml
 	touch $@
 
 demo: setup
-	$(VENV)/bin/filterkit demo -o demo-out
+	$(PY) -m benchmarks.demo -o demo-out
 
 test: setup
 	$(PY) -m pytest -q

@@ -8,7 +8,7 @@ import logging
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import MISSING, dataclass, fields
-from enum import Enum
+from enum import StrEnum
 from pathlib import Path
 from typing import TYPE_CHECKING, Annotated, Any, NoReturn, get_type_hints
 
@@ -26,7 +26,7 @@ app = typer.Typer(help="Keep synthetic and near-duplicate text out of training c
 console = Console(stderr=True)
 
 
-class Mode(str, Enum):
+class Mode(StrEnum):
     """What ``filter`` does with a flagged row."""
 
     drop = "drop"
@@ -235,7 +235,8 @@ def _run(inputs: list[str], out: str, cfg: FilterConfig, executor: Executor, res
 
 @app.callback()
 def _main(verbose: Verbose = False) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, format="%(levelname)s %(name)s: %(message)s")
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
 
 
 def _filter_or_score(opts: RunOptions, score_only: bool, **changes: object) -> None:
@@ -309,27 +310,6 @@ def report_cmd(out: Annotated[str, typer.Argument(help="Output directory of a fi
     if not exists(lay.report_json):
         _fail(FileNotFoundError(f"{lay.report_json} does not exist: is {out} a finished filterkit run?"))
     console.print(f"report: {render_report(lay, read_json(lay.report_json))}")
-
-
-@app.command("demo")
-def demo_cmd(out: Annotated[Path, typer.Option("-o", "--out", help="Where the demo writes.")] = Path("demo-out")
-             ) -> None:
-    """Build a small contaminated crawl from the shared data, filter it, and show what was caught."""
-    from benchmarks.demo import run_demo
-
-    try:
-        with _progress() as progress:
-            result = run_demo(out, progress=progress)
-    except FileNotFoundError as exc:
-        _fail(exc)
-    table = Table(title="filterkit demo")
-    table.add_column("measure")
-    table.add_column("value", justify="right")
-    for key, value in result.items():
-        if isinstance(value, dict):
-            value = ", ".join(f"{k} {v}" for k, v in value.items())
-        table.add_row(key.replace("_", " "), ", ".join(value) if isinstance(value, list) else str(value))
-    Console().print(table)
 
 
 index_app = typer.Typer(help="Replay index: MinHash signatures of texts known to be synthetic.", no_args_is_help=True)
@@ -449,182 +429,14 @@ def train_router_cmd(
         expensive.setup()
         texts = sample_texts(inputs, sample, seed=seed, text_column=text_column or "text")
         with _progress() as progress:
-            model = train_router(pa.table({"text": texts}), expensive, share=share, progress=lambda d, t: progress("label", d, t))
+            model = train_router(pa.table({"text": texts}), expensive, share=share,
+                                 progress=lambda d, t: progress("label", d, t))
         model.save(out)
     except (ValueError, FileNotFoundError) as exc:
         _fail(exc)
     r, m = model.manifest["router"], model.manifest["metrics_out_of_fold"]["text"]
     console.print(f"router → {out}: the expensive detector removed {r['expensive_removed']} of {r['sample_rows']} "
                   f"sample rows; the router's out-of-fold AUROC {m['auroc']:.3f}; it sends {share:.0%} to the LM")
-
-
-bench_app = typer.Typer(help="Benchmarks: detector quality (detect), model collapse (collapse) and generation chains (chains).",
-                        no_args_is_help=True)
-app.add_typer(bench_app, name="bench")
-
-
-@bench_app.command("detect")
-def bench_detect_cmd(
-    data: Annotated[list[str], typer.Option("--data", help="Labelled Parquet files or directories.")],
-    out: Out,
-    detectors: DetectorsOpt = None,
-    config: ConfigOpt = None,
-    attacks: Annotated[str | None, typer.Option("--attacks", help="'all' or comma-separated names.")] = None,
-    attack_sample: Annotated[int, typer.Option("--attack-sample", help="Machine rows to attack.")] = 300,
-    label_column: Annotated[str, typer.Option("--label-column")] = "label",
-    positive: Annotated[str, typer.Option("--positive")] = "machine",
-    group_columns: Annotated[str, typer.Option("--group-columns")] = "domain,generator",
-    text_column: TextCol = None,
-    param: Params = None,
-    lm_model: LmModel = None,
-    classifier_model: ClassifierModel = None,
-    reuse_scores: ReuseScores = False,
-) -> None:
-    """AUROC and TPR at 5/1/0.1% FPR per score, by group and length, the combined filter, and attacks.
-
-    With --reuse-scores, score columns already in the labelled data are used as they are (attacked copies
-    are always scored afresh)."""
-    from benchmarks.detect.bench import BenchConfig, bench_detect
-    from benchmarks.perturb.attacks import ALL_ATTACKS
-
-    try:
-        param = _shortcuts(param, lm_model, None, classifier_model, None)
-        cfg = _config(config, detectors, param, text_column=text_column, reuse_scores=reuse_scores or None)
-        names = ALL_ATTACKS if attacks == "all" else tuple(a for a in (attacks or "").split(",") if a)
-        bench = BenchConfig(label_column=label_column, positive=positive, attacks=tuple(names),
-                            group_columns=tuple(g for g in group_columns.split(",") if g), attack_sample=attack_sample)
-        with _progress() as progress:
-            bench_detect(data, cfg, bench, out, progress=progress)
-    except (ValueError, FileNotFoundError) as exc:
-        _fail(exc)
-    Console().print((out / "metrics.md").read_text().split("\n\n###")[0])
-
-
-@bench_app.command("collapse")
-def bench_collapse_cmd(
-    out: Out,
-    learner: Annotated[str | None, typer.Option(
-        "--learner", help="gaussian, gmm, ngram, transformer or hf.")] = None,
-    schedule: Annotated[str | None, typer.Option(
-        "--schedule", help="replace, fixed, accumulate or subsample.")] = None,
-    arms: Annotated[str | None, typer.Option(
-        "--arms", help="Comma-separated: none, oracle, random, a detector name, filter:A+B, filter, weight, replay.")
-    ] = None,
-    generations: Annotated[int | None, typer.Option("--generations", help="Generations after generation 0.")] = None,
-    seeds: Annotated[int | None, typer.Option("--seeds", help="Independent repetitions.")] = None,
-    samples: Annotated[int | None, typer.Option(
-        "--samples", help="N: generation 0's human items, and samples the metrics read per model.")] = None,
-    alpha: Annotated[float | None, typer.Option("--alpha", help="Human share of each crawl (fixed).")] = None,
-    crawl_rows: Annotated[int | None, typer.Option(
-        "--crawl-rows", help="New rows per crawl (default N / alpha under fixed, else N).")] = None,
-    learner_param: Annotated[list[str] | None, typer.Option(
-        "--learner-param", help="Learner parameter KEY=VALUE (VALUE read as YAML); repeatable.")] = None,
-    param: Params = None,
-    config: Annotated[Path | None, typer.Option("--config", help="YAML or TOML collapse config.")] = None,
-    setting: Annotated[list[str] | None, typer.Option(
-        "--set", help="Any other config key as KEY=VALUE (VALUE read as YAML), e.g. replay_pick=oldest; repeatable.")
-    ] = None,
-    keep_work: Annotated[bool, typer.Option("--keep-work", help="Keep the per-generation crawls.")] = False,
-    resume: Annotated[bool, typer.Option(
-        "--resume", help="Continue from OUT/_state (a killed run, or the same run with more generations or seeds).")
-    ] = False,
-) -> None:
-    """Recursive training with and without filtering: when does each arm collapse? Writes OUT/results.json etc."""
-    import shlex
-
-    from benchmarks.collapse import CollapseConfig, load, run_collapse
-
-    try:
-        cfg = load(config) if config else CollapseConfig()
-        cfg = cfg.replace(**_parse_params(setting, "--set", dotted=False))
-        learner_params = {**cfg.learner_params, **_parse_params(learner_param, "--learner-param", dotted=False)}
-        detector_params = {k: dict(v) for k, v in cfg.detector_params.items()}
-        # Unlike filter, any detector may be named: an arm, not --detectors, decides which ones run.
-        for name, values in _parse_params(param, "--param", dotted=True).items():
-            detector_params.setdefault(name, {}).update(values)
-        cfg = cfg.replace(learner=learner, schedule=schedule, arms=arms, generations=generations, seeds=seeds,
-                          samples=samples, alpha=alpha, crawl_rows=crawl_rows, learner_params=learner_params,
-                          detector_params=detector_params, keep_work=keep_work or None)
-        given = [("--config", config), ("--learner", learner), ("--schedule", schedule), ("--arms", arms),
-                 ("--generations", generations), ("--seeds", seeds), ("--samples", samples), ("--alpha", alpha),
-                 ("--crawl-rows", crawl_rows)]
-        given += [("--learner-param", v) for v in learner_param or []] + [("--param", v) for v in param or []]
-        given += [("--set", v) for v in setting or []]
-        words = [str(w) for k, v in given if v is not None for w in (k, v)]
-        command = shlex.join(["filterkit", "bench", "collapse", *words, *(["--keep-work"] if keep_work else []),
-                              "-o", str(out)])
-        with _progress() as progress:
-            result = run_collapse(cfg, out, command=command, progress=progress, resume=resume)
-    except (ValueError, FileNotFoundError, RuntimeError) as exc:
-        _fail(exc)
-    table = Table(title=f"collapse: {cfg.learner} / {cfg.schedule} → {out}")
-    for column in ("arm", "collapse T per seed", "delay (95% CI)", "oracle benefit"):
-        table.add_column(column)
-    details = json.loads((out / "run.json").read_text())["details"]
-    for arm, s in result["summary"].items():
-        d = s["delay"]
-        censored = details[arm]["censored"]
-        table.add_row(arm, ", ".join(f">{t}" if c else str(t) for t, c in zip(s["collapse_time"], censored)),
-                      f"{d['median']:.1f} [{d['ci_low']:.1f}, {d['ci_high']:.1f}]" if d["median"] == d["median"] else "",
-                      f"{s['oracle_benefit']:.2f}" if s["oracle_benefit"] == s["oracle_benefit"] else "")
-    Console().print(table)
-    console.print(f"report: {out / 'results.md'}")
-
-
-@bench_app.command("chains")
-def bench_chains_cmd(
-    out: Out,
-    config: Annotated[Path | None, typer.Option("--config", help="YAML or TOML chains config.")] = None,
-    model: Annotated[str | None, typer.Option(
-        "--model", help="Rephraser: 'default' (SmolLM2) or a local causal-LM directory.")] = None,
-    temperatures: Annotated[str | None, typer.Option("--temperatures", help="Comma-separated, e.g. 0,0.7,1.0.")
-                            ] = None,
-    chains: Annotated[int | None, typer.Option("--chains", help="Chains per temperature.")] = None,
-    steps: Annotated[int | None, typer.Option("--steps", help="Rephrasings per chain.")] = None,
-    source: Annotated[str | None, typer.Option("--source", help="news_wiki_stories or wikitext2.")] = None,
-    min_words: Annotated[int | None, typer.Option("--min-words", help="Shortest start text.")] = None,
-    max_words: Annotated[int | None, typer.Option("--max-words", help="Longest start text.")] = None,
-    max_new_tokens: Annotated[int | None, typer.Option("--max-new-tokens")] = None,
-    batch_size: Annotated[int | None, typer.Option("--batch-size", help="Chains generated together.")] = None,
-    detectors: Annotated[str | None, typer.Option(
-        "--detectors", help="Comma-separated of lm, classifier, replay (default: all three).")] = None,
-    score_depths: Annotated[str | None, typer.Option(
-        "--score-depths", help="Depths the detectors score, e.g. 0,1,2,3,5,10,15,20 (default: all).")] = None,
-    seed: Annotated[int | None, typer.Option("--seed")] = None,
-    work_dir: Annotated[Path | None, typer.Option(
-        "--work-dir", help="Where _state, score caches and the classifier go (default: OUT).")] = None,
-    resume: Annotated[bool, typer.Option("--resume", help="Continue from WORK/_state (a killed run).")] = False,
-) -> None:
-    """Markovian generation chains: an LM rephrases its own output again and again. Writes OUT/results.*."""
-    import shlex
-
-    from benchmarks.chains import ChainsConfig, load, run_chains
-
-    try:
-        cfg = load(config) if config else ChainsConfig()
-        cfg = cfg.replace(model=model, temperatures=temperatures, chains=chains, steps=steps, source=source,
-                          min_words=min_words, max_words=max_words, max_new_tokens=max_new_tokens,
-                          batch_size=batch_size, detectors=detectors, score_depths=score_depths, seed=seed)
-        given = [("--config", config), ("--model", model), ("--temperatures", temperatures), ("--chains", chains),
-                 ("--steps", steps), ("--source", source), ("--min-words", min_words), ("--max-words", max_words),
-                 ("--max-new-tokens", max_new_tokens), ("--batch-size", batch_size), ("--detectors", detectors),
-                 ("--score-depths", score_depths), ("--seed", seed), ("--work-dir", work_dir)]
-        words = [str(w) for k, v in given if v is not None for w in (k, v)]
-        command = shlex.join(["filterkit", "bench", "chains", *words, *(["--resume"] if resume else []),
-                              "-o", str(out)])
-        with _progress() as progress:
-            result = run_chains(cfg, out, work=work_dir, command=command, progress=progress, resume=resume)
-    except (ValueError, FileNotFoundError, RuntimeError) as exc:
-        _fail(exc)
-    table = Table(title=f"chains: {cfg.model}, {cfg.chains} chains x {cfg.steps} steps → {out}")
-    for column in ("T", "converged", "median first repeat", "fixed points", "distinct outputs"):
-        table.add_column(column)
-    for t, r in result["temperatures"].items():
-        s = r["summary"]
-        table.add_row(t, f"{s['converged']}/{s['chains']}", str(s["first_repeat_median"]), str(s["fixed_points"]),
-                      f"{s['distinct_outputs_mean']:.1f}")
-    Console().print(table)
-    console.print(f"report: {out / 'results.md'}")
 
 
 def main() -> None:

@@ -46,7 +46,8 @@ class ChainsConfig:
     """Held-out human texts (other articles of the same source, cut the same way) that set each 1%-FPR threshold."""
     max_fpr: float = 0.01
     classifier_rows: int = 4000
-    """Labelled rows of detect/open_models.parquet the classifier trains on (no start or held-out article among them)."""
+    """Labelled rows of detect/open_models.parquet the classifier trains on (no start or held-out article among
+    them)."""
     lm_params: dict[str, Any] = field(default_factory=dict)
     """Overrides of the LM detector's parameters; its ``model`` defaults to the rephraser's."""
     plots: bool = True

@@ -23,7 +23,7 @@ import pyarrow.parquet as pq
 from benchmarks.chains.config import ChainsConfig
 from benchmarks.chains.starts import OPENING_WORDS
 from benchmarks.chains.state import read_table, write_table
-from benchmarks.collapse.practitioner import DEFAULT_CALIBRATION
+from benchmarks.collapse.experiment.practitioner import DEFAULT_CALIBRATION
 from detectors.classifier.metrics import auroc
 from filterkit.contract import registry
 from filterkit.contract.normalize import defend_texts

@@ -7,8 +7,8 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
-from benchmarks.collapse.metrics import distinct_n, self_bleu
-from benchmarks.collapse.text import words
+from benchmarks.collapse.analysis.metrics import distinct_n, self_bleu
+from benchmarks.collapse.data.text import words
 from detectors.duplicates.shingles import MinHashParams
 
 SIMILARITY = {"w5": MinHashParams(), "w1": MinHashParams(ngram=1)}

@@ -33,7 +33,7 @@ def plot(results: dict[str, Any], path: Path) -> Path:
     cols = 3
     rows = -(-len(panels) // cols)
     fig, axes = plt.subplots(rows, cols, figsize=(4.4 * cols, 3.1 * rows), squeeze=False)
-    for ax, (title, lines) in zip(axes.flat, panels):
+    for ax, (title, lines) in zip(axes.flat, panels, strict=False):
         for t, (x, y) in lines.items():
             ax.plot(x, y, marker="o", markersize=3, label=f"T={t}")
         ax.set_title(title, fontsize=9)

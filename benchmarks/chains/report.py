@@ -57,17 +57,20 @@ def markdown(results: dict[str, Any], cfg: ChainsConfig, plot_name: str | None) 
         s = r["summary"]
         lines.append(f"| {t} | {s['converged']}/{s['chains']} | {_f(s['first_repeat_median'], 1)} | "
                      f"{s['fixed_points']} | {s['cycle_lengths'] or '–'} | {s['returned_to_start']} | "
-                     f"{s['distinct_outputs_mean']:.1f} | {s['truncated_share']:.1%} | {s['copied_from_cycle_share']:.1%} |")
+                     f"{s['distinct_outputs_mean']:.1f} | {s['truncated_share']:.1%} | "
+                     f"{s['copied_from_cycle_share']:.1%} |")
     lines += ["", "## Per depth", "", ("Similarity to the start: MinHash Jaccard (128 permutations) on word 5-grams "
               "(w5, the replay index's shingling) and on word sets (w1), mean over chains. Diversity across the "
-              "chains of a depth: distinct-n and self-BLEU-4 (benchmarks/collapse/metrics.py)."), ""]
+              "chains of a depth: distinct-n and self-BLEU-4 (benchmarks/collapse/analysis/metrics.py)."), ""]
     for t, r in results["temperatures"].items():
         lines += [f"### T = {t}", "", ("| depth | sim start w5 | sim start w1 | sim prev w1 | words | words / start | "
-                  "distinct-1 | distinct-2 | self-BLEU | unique texts | converged |"), "|---|---|---|---|---|---|---|---|---|---|---|"]
+                  "distinct-1 | distinct-2 | self-BLEU | unique texts | converged |"),
+                  "|---|---|---|---|---|---|---|---|---|---|---|"]
         for d in r["by_depth"]:
-            lines.append(f"| {d['depth']} | {_f(d['sim_start_w5'])} | {_f(d['sim_start_w1'])} | {_f(d['sim_prev_w1'])} | "
-                         f"{d['words_mean']:.1f} | {_f(d['words_ratio'], 2)} | {_f(d['distinct_1'])} | "
-                         f"{_f(d['distinct_2'])} | {_f(d['self_bleu'])} | {d['unique_texts']} | {d['converged_share']:.0%} |")
+            lines.append(f"| {d['depth']} | {_f(d['sim_start_w5'])} | {_f(d['sim_start_w1'])} | "
+                         f"{_f(d['sim_prev_w1'])} | {d['words_mean']:.1f} | {_f(d['words_ratio'], 2)} | "
+                         f"{_f(d['distinct_1'])} | {_f(d['distinct_2'])} | {_f(d['self_bleu'])} | "
+                         f"{d['unique_texts']} | {d['converged_share']:.0%} |")
         lines.append("")
     lines += _detectors(results["detectors"])
     if results.get("findings"):

@@ -7,7 +7,7 @@ from dataclasses import dataclass
 import numpy as np
 import pyarrow.parquet as pq
 
-from benchmarks.collapse.text import clean_wikitext
+from benchmarks.collapse.data.text import clean_wikitext
 from detectors.classifier.train import opening_groups
 from filterkit.testing.shared import shared_data_dir
 

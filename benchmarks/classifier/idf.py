@@ -1,14 +1,15 @@
 """The text head on raw hashed n-gram counts against sublinear TF-IDF weights, side by side on the same splits.
 
-Run: python -m benchmarks.classifier.idf [--out benchmarks/results]
-Both shared labelled sets, each split of ``benchmarks.classifier.run`` (a domain held out; a generator held out on
-the other article half), then train on one set and test on the other (base-model continuations against chat-model
-answers, generators and prompts that training never saw). Writes ``classifier_idf.{json,md,png}``.
+Run: python -m benchmarks.classifier idf [--out benchmarks/results]
+Both shared labelled sets, each split of ``python -m benchmarks.classifier run`` (a domain held out; a generator held
+out on the other article half), then train on one set and test on the other (base-model continuations against
+chat-model answers, generators and prompts that training never saw). Writes ``classifier_idf.{json,md,png}``.
 """
 from __future__ import annotations
 
 import argparse
 import json
+from collections.abc import Sequence
 from pathlib import Path
 
 import pyarrow as pa
@@ -77,19 +78,17 @@ def plot(rows: list[dict], path: Path) -> None:
     fig.savefig(path, dpi=110)
 
 
-def main() -> None:
+def main(argv: Sequence[str]) -> None:
     """Run every split with both weightings; write JSON, Markdown and a plot."""
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.classifier idf", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--out", default="benchmarks/results")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     rows = run()
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
-    command = "python -m benchmarks.classifier.idf" + (f" --out {args.out}" if args.out != "benchmarks/results" else "")
+    command = "python -m benchmarks.classifier idf" + (f" --out {args.out}" if args.out != "benchmarks/results" else "")
     (out / "classifier_idf.json").write_text(json.dumps({"command": command, "rows": rows}, indent=2) + "\n")
     (out / "classifier_idf.md").write_text(render(rows, command))
     plot(rows, out / "classifier_idf.png")
 
-
-if __name__ == "__main__":
-    main()

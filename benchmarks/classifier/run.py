@@ -1,6 +1,6 @@
 """Classifier benchmark: leave-one-domain-out and leave-one-generator-out AUROC / TPR at 1% FPR per head, speed.
 
-Run: python -m benchmarks.classifier.run [--lm-scores PATH] [--out benchmarks/results]
+Run: python -m benchmarks.classifier run [--lm-scores PATH] [--out benchmarks/results]
 With --lm-scores (a Parquet of open_models.parquet scored by `filterkit score --detectors lm`, every column kept),
 the stacked head and the cascade (text head everywhere, stacked head inside its uncertain band) are trained and
 evaluated too, next to the LM detector's own ``lm.fastdetect`` on the same rows. Generators are held out on
@@ -12,7 +12,7 @@ from __future__ import annotations
 import argparse
 import json
 import time
-from collections.abc import Iterator
+from collections.abc import Iterator, Sequence
 from pathlib import Path
 
 import numpy as np
@@ -103,12 +103,13 @@ def splits(table: pa.Table) -> Iterator[tuple[str, str, pa.Table, pa.Table]]:
                table.filter(pa.array((article_half == 1) & (pair_gen == g))))
 
 
-def main() -> None:
+def main(argv: Sequence[str]) -> None:
     """Both splits for each head, then speed; writes ``classifier.{json,md}``."""
-    parser = argparse.ArgumentParser(description=__doc__)
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.classifier run", description=__doc__,
+                                     formatter_class=argparse.RawDescriptionHelpFormatter)
     parser.add_argument("--lm-scores")
     parser.add_argument("--out", default="benchmarks/results")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     table = load(args.lm_scores)
     stack = all(c in table.column_names for c in LM_FEATURES[:4])
     results: dict = {"stacked": stack, "leave_one_domain_out": {}, "leave_one_generator_out": {}, "speed": {}}
@@ -119,7 +120,7 @@ def main() -> None:
     out = Path(args.out)
     out.mkdir(parents=True, exist_ok=True)
     (out / "classifier.json").write_text(json.dumps(results, indent=2) + "\n")
-    command = "python -m benchmarks.classifier.run" + (f" --lm-scores {args.lm_scores}" if args.lm_scores else "")
+    command = "python -m benchmarks.classifier run" + (f" --lm-scores {args.lm_scores}" if args.lm_scores else "")
     (out / "classifier.md").write_text(render(results, command))
 
 
@@ -140,6 +141,3 @@ def render(results: dict, command: str) -> str:
     lines += ["", "Speed on 2 cores: " + ", ".join(f"{k} {v}" for k, v in results["speed"].items()), ""]
     return "\n".join(lines)
 
-
-if __name__ == "__main__":
-    main()

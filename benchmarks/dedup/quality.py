@@ -7,7 +7,7 @@ edited words). Every pair's exact word 5-gram Jaccard is measured, so results ar
 bucket and edit type. All 13,000 rows of ``detect/open_models.parquet`` are mixed in as hard negatives:
 a machine text shares its human twin's opening ~30 tokens but is a different document.
 
-    python -m benchmarks.dedup.quality [--thresholds 0.5,0.6,0.7,0.8] [--out benchmarks/results]
+    python -m benchmarks.dedup quality [--thresholds 0.5,0.6,0.7,0.8] [--out benchmarks/results]
 """
 from __future__ import annotations
 
@@ -16,10 +16,10 @@ import itertools
 import json
 import logging
 import shutil
-import sys
 import tempfile
 import time
 from collections import defaultdict
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -267,7 +267,8 @@ def markdown(results: dict, command: str) -> str:
     lines += ["", "## Hard negatives and the anchor case (default threshold)\n",
               f"- Human/machine twins: {tw['pairs']} pairs, exact Jaccard median {tw['jaccard_median']:.3f}, "
               f"99th percentile {tw['jaccard_p99']:.3f}, max {tw['jaccard_max']:.3f}; merged: "
-              f"**{tw['human_machine_merged']}**. Machine rows placed in any cluster: {tw['machine_rows_in_a_cluster']} "
+              f"**{tw['human_machine_merged']}**. Machine rows placed in any cluster: "
+              f"{tw['machine_rows_in_a_cluster']} "
               "(the same human article appears under several generators, so human rows do cluster with each other).",
               f"- Crawled copy (share/copyright line + 3 edited words): {an['pairs']} pairs, exact Jaccard median "
               f"{an['jaccard_median']:.3f}, min {an['jaccard_min']:.3f}; recall **{an['recall']:.4f}**.",
@@ -277,9 +278,9 @@ def markdown(results: dict, command: str) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: Sequence[str]) -> None:
     """Build the set, run every threshold, write JSON, Markdown and a plot."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.dedup quality", description=__doc__.splitlines()[0])
     parser.add_argument("--thresholds", default="0.5,0.6,0.7,0.8")
     parser.add_argument("--default", type=float, default=None, help="Threshold to detail (the detector's default).")
     parser.add_argument("--wikitext-windows", type=int, default=700)
@@ -314,11 +315,8 @@ def main(argv: list[str] | None = None) -> None:
             log.info("threshold %.2f: F1(J>=0.8) %.4f, twins merged %d", t, r["pairs_jaccard_ge_0.8"]["f1"],
                      r["twins"]["human_machine_merged"])
     args.out.mkdir(parents=True, exist_ok=True)
-    command = "python -m benchmarks.dedup.quality " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = "python -m benchmarks.dedup quality " + " ".join(argv)
     (args.out / "dedup_quality.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     (args.out / "dedup_quality.md").write_text(markdown(results, command.strip()))
     plot(results, args.out / "dedup_quality.png")
 
-
-if __name__ == "__main__":
-    main()

@@ -8,7 +8,7 @@ at the sizes that fit, datasketch used naively (``MinHash`` per document, ``upda
 ``MinHashLSH`` insert and query) and rensa's ``RMinHashDeduplicator``. Every run is a child process whose
 peak memory (sum over its process tree, sampled every 50 ms) is recorded.
 
-    python -m benchmarks.dedup.speed [--sizes 10000,100000,1000000] [--workers 2] [--out benchmarks/results]
+    python -m benchmarks.dedup speed [--sizes 10000,100000,1000000] [--workers 2] [--out benchmarks/results]
 """
 from __future__ import annotations
 
@@ -21,6 +21,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -204,7 +205,7 @@ def detector_only(inputs: Path, out: Path) -> dict:
 
 def measured(kind: str, inputs: Path, out: Path, workers: int, timeout: float) -> dict:
     """Run ``child`` in a fresh process; wall time and peak RSS of its whole process tree."""
-    cmd = [sys.executable, "-m", "benchmarks.dedup.speed", "--child", kind, "--inputs", str(inputs),
+    cmd = [sys.executable, "-m", "benchmarks.dedup", "speed", "--child", kind, "--inputs", str(inputs),
            "--child-out", str(out), "--workers", str(workers)]
     m = run_measured(cmd, timeout)
     if m.timed_out:
@@ -224,7 +225,8 @@ def markdown(results: dict, command: str) -> str:
              f"## Signatures: {results['signatures']['documents']} WikiText windows of 150 words, 128 permutations, "
              f"word 5-grams\n\nOne process; the naive loop and `MinHash.bulk` sign the first "
              f"{results['signatures']['naive_documents']} windows. Load average at the start: "
-             f"{results['signatures']['load_average']:.1f} on 2 cores.\n", "| implementation | docs/s | vs naive datasketch |", "|---|---|---|"]
+             f"{results['signatures']['load_average']:.1f} on 2 cores.\n",
+             "| implementation | docs/s | vs naive datasketch |", "|---|---|---|"]
     sig = results["signatures"]["docs_per_second"]
     naive = next(rate for name, rate in sig.items() if name.startswith("datasketch naive"))
     for name, rate in sig.items():
@@ -262,9 +264,9 @@ def markdown(results: dict, command: str) -> str:
     return "\n".join(lines)
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: Sequence[str]) -> None:
     """Run both parts and write ``dedup_speed.{json,md}``."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.dedup speed", description=__doc__.splitlines()[0])
     parser.add_argument("--sizes", default="10000,100000,1000000")
     parser.add_argument("--signature-docs", type=int, default=5000)
     parser.add_argument("--naive-docs", type=int, default=1000)
@@ -314,10 +316,7 @@ def main(argv: list[str] | None = None) -> None:
             "beyond that they hold every sketch in one Python process and would take far longer than the budget of "
             "this benchmark (their rates above extrapolate).")
     args.out.mkdir(parents=True, exist_ok=True)
-    command = "python -m benchmarks.dedup.speed " + " ".join(argv if argv is not None else sys.argv[1:])
+    command = "python -m benchmarks.dedup speed " + " ".join(argv)
     (args.out / "dedup_speed.json").write_text(json.dumps(results, indent=2, sort_keys=True) + "\n")
     (args.out / "dedup_speed.md").write_text(markdown(results, command.strip()))
 
-
-if __name__ == "__main__":
-    main()

@@ -26,7 +26,7 @@ Arms, each a measured child process (wall time, peak RSS summed over its whole p
 * datatrove with a ``str.split`` word tokenizer instead of spaCy's, everything else the same (run only when
   the arm before used spaCy): how much of datatrove's time is its tokenizer.
 
-    python -m benchmarks.dedup.vs_datatrove --docs 110000 --words 230 --workers 2 --out benchmarks/results
+    python -m benchmarks.dedup vs-datatrove --docs 110000 --words 230 --workers 2 --out benchmarks/results
 
 Writes ``dedup_vs_datatrove.{md,json,png}`` into ``--out``; the corpus and every tool's output live in
 ``--work`` (a temporary directory by default, removed at the end; a given one is left in place).
@@ -44,6 +44,7 @@ import shutil
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -310,7 +311,7 @@ def arm_command(arm: str, corpus: Path, out: Path, workers: int, tasks: int, tok
             for p in FILTERKIT_MATCHED:
                 cmd += ["--param", p]
         return cmd
-    return [sys.executable, "-m", "benchmarks.dedup.vs_datatrove", "--child", "datatrove", "--inputs", str(corpus),
+    return [sys.executable, "-m", "benchmarks.dedup", "vs-datatrove", "--child", "datatrove", "--inputs", str(corpus),
             "--child-out", str(out), "--workers", str(workers), "--tasks", str(tasks),
             "--datatrove-tokenizer", tokenizer]
 
@@ -555,9 +556,10 @@ def benchmark(n_docs: int, words: int, workers: int, work: Path, timeout: float,
     return results
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: Sequence[str]) -> None:
     """Parse the options; run the benchmark (or, with ``--child``, the datatrove pipeline)."""
-    parser = argparse.ArgumentParser(description=__doc__.splitlines()[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.dedup vs-datatrove",
+                                     description=__doc__.splitlines()[0])
     parser.add_argument("--docs", type=int, default=110_000)
     parser.add_argument("--words", type=int, default=230, help="Mean words a document (+-15%%).")
     parser.add_argument("--workers", type=int, default=2)
@@ -575,9 +577,7 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--tasks", type=int, default=2, help=argparse.SUPPRESS)
     args = parser.parse_args(argv)
     if args.child:
-        # Through the importable module, not __main__, so what the workers unpickle resolves by name.
-        from benchmarks.dedup.vs_datatrove import run_datatrove
-
+        # This module is imported by name (never run as __main__), so what the workers unpickle resolves.
         result = run_datatrove(args.inputs, args.child_out, args.workers, args.tasks, args.datatrove_tokenizer)
         (args.child_out / "result.json").write_text(json.dumps(result))
         return
@@ -590,13 +590,9 @@ def main(argv: list[str] | None = None) -> None:
     finally:
         if args.work is None:
             shutil.rmtree(work, ignore_errors=True)
-    results["command"] = "python -m benchmarks.dedup.vs_datatrove " + " ".join(
-        argv if argv is not None else sys.argv[1:])
+    results["command"] = "python -m benchmarks.dedup vs-datatrove " + " ".join(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "dedup_vs_datatrove.json").write_text(json.dumps(results, indent=2) + "\n")
     (args.out / "dedup_vs_datatrove.md").write_text(markdown(results))
     plot(results, args.out / "dedup_vs_datatrove.png")
 
-
-if __name__ == "__main__":
-    main()

@@ -1,11 +1,14 @@
-"""``filterkit bench detect``: detector quality at low false-positive rates, by group, under attack (RAID protocol).
+"""``python -m benchmarks.detect run``: detector quality at low false-positive rates, by group, under attack (RAID
+protocol).
 
 Rows are split by article (the opening words, so human/machine twins and re-used articles stay together): the
 calibration half sets thresholds on its human rows only, the test half is where every number is measured.
 """
 from __future__ import annotations
 
+import argparse
 import logging
+from collections.abc import Sequence
 from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
@@ -54,7 +57,8 @@ def _load(inputs: list[str], text_column: str, bench: BenchConfig) -> pa.Table:
             raise ValueError(f"labelled data has no column {c!r}; its columns are {table.column_names}")
     labels = set(table[bench.label_column].to_pylist())
     if bench.positive not in labels or len(labels - {bench.positive}) == 0:
-        raise ValueError(f"labelled data needs both classes: {bench.positive!r} and another; found {sorted(labels, key=str)}")
+        raise ValueError(f"labelled data needs both classes: {bench.positive!r} and another; "
+                         f"found {sorted(labels, key=str)}")
     unknown = [a for a in bench.attacks if a not in ALL_ATTACKS]
     if unknown:
         raise ValueError(f"unknown attacks {unknown}; valid attacks: {', '.join(ALL_ATTACKS)}")
@@ -201,7 +205,8 @@ def _attacks(scored: pa.Table, machine_test: np.ndarray, config: FilterConfig, b
                     v = signs[c] * s[c].to_numpy(zero_copy_only=False).astype(float)
                     row.setdefault(c, {})[label] = float(np.mean(np.nan_to_num(v, nan=-np.inf) >= th["0.01"]))
             if FILTER_DECISION in s.column_names:
-                row.setdefault("filter", {})[label] = float(np.mean([d == "remove" for d in s[FILTER_DECISION].to_pylist()]))
+                removed = [d == "remove" for d in s[FILTER_DECISION].to_pylist()]
+                row.setdefault("filter", {})[label] = float(np.mean(removed))
         out["results"][name] = row
         log.info("attack %s done", name)
     return out
@@ -215,7 +220,7 @@ def _render(result: dict[str, Any], scored: pa.Table, oriented: dict[str, np.nda
     import matplotlib.pyplot as plt
     from sklearn.metrics import roc_curve
 
-    lines = ["# filterkit bench detect", "",
+    lines = ["# Detector benchmark", "",
              f"{result['rows']} rows ({result['quarantined']} quarantined); thresholds set on the human rows of "
              f"{result['calibration_rows']} calibration rows, every number below measured on the other "
              f"{result['test_rows']} (split by article).", "",
@@ -230,7 +235,8 @@ def _render(result: dict[str, Any], scored: pa.Table, oriented: dict[str, np.nda
                      f"{fmt(o.get('f1@0.01'))} |")
     if "filter" in result:
         f = result["filter"]["overall"]
-        lines += ["", f"Combined filter (configured rules): TPR {fmt(f['tpr'])}, FPR {fmt(f['fpr'])}, F1 {fmt(f['f1'])}."]
+        lines += ["", f"Combined filter (configured rules): TPR {fmt(f['tpr'])}, FPR {fmt(f['fpr'])}, "
+                      f"F1 {fmt(f['f1'])}."]
     for c, e in ranked[:3]:
         for gname, groups in e["by"].items():
             lines += ["", f"### `{c}` by {gname}", "", "| group | n | AUROC (95% CI) | TPR@1% | FPR@1% |",
@@ -279,3 +285,48 @@ def _render(result: dict[str, Any], scored: pa.Table, oriented: dict[str, np.nda
         plt.close(fig)
         lines.append(f"![{c}](hist_{c}.png)")
     (out / "metrics.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
+
+
+def main(argv: Sequence[str]) -> None:
+    """AUROC and TPR at 5/1/0.1% FPR per score, by group and length, the combined filter, and attacks.
+
+    With --reuse-scores, score columns already in the labelled data are used as they are (attacked copies are always
+    scored afresh). Prints the summary table of ``OUT/metrics.md``."""
+    from rich.console import Console
+
+    from benchmarks.entry import fail, filter_config, log_warnings, progress
+
+    p = argparse.ArgumentParser(prog="python -m benchmarks.detect run", description=main.__doc__.split("\n\n")[0])
+    p.add_argument("--data", action="append", required=True, help="Labelled Parquet files or directories; repeatable.")
+    p.add_argument("-o", "--out", type=Path, required=True, help="Output directory.")
+    p.add_argument("--detectors", help="Comma-separated detector names.")
+    p.add_argument("--config", type=Path, help="YAML or TOML config file.")
+    p.add_argument("--attacks", help="'all' or comma-separated names.")
+    p.add_argument("--attack-sample", type=int, default=300, help="Machine rows to attack.")
+    p.add_argument("--label-column", default="label")
+    p.add_argument("--positive", default="machine")
+    p.add_argument("--group-columns", default="domain,generator")
+    p.add_argument("--text-column", help="Text column (default: text); a struct's field by its dotted path.")
+    p.add_argument("--param", action="append",
+                   help="Detector parameter as DETECTOR.NAME=VALUE (VALUE read as YAML); repeatable.")
+    p.add_argument("--lm-model", help="= --param lm.model=... (path, cached id, GGUF).")
+    p.add_argument("--classifier-model", help="= --param classifier.model_dir=...")
+    p.add_argument("--reuse-scores", action="store_true",
+                   help="Do not rerun a detector whose columns the input already has (an earlier score run).")
+    p.add_argument("-v", "--verbose", action="store_true", help="Log progress details.")
+    a = p.parse_args(argv)
+    log_warnings(a.verbose)
+    try:
+        shortcuts = {"lm.model": a.lm_model, "classifier.model_dir": a.classifier_model}
+        params = list(a.param or []) + [f"{k}={v}" for k, v in shortcuts.items() if v is not None]
+        cfg = filter_config(a.config, a.detectors, params, text_column=a.text_column,
+                            reuse_scores=a.reuse_scores or None)
+        names = ALL_ATTACKS if a.attacks == "all" else tuple(n for n in (a.attacks or "").split(",") if n)
+        bench = BenchConfig(label_column=a.label_column, positive=a.positive, attacks=tuple(names),
+                            group_columns=tuple(g for g in a.group_columns.split(",") if g),
+                            attack_sample=a.attack_sample)
+        with progress() as update:
+            bench_detect(a.data, cfg, bench, a.out, progress=update)
+    except (ValueError, FileNotFoundError) as exc:
+        fail(exc)
+    Console().print((a.out / "metrics.md").read_text().split("\n\n###")[0])

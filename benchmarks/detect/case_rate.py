@@ -2,10 +2,10 @@
 
 The case repair acts on rows where more than 2% of the words change case inside; the ``obfuscation`` rule fires
 above 6% of distinct words. A weaker attack than the benchmark's (5% of letters) can pass under the rule: this
-measures what it then costs the scores. Run after ``benchmarks.detect.shared``, whose classifier, labelled file
-and thresholds it reuses:
+measures what it then costs the scores. Run after ``python -m benchmarks.detect shared``, whose classifier, labelled
+file and thresholds it reuses:
 
-    python -m benchmarks.detect.case_rate --work /work/cache/bench-detect \
+    python -m benchmarks.detect case-rate --work /work/cache/bench-detect \
         --metrics benchmarks/results/bench_detect_shared/metrics.json
 """
 from __future__ import annotations
@@ -15,6 +15,7 @@ import json
 import logging
 import random
 from collections import Counter
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -31,15 +32,15 @@ log = logging.getLogger("detect.case_rate")
 SCORES = ("classifier.p_machine", "lm.fastdetect")
 
 
-def main() -> None:
+def main(argv: Sequence[str]) -> None:
     """Attack one sample of held-out machine rows at each rate; write a table of what the filter removes."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.detect case-rate", description=__doc__.split("\n")[0])
     parser.add_argument("--work", type=Path, required=True)
     parser.add_argument("--metrics", type=Path, required=True)
     parser.add_argument("--rates", default="0,0.005,0.01,0.02,0.05")
     parser.add_argument("--sample", type=int, default=100)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/bench_detect_case_rate.md"))
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     bench = BenchConfig()
     metrics = json.loads(args.metrics.read_text())
@@ -56,7 +57,8 @@ def main() -> None:
     rows = []
     for rate in (float(r) for r in args.rates.split(",")):
         attacked = [upper_lower(t, random.Random(f"{bench.seed}:{i}"), rate) for i, t in enumerate(texts)]
-        s = score_table(sample.set_column(1, "text", pa.array(attacked, pa.string())), config, args.work, f"case-{rate:g}")
+        s = score_table(sample.set_column(1, "text", pa.array(attacked, pa.string())), config, args.work,
+                        f"case-{rate:g}")
         removed = [d == "remove" for d in s[FILTER_DECISION].to_pylist()]
         reasons = Counter(r for r, gone in zip(s["filter_reason"].to_pylist(), removed, strict=True) if gone)
         tpr = {c: float(np.mean(np.nan_to_num(s[c].to_numpy(zero_copy_only=False), nan=-np.inf) >= thresholds[c]))
@@ -64,7 +66,7 @@ def main() -> None:
         rows.append((rate, float(np.median(s["obfuscation.mixed_case"].to_numpy())), float(np.mean(removed)), tpr,
                      dict(reasons)))
         log.info("rate %g done", rate)
-    command = (f"python -m benchmarks.detect.case_rate --work {args.work} --metrics {args.metrics} "
+    command = (f"python -m benchmarks.detect case-rate --work {args.work} --metrics {args.metrics} "
                f"--rates {args.rates} --sample {args.sample}")
     about = (f"{args.sample} machine rows of the test half of `bench_detect_shared`'s article split; the same rows "
              "at every rate. Defence on; the filter is that run's (classifier, `lm.fastdetect` and `obfuscation` "
@@ -78,6 +80,3 @@ def main() -> None:
                      + ", ".join(f"{k} {v}" for k, v in sorted(reasons.items())) + " |")
     args.out.write_text("\n".join(lines) + "\n")
 
-
-if __name__ == "__main__":
-    main()

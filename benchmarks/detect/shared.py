@@ -1,7 +1,7 @@
-"""`filterkit bench detect` on the shared labelled set with every detector: the results entry of the detector suite.
+"""The detector benchmark on the shared labelled set with every detector: the results entry of the detector suite.
 
 The LM scores come from earlier ``filterkit score --detectors lm`` runs (reused, not recomputed; attacked copies
-are scored afresh): over all 13,000 rows, or over the share of articles that ``benchmarks.lm.subset`` gathers.
+are scored afresh): over all 13,000 rows, or over the share of articles that ``python -m benchmarks.lm subset`` gathers.
 The classifier (text and stacked heads) is trained on the calibration half of the benchmark's own article split
 only, so every reported number comes from articles that neither the classifier nor any threshold has seen. The
 combined filter is the default rules of the two machine-text detectors (``lm.fastdetect``,
@@ -9,13 +9,14 @@ combined filter is the default rules of the two machine-text detectors (``lm.fas
 reported, not filtered on, since the labelled set repeats its human articles on purpose.
 
     filterkit score ../shared/data/detect/open_models.parquet --detectors lm -o LM_SCORES
-    python -m benchmarks.detect.shared --lm-scores LM_SCORES [--attack-sample 150] [--out DIR]
-    python -m benchmarks.detect.shared --lm-scores om40_lm.parquet ...   # a file of scored rows works too
+    python -m benchmarks.detect shared --lm-scores LM_SCORES [--attack-sample 150] [--out DIR]
+    python -m benchmarks.detect shared --lm-scores om40_lm.parquet ...   # a file of scored rows works too
 """
 from __future__ import annotations
 
 import argparse
 import logging
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -39,14 +40,14 @@ def filter_config(model_dir: Path) -> FilterConfig:
     return FilterConfig(detectors=specs, rules=rules)
 
 
-def main() -> None:
+def main(argv: Sequence[str]) -> None:
     """Train on the calibration half, then run the detector benchmark with attacks."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.detect shared", description=__doc__.split("\n")[0])
     parser.add_argument("--lm-scores", type=Path, required=True)
     parser.add_argument("--attack-sample", type=int, default=150)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/bench_detect_shared"))
     parser.add_argument("--work", type=Path, default=Path("/tmp/filterkit-bench-detect"))
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     bench = BenchConfig(attacks=ALL_ATTACKS, attack_sample=args.attack_sample)
     table = read_scored(args.lm_scores)
@@ -62,11 +63,8 @@ def main() -> None:
     data = args.work / "labelled.parquet"
     pq.write_table(table, data)
     bench_detect([str(data)], config, bench, args.out)
-    commands = [f"python -m benchmarks.detect.shared --lm-scores {args.lm_scores} --attack-sample "
+    commands = [f"python -m benchmarks.detect shared --lm-scores {args.lm_scores} --attack-sample "
                 f"{args.attack_sample} --out {args.out}"]
     md = args.out / "metrics.md"
     md.write_text("```\n" + "\n".join(commands) + "\n```\n\n" + md.read_text())
 
-
-if __name__ == "__main__":
-    main()

@@ -241,7 +241,7 @@ def play(cls: HypothesisClass, target: str, adversary: Adversary, generator: str
                 stream = iter(int(s) for s in rest[rng.permutation(len(rest))])
     in_k = cls.masks[k]
     verdict = np.array([ABSTAIN if z is None else (VALID if in_k[z] and not ws else INVALID)
-                        for z, ws in zip(outputs, was_shown)], dtype=np.int8)
+                        for z, ws in zip(outputs, was_shown, strict=True)], dtype=np.int8)
     ok_lang = [bool(cls.subset[h, k]) if h is not None else True for h in hyps]
     return Trace(cls.names[k], verdict, np.array(ok_lang), replays, replays_seen,
                  sum(1 for s in replayed_strings if not in_k[s]))

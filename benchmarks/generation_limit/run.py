@@ -161,7 +161,7 @@ def plot(curves: dict[str, dict[str, list[float]]], config: GenerationLimitConfi
              *[f"replay adversarial + detector tpr={p:g}" for p in config.tprs]]
     fig, axes = plt.subplots(1, len(curves), figsize=(5 * len(curves), 3.8), sharey=True, squeeze=False)
     window = 10  # a rolling mean over steps: each point is already a mean over seeds, still jumpy at 20 seeds
-    for ax, (gen, by_scenario) in zip(axes[0], curves.items()):
+    for ax, (gen, by_scenario) in zip(axes[0], curves.items(), strict=True):
         for name in shown:
             if name not in by_scenario:
                 continue

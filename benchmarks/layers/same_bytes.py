@@ -1,9 +1,11 @@
 """Do two revisions write the same bytes? The demo, a resumable-run corpus and a messy corpus, run at each.
 
-Usage: ``python -m benchmarks.layers.same_bytes --base REV [--head HEAD] [--out benchmarks/results/same_bytes.md]``.
-Each revision is exported with ``git archive`` and runs ``filterkit`` from its own tree on inputs written once
-(by the head's ``filterkit/testing/corpora.py`` and ``tests/test_crash.py``), then every file under ``kept/``, ``removed/`` and
-``quarantine/`` is compared by SHA-256, and each ``report.json`` without its timings and absolute paths.
+Usage: ``python -m benchmarks.layers same-bytes --base REV [--head HEAD] [--out benchmarks/results/same_bytes.md]``.
+Each revision is exported with ``git archive`` and runs ``filterkit`` from its own tree on inputs written once by
+this checkout's ``filterkit.testing.corpora`` (the SIGKILL test's corpus and the pipeline tests' messy corpus), then
+every file under ``kept/``, ``removed/`` and ``quarantine/`` is compared by SHA-256, and each ``report.json`` without
+its timings and absolute paths. The demo runs as each tree has it: ``filterkit demo`` where ``cli.py`` still has it,
+``python -m benchmarks.demo`` where ``benchmarks/demo/__main__.py`` is its entry point.
 """
 from __future__ import annotations
 
@@ -13,16 +15,28 @@ import json
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 from benchmarks.layers.startup import export
 from filterkit.testing.corpora import messy_corpus, resume_corpus
 
+FILTERKIT = ["-c", "import cli; cli.main()"]
+"""``filterkit`` as the tree's own ``cli.py`` (with this interpreter)."""
 RUNS = {
-    "crash": ["filter", "{in}/crash", "--config", "{in}/crash.yaml"],
-    "messy": ["filter", "{in}/messy", "--detectors", "exact,minhash,length"],
-    "demo": ["demo"],
+    "crash": [*FILTERKIT, "filter", "{in}/crash", "--config", "{in}/crash.yaml"],
+    "messy": [*FILTERKIT, "filter", "{in}/messy", "--detectors", "exact,minhash,length"],
+    "demo": [*FILTERKIT, "demo"],
 }
+DEMO = ["-m", "benchmarks.demo"]
+"""The demo in a tree that has ``benchmarks/demo/__main__.py`` (where ``filterkit demo`` is no longer in ``cli.py``)."""
+
+
+def command(tree: Path, name: str) -> list[str]:
+    """The arguments after ``python`` that run case ``name`` from ``tree``, as that tree runs it."""
+    if name == "demo" and (tree / "benchmarks" / "demo" / "__main__.py").is_file():
+        return DEMO
+    return RUNS[name]
 
 
 def make_inputs(root: Path) -> None:
@@ -45,26 +59,28 @@ def report(out: Path, strip: str) -> dict:
     return data
 
 
-def main() -> None:
+def main(argv: Sequence[str]) -> None:
     """Run every case at both revisions and write what differs."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.layers same-bytes",
+                                     description=__doc__.split("\n")[0])
     parser.add_argument("--base", required=True)
     parser.add_argument("--head", default="HEAD")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/same_bytes.md"))
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     lines = ["# Same bytes at two revisions", "",
-             f"Command: `python -m benchmarks.layers.same_bytes --base {args.base} --head {args.head}`", "",
-             "| run | output files | identical files | report.json equal (timings, paths aside) |", "|---|---:|---:|---|"]
+             f"Command: `python -m benchmarks.layers same-bytes --base {args.base} --head {args.head}`", "",
+             "| run | output files | identical files | report.json equal (timings, paths aside) |",
+             "|---|---:|---:|---|"]
     with tempfile.TemporaryDirectory() as tmp:
         inputs = Path(tmp) / "in"
         make_inputs(inputs)
         trees = {rev: export(rev, Path(tmp) / f"t{i}") for i, rev in enumerate((args.base, args.head))}
         found: dict[str, dict[str, tuple[dict, dict]]] = {}
         for rev, tree in trees.items():
-            for name, words in RUNS.items():
+            for name in RUNS:
                 out = tree / "_out" / name
-                cmd = [w.format(**{"in": inputs}) for w in words] + ["-o", str(out)]
-                subprocess.run([sys.executable, "-c", "import cli; cli.main()", *cmd], cwd=tree, capture_output=True)
+                cmd = [w.format(**{"in": inputs}) for w in command(tree, name)] + ["-o", str(out)]
+                subprocess.run([sys.executable, *cmd], cwd=tree, capture_output=True)
                 run_dir = out / "filtered" if name == "demo" else out
                 found.setdefault(name, {})[rev] = (outputs(run_dir), report(run_dir, str(tree)))
         for name, by_rev in found.items():
@@ -74,6 +90,3 @@ def main() -> None:
     args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))
 
-
-if __name__ == "__main__":
-    main()

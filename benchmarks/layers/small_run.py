@@ -1,7 +1,7 @@
 """Wall time of a whole run, process start to exit: ``filterkit filter`` of a 2-row file (or of the dedup speed
 benchmark's corpus of ``--docs`` documents) at two revisions, side by side.
 
-Usage: ``python -m benchmarks.layers.small_run --base REV [--runs 5] [--docs 2] [--detectors exact,minhash]
+Usage: ``python -m benchmarks.layers small-run --base REV [--runs 5] [--docs 2] [--detectors exact,minhash]
 [--workers 1] [--out benchmarks/results/small_run.md]``.
 Each revision is exported with ``git archive`` (``benchmarks.layers.startup.export``) and run as
 ``python -m cli filter ...`` from its tree with this interpreter, alternating runs so that machine noise falls on
@@ -17,6 +17,7 @@ import subprocess
 import sys
 import tempfile
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import pyarrow as pa
@@ -33,16 +34,16 @@ def run_seconds(tree: Path, data: Path, out: Path, detectors: str, workers: int)
     return time.perf_counter() - start
 
 
-def main() -> None:
+def main(argv: Sequence[str]) -> None:
     """Measure both revisions and write the Markdown table."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.layers small-run", description=__doc__.split("\n\n")[0])
     parser.add_argument("--base", required=True, help="Revision to compare with (HEAD is the other).")
     parser.add_argument("--runs", type=int, default=5)
     parser.add_argument("--docs", type=int, default=2, help="2: a 2-row file; more: the dedup speed corpus.")
     parser.add_argument("--detectors", default="exact,minhash")
     parser.add_argument("--workers", type=int, default=1)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/small_run.md"))
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         tmp = Path(tmp)
         trees = {rev: export(rev, tmp / rev) for rev in (args.base, "HEAD")}
@@ -64,7 +65,7 @@ def main() -> None:
     load = os.getloadavg()[0]
     what = "a 2-row file" if args.docs == 2 else f"{args.docs:,} documents (`benchmarks.dedup.speed.make_corpus`)"
     lines = [f"# A whole run of {what}", "", "```",
-             f"python -m benchmarks.layers.small_run --base {args.base} --runs {args.runs} --docs {args.docs} "
+             f"python -m benchmarks.layers small-run --base {args.base} --runs {args.runs} --docs {args.docs} "
              f"--detectors {args.detectors} --workers {args.workers}", "```", "",
              f"Machine: {platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}; "
              f"1-minute load average at the end {load:.1f}. `filterkit filter DATA --detectors {args.detectors} "
@@ -75,6 +76,3 @@ def main() -> None:
     args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))
 
-
-if __name__ == "__main__":
-    main()

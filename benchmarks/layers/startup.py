@@ -1,6 +1,7 @@
-"""Start-up cost of the core: ``python -X importtime -c "import filterkit.engine.pipeline"`` at two revisions, side by side.
+"""Start-up cost of the core: ``python -X importtime -c "import filterkit.engine.pipeline"`` at two revisions, side
+by side.
 
-Usage: ``python -m benchmarks.layers.startup --base REV [--runs 7] [--out benchmarks/results/startup.md]``.
+Usage: ``python -m benchmarks.layers startup --base REV [--runs 7] [--out benchmarks/results/startup.md]``.
 Each revision is exported with ``git archive`` into a temporary directory and imported from there with this
 interpreter, alternating runs so that machine noise falls on both alike; the cumulative import time of the
 top-level ``filterkit`` rows is reported (median and range), with the modules of the upper layers it loaded.
@@ -13,6 +14,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+from collections.abc import Sequence
 from pathlib import Path
 
 _CODE = ("import json, sys, filterkit.engine.pipeline; "
@@ -28,7 +30,8 @@ def export(rev: str, into: Path) -> Path:
 
 
 def import_ms(tree: Path) -> tuple[float, list[str]]:
-    """Cumulative microseconds of ``import filterkit.engine.pipeline`` from ``tree`` (in ms), and upper-layer modules."""
+    """Cumulative microseconds of ``import filterkit.engine.pipeline`` from ``tree`` (in ms), and upper-layer
+    modules."""
     done = subprocess.run([sys.executable, "-X", "importtime", "-c", _CODE], cwd=tree, check=True,
                           capture_output=True, text=True)
     rows = [line.split("|") for line in done.stderr.splitlines() if line.startswith("import time:")]
@@ -37,14 +40,14 @@ def import_ms(tree: Path) -> tuple[float, list[str]]:
     return sum(top) / 1000, json.loads(done.stdout)
 
 
-def main() -> None:
+def main(argv: Sequence[str]) -> None:
     """Measure both revisions, alternating, and write a Markdown table with the command that made it."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.layers startup", description=__doc__.split("\n\n")[0])
     parser.add_argument("--base", required=True)
     parser.add_argument("--head", default="HEAD")
     parser.add_argument("--runs", type=int, default=7)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results/startup.md"))
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     with tempfile.TemporaryDirectory() as tmp:
         trees = {rev: export(rev, Path(tmp) / f"t{i}") for i, rev in enumerate((args.base, args.head))}
         times: dict[str, list[float]] = {rev: [] for rev in trees}
@@ -55,10 +58,11 @@ def main() -> None:
                 times[rev].append(ms)
                 loaded[rev] = mods
     lines = ["# Start-up: `import filterkit.engine.pipeline`", "",
-             f"Command: `python -m benchmarks.layers.startup --base {args.base} --head {args.head} --runs {args.runs}`",
-             "", "Import time of `filterkit` and `filterkit.engine.pipeline` together (ms, cumulative of the top-level rows), runs "
-             "alternating between the revisions.", "",
-             "| revision | median | min | max | modules of detectors/, benchmarks/, cli loaded |", "|---|---:|---:|---:|---|"]
+             f"Command: `python -m benchmarks.layers startup --base {args.base} --head {args.head} --runs {args.runs}`",
+             "", "Import time of `filterkit` and `filterkit.engine.pipeline` together (ms, cumulative of the top-level "
+             "rows), runs alternating between the revisions.", "",
+             "| revision | median | min | max | modules of detectors/, benchmarks/, cli loaded |",
+             "|---|---:|---:|---:|---|"]
     for rev, ms in times.items():
         mods = ", ".join(loaded[rev][:6]) + (" ..." if len(loaded[rev]) > 6 else "") or "none"
         lines.append(f"| `{rev}` | {statistics.median(ms):.0f} | {min(ms):.0f} | {max(ms):.0f} | {mods} "
@@ -67,6 +71,3 @@ def main() -> None:
     args.out.write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))
 
-
-if __name__ == "__main__":
-    main()

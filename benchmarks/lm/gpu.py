@@ -1,6 +1,6 @@
 """The LM detector on a GPU: tokens per second and agreement with the CPU path, on texts of the shared data.
 
-    python -m benchmarks.lm.gpu [--docs 512] [--cpu-docs 64] [--batch-sizes 16,64] [--out benchmarks/results]
+    python -m benchmarks.lm gpu [--docs 512] [--cpu-docs 64] [--batch-sizes 16,64] [--out benchmarks/results]
 
 ``device: auto`` picks CUDA where there is one, ``dtype: auto`` bfloat16 there, and batches are sorted by length
 (``detectors.lm.detector._batches``), so the detector needs no GPU settings. This script scores the same texts with the
@@ -16,6 +16,7 @@ import json
 import platform
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -50,9 +51,9 @@ def run(params: dict, docs: list[str]) -> tuple[pa.Table, float, int]:
     return out, time.perf_counter() - start, int(np.nansum(out["lm.ntokens"].to_numpy(zero_copy_only=False)))
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: Sequence[str]) -> None:
     """Measure and write ``lm_gpu.md`` and ``lm_gpu.json``."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.lm gpu", description=__doc__.split("\n")[0])
     parser.add_argument("--docs", type=int, default=512)
     parser.add_argument("--cpu-docs", type=int, default=64)
     parser.add_argument("--batch-sizes", default="16,64")
@@ -74,7 +75,7 @@ def main(argv: list[str] | None = None) -> None:
             rows.append({"setting": f"cuda {dtype}, batch {batch}", "docs": len(docs), "tokens_per_s": tokens / seconds,
                          "max_abs_diff": diff,
                          "auroc_fastdetect": auroc(y, out["lm.fastdetect"].to_numpy(zero_copy_only=False))})
-    command = "python -m benchmarks.lm.gpu " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = "python -m benchmarks.lm gpu " + " ".join(argv)
     device = torch.cuda.get_device_name(0)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "lm_gpu.json").write_text(json.dumps({"command": command, "device": device, "rows": rows}, indent=2))
@@ -89,6 +90,3 @@ def main(argv: list[str] | None = None) -> None:
     (args.out / "lm_gpu.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))
 
-
-if __name__ == "__main__":
-    main()

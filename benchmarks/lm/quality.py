@@ -7,8 +7,9 @@ flipped afterwards. The default ``lm.fastdetect`` threshold is set at 1% FPR on 
 articles and checked on the other half, and CCNet-style perplexity buckets (terciles of the first half's human
 perplexity) are counted on the second half.
 
-    python -m benchmarks.lm.quality [--articles 50] [--settings fp32,int8] [--out benchmarks/results]
-    python -m benchmarks.lm.quality --scores DIR   # lm_quality_all.*: every row, scored before by `filterkit score --detectors lm`
+    python -m benchmarks.lm quality [--articles 50] [--settings fp32,int8] [--out benchmarks/results]
+    python -m benchmarks.lm quality --scores DIR   # lm_quality_all.*: every row, scored before by
+                                                   # `filterkit score --detectors lm`
 """
 from __future__ import annotations
 
@@ -16,6 +17,7 @@ import argparse
 import json
 import logging
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -115,9 +117,9 @@ def ccnet_buckets(df: pd.DataFrame) -> dict:
     return {"cutoffs": cuts, "share": share}
 
 
-def main() -> None:
+def main(argv: Sequence[str]) -> None:
     """Score the sample with each setting and write ``lm_quality.{json,md,png}``."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.lm quality", description=__doc__.split("\n")[0])
     parser.add_argument("--articles", type=int, default=50, help="articles per domain (each gives 10 rows)")
     parser.add_argument("--settings", default="fp32,int8")
     parser.add_argument("--model", default="default")
@@ -126,13 +128,13 @@ def main() -> None:
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     parser.add_argument("--keep", action="store_true", help="keep other settings of an earlier run of this sample")
     parser.add_argument("--scores", type=Path, help="evaluate these scored rows instead of scoring a sample")
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
     if args.scores:
         scored = scored_rows(args.scores)
         names = [s for s in DIRECTION if f"lm.{s}" in scored.columns]
-        result = {"command": f"python -m benchmarks.lm.quality --scores {args.scores}", "rows": len(scored),
+        result = {"command": f"python -m benchmarks.lm quality --scores {args.scores}", "rows": len(scored),
                   "articles": int(scored["article_group"].nunique()),
                   "labels": scored["label"].value_counts().to_dict(),
                   "settings": {"fp32, every row": {
@@ -162,7 +164,7 @@ def main() -> None:
                          "reasons": scored["lm.reason"].fillna("none").value_counts().to_dict(),
                          "scores": evaluate(scored, names), "threshold": threshold_check(scored),
                          "ccnet": ccnet_buckets(scored)}
-    command = (f"python -m benchmarks.lm.quality --articles {args.articles} --settings {args.settings} "
+    command = (f"python -m benchmarks.lm quality --articles {args.articles} --settings {args.settings} "
                f"--model {args.model} --batch-size {args.batch_size}"
                + (f" --observer {args.observer}" if args.observer else "") + (" --keep" if args.keep else ""))
     previous = args.out / "lm_quality.json"
@@ -263,6 +265,3 @@ def plot(r: dict, path: Path) -> None:
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
-
-if __name__ == "__main__":
-    main()

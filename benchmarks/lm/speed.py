@@ -8,7 +8,7 @@ The plain loop is what a user writes first: one document at a time, ``model(ids,
 ``torch.no_grad``, same weights, same tokens, same threads. The FLOP limit is ``matmul GFLOP/s / (2 * params)``
 with the GFLOP/s measured here on the model's own matrix shapes; attention adds a little on top of 2 * params.
 
-    python -m benchmarks.lm.speed [--docs 48] [--rounds 3] [--slice 16] [--batch-sizes 1,4,8,16]
+    python -m benchmarks.lm speed [--docs 48] [--rounds 3] [--slice 16] [--batch-sizes 1,4,8,16]
 """
 from __future__ import annotations
 
@@ -19,6 +19,7 @@ import os
 import platform
 import statistics
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -63,16 +64,16 @@ def matmul_gflops(model, seconds: float = 3.0) -> float:
     return flops / (time.perf_counter() - start) / 1e9
 
 
-def main() -> None:
+def main(argv: Sequence[str]) -> None:
     """Run the rounds and write ``lm_speed.{json,md,png}``."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.lm speed", description=__doc__.split("\n")[0])
     parser.add_argument("--docs", type=int, default=48)
     parser.add_argument("--rounds", type=int, default=3)
     parser.add_argument("--slice", type=int, default=16, help="documents each contender scores in turn")
     parser.add_argument("--batch-sizes", default="1,16")
     parser.add_argument("--model", default="default")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
 
     threads = len(os.sched_getaffinity(0))
@@ -129,7 +130,7 @@ def main() -> None:
                      "vs_plain": statistics.median(ratio), "of_flop_limit": statistics.median(share),
                      "max_abs_loglik_diff_vs_plain": diff, "params": settings.get(name)})
     result = {
-        "command": "python -m benchmarks.lm.speed " + " ".join(
+        "command": "python -m benchmarks.lm speed " + " ".join(
             f"--{k.replace('_', '-')} {v}" for k, v in vars(args).items() if k != "out"),
         "machine": {"cpu": platform.processor() or platform.machine(), "threads": threads,
                     "torch": torch.__version__, "python": platform.python_version()},
@@ -182,6 +183,3 @@ def plot(r: dict, path: Path) -> None:
     fig.savefig(path, dpi=120)
     plt.close(fig)
 
-
-if __name__ == "__main__":
-    main()

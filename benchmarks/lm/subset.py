@@ -3,8 +3,8 @@
 Articles are chosen by opening words (``opening_groups``), so twins and re-cut copies come or go together, and
 the choice is independent of the halves the benchmarks split by (``group % 2``, ``group % 1000``).
 
-    python -m benchmarks.lm.subset --percent 40 -o om40.parquet
-    python -m benchmarks.lm.subset --percent 40 --scored DIR... -o om40_lm.parquet   # gather scored rows
+    python -m benchmarks.lm subset --percent 40 -o om40.parquet
+    python -m benchmarks.lm subset --percent 40 --scored DIR... -o om40_lm.parquet   # gather scored rows
 
 ``--scored`` gathers the subset's rows from earlier ``filterkit score`` outputs (several runs, partial ones too:
 scores are row-local, so a row scored in any run is the same row), checks that every row of the subset is there
@@ -13,6 +13,7 @@ exactly once, and writes them in the shared file's order.
 from __future__ import annotations
 
 import argparse
+from collections.abc import Sequence
 from pathlib import Path
 
 import pyarrow as pa
@@ -45,16 +46,13 @@ def gather(wanted: pa.Table, scored_dirs: list[Path]) -> pa.Table:
     return scored.take(pa.array([first[i] for i in ids]))
 
 
-def main() -> None:
+def main(argv: Sequence[str]) -> None:
     """Write the subset (or its scored rows) as one Parquet file."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.lm subset", description=__doc__.split("\n")[0])
     parser.add_argument("--percent", type=int, default=40)
     parser.add_argument("--scored", type=Path, nargs="*", default=[])
     parser.add_argument("-o", "--out", type=Path, required=True)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     table = subset(pq.read_table(shared_data_dir() / "detect" / "open_models.parquet"), args.percent)
     pq.write_table(gather(table, args.scored) if args.scored else table, args.out)
 
-
-if __name__ == "__main__":
-    main()

@@ -133,7 +133,8 @@ def paraphrase(texts: list[str], model: str = "default", seed: int = 0, max_new_
         chunk = order[start:start + batch_size]
         enc = tokenizer([prompts[i] for i in chunk], return_tensors="pt", padding=True)
         with torch.inference_mode():
-            ids = lm.generate(**enc, do_sample=False, max_new_tokens=max_new_tokens, pad_token_id=tokenizer.pad_token_id)
+            ids = lm.generate(**enc, do_sample=False, max_new_tokens=max_new_tokens,
+                              pad_token_id=tokenizer.pad_token_id)
         for i, row in zip(chunk, ids[:, enc["input_ids"].shape[1]:], strict=True):
             out[i] = tokenizer.decode(row, skip_special_tokens=True).strip() or texts[i]
     return out

@@ -4,7 +4,7 @@ Each size is a prefix of one generated corpus (``benchmarks.scale.corpus``) and 
 ``filterkit filter``, in its own process tree, sampled from outside for wall time and peak memory. From the
 per-shard task times every run records, it also writes a paper estimate for a 1 TB crawl on a Ray cluster.
 
-    python -m benchmarks.scale.run --sizes-gb 1,2,5,10 [--workers 2] [--worker-memory-mb 2048]
+    python -m benchmarks.scale --sizes-gb 1,2,5,10 [--workers 2] [--worker-memory-mb 2048]
         [--data-dir /tmp/filterkit-scale] [--out benchmarks/results]
 """
 from __future__ import annotations
@@ -16,6 +16,7 @@ import os
 import platform
 import shutil
 import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -39,8 +40,8 @@ def run_size(files: list[dict], data_dir: Path, work: Path, workers: int, memory
     config.write_text(yaml.safe_dump({"detectors": [{"name": d} for d in DETECTORS], "worker_memory_mb": memory_mb}))
     out = work / "out"
     shutil.rmtree(out, ignore_errors=True)
-    cmd = [str(Path(sys.executable).parent / "filterkit"), "filter", *[str(data_dir / f["path"]) for f in files], "-o", str(out),
-           "--config", str(config), "--workers", str(workers)]
+    cmd = [str(Path(sys.executable).parent / "filterkit"), "filter", *[str(data_dir / f["path"]) for f in files],
+           "-o", str(out), "--config", str(config), "--workers", str(workers)]
     m = run_measured(cmd, timeout, interval=0.5)
     if m.timed_out or m.returncode not in (0,):
         raise RuntimeError(f"run over {len(files)} files failed (timed out: {m.timed_out}):\n{m.stderr[-3000:]}")
@@ -154,16 +155,16 @@ def plot(result: dict, path: Path) -> None:
     plt.close(fig)
 
 
-def main() -> None:
+def main(argv: Sequence[str]) -> None:
     """Generate the corpus, run each size, write ``scale.{json,md,png}``."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.scale", description=__doc__.split("\n")[0])
     parser.add_argument("--sizes-gb", default="1,2,5,10")
     parser.add_argument("--workers", type=int, default=2)
     parser.add_argument("--worker-memory-mb", type=int, default=2048)
     parser.add_argument("--data-dir", type=Path, default=Path("/tmp/filterkit-scale"))
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     parser.add_argument("--timeout-s", type=float, default=4 * 3600)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s")
     sizes = sorted(float(s) for s in args.sizes_gb.split(","))
     files = make_corpus(int(max(sizes) * GB), args.data_dir / "corpus")
@@ -175,7 +176,7 @@ def main() -> None:
                              args.worker_memory_mb, args.timeout_s))
         log.info("%.2f GB: %.0f s, peak %.0f MiB", size, runs[-1]["seconds"], runs[-1]["peak_rss_total_mib"])
     result = {
-        "command": f"python -m benchmarks.scale.run --sizes-gb {args.sizes_gb} --workers {args.workers} "
+        "command": f"python -m benchmarks.scale --sizes-gb {args.sizes_gb} --workers {args.workers} "
                    f"--worker-memory-mb {args.worker_memory_mb}",
         "machine": f"{platform.machine()}, {os.cpu_count()} cores, Python {platform.python_version()}",
         "workers": args.workers, "worker_memory_mb": args.worker_memory_mb, "runs": runs,
@@ -186,6 +187,3 @@ def main() -> None:
     (args.out / "scale.md").write_text(markdown(result), encoding="utf-8")
     plot(result, args.out / "scale.png")
 
-
-if __name__ == "__main__":
-    main()

@@ -1,6 +1,6 @@
 """Would a distilled cascade pay? A cheap head learns, on the crawl itself, which rows the LM rule would flag.
 
-    python -m benchmarks.transfer.cascade transfer_scored.parquet --out benchmarks/results
+    python -m benchmarks.transfer cascade transfer_scored.parquet --out benchmarks/results
 
 A simulation on the scored transfer set (English rows, whitespace-collapsed): the expensive decision is the LM
 detector's default rule (``lm.fastdetect >= 0.40``). A random sample of ``--labelled`` rows is "scored by the
@@ -16,7 +16,7 @@ from __future__ import annotations
 import argparse
 import itertools
 import json
-import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -31,9 +31,9 @@ SHARES = (0.1, 0.2, 0.3, 0.5)
 SEEDS = 5
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: Sequence[str]) -> None:
     """Write ``cascade.json`` and ``cascade.md``."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.transfer cascade", description=__doc__.split("\n")[0])
     parser.add_argument("scored", type=Path)
     parser.add_argument("--labelled", type=int, default=1000)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
@@ -62,7 +62,7 @@ def main(argv: list[str] | None = None) -> None:
             rows.append({"head": name, "seed": seed, "share": share, "lm_tpr": full["tpr"], "lm_fpr": full["fpr"],
                          "cascade_tpr": float(cascade[y].mean()), "cascade_fpr": float(cascade[~y].mean()),
                          "lm_flags_caught": float(cascade.sum() / max(1, flag.sum()))})
-    command = "python -m benchmarks.transfer.cascade " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = "python -m benchmarks.transfer cascade " + " ".join(argv)
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "cascade.json").write_text(json.dumps({"command": command, "rows": rows}, indent=2) + "\n")
     lines = ["# A distilled cascade, simulated on the transfer set", "", "```", command, "```", "",
@@ -82,6 +82,3 @@ def main(argv: list[str] | None = None) -> None:
     (args.out / "cascade.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
     print("\n".join(lines))
 
-
-if __name__ == "__main__":
-    main()

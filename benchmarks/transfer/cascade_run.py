@@ -1,6 +1,6 @@
 """The distilled cascade end to end: ``filterkit filter`` with the LM on every row vs routed by a crawl-trained router.
 
-    python -m benchmarks.transfer.cascade_run /work/cache/transfer_scored_hidden.parquet \
+    python -m benchmarks.transfer cascade-run /work/cache/transfer_scored_hidden.parquet \
         --work /work/cache/cascade_run --out benchmarks/results [--held-out writing]
 
 The held-out domain (``--held-out``, default ``writing``) is the crawl: its human rows, a sample of its
@@ -23,6 +23,7 @@ import platform
 import subprocess
 import sys
 import time
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -85,15 +86,17 @@ def outcome(out: Path) -> dict[str, float]:
     machine = np.asarray(t["label"].to_pylist()) == "machine"
     foreign = np.asarray(t["language"].to_pylist()) != "en"
     heads = np.asarray(t["classifier.head"].to_pylist())
-    return {"rows": t.num_rows, "tpr": float(removed[machine].mean()), "fpr": float(removed[~machine & ~foreign].mean()),
+    return {"rows": t.num_rows, "tpr": float(removed[machine].mean()),
+            "fpr": float(removed[~machine & ~foreign].mean()),
             "foreign_removed": float(removed[foreign].mean()) if foreign.any() else float("nan"),
             "share_to_lm": float((heads != "not_routed").mean()),
             "lm_flags": int(removed.sum())}
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: Sequence[str]) -> None:
     """Write ``cascade_run.json`` and ``cascade_run.md``."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.transfer cascade-run",
+                                     description=__doc__.split("\n")[0])
     parser.add_argument("scored", type=Path)
     parser.add_argument("--work", type=Path, required=True)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
@@ -104,16 +107,18 @@ def main(argv: list[str] | None = None) -> None:
     parser.add_argument("--share", type=float, default=0.2)
     parser.add_argument("--seed", type=int, default=0)
     args = parser.parse_args(argv)
-    command = "python -m benchmarks.transfer.cascade_run " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = "python -m benchmarks.transfer cascade-run " + " ".join(argv)
     train, crawl = build(args.scored, args.work, args.held_out, args.machine, args.foreign, args.seed)
     model, router = args.work / "model", args.work / "router"
     seconds = {"train": timed("train", ["train-detector", "--data", str(train), "-o", str(model), "--stack", "lm",
                                         "--group-column", "article"], args.work, model / "manifest.json")}
-    classifier = ["--detectors", "classifier", "--classifier-model", str(model), "--rows-per-shard", "200", "--overwrite"]
+    classifier = ["--detectors", "classifier", "--classifier-model", str(model), "--rows-per-shard", "200",
+                  "--overwrite"]
     full, cascade = args.work / "full", args.work / "cascade"
     seconds["full"] = timed("full", ["filter", str(crawl), "-o", str(full), *classifier,
                                      "--param", "classifier.head=stacked"], args.work, full / "report.json")
-    seconds["router"] = timed("router", ["train-router", str(crawl), "--classifier-model", str(model), "-o", str(router),
+    seconds["router"] = timed("router", ["train-router", str(crawl), "--classifier-model", str(model),
+                                         "-o", str(router),
                                          "--sample", str(args.sample), "--share", str(args.share),
                                          "--seed", str(args.seed)], args.work, router / "manifest.json")
     seconds["cascade"] = timed("cascade", ["filter", str(crawl), "-o", str(cascade), *classifier,
@@ -155,7 +160,8 @@ def render(r: dict) -> str:
              f"Machine: {r['machine']}. Crawl: {f['rows']} rows of a domain the detector never trained on (its human "
              "rows, chat-model rows, non-English human text). Wall seconds per `filterkit` command, measured around "
              "the subprocess side by side in this one run (model loading included).", "",
-             "| run | seconds | docs/s | share sent to the LM | TPR | FPR (English humans) | non-English humans removed |",
+             ("| run | seconds | docs/s | share sent to the LM | TPR | FPR (English humans) | "
+              "non-English humans removed |"),
              "|---|---:|---:|---:|---:|---:|---:|",
              f"| LM + stacked head on every row | {s['full']:.0f} | {r['docs_per_s']['full']:.1f} | "
              f"{f['share_to_lm']:.2f} | {f['tpr']:.3f} | {f['fpr']:.3f} | {f['foreign_removed']:.3f} |",
@@ -171,6 +177,3 @@ def render(r: dict) -> str:
              f"{r['router_docs_per_s']:.0f} docs/s, TPR gap {f['tpr'] - c['tpr']:+.3f}."]
     return "\n".join(lines) + "\n"
 
-
-if __name__ == "__main__":
-    main()

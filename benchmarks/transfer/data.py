@@ -1,9 +1,9 @@
 """The transfer set: chat-model pairs, open-model pairs of the same and other articles, and non-English human text.
 
-    python -m benchmarks.transfer.data texts -o transfer_texts.parquet     # the distinct texts, to score once
+    python -m benchmarks.transfer data texts -o transfer_texts.parquet     # the distinct texts, to score once
     filterkit score transfer_texts.parquet --detectors lm --rows-per-shard 200 -o transfer_lm   # ~40 min on 2 cores
-    python -m benchmarks.transfer.data gather transfer_lm -o transfer_scored.parquet   # every row with its scores
-    python -m benchmarks.transfer.data abstain transfer_scored.parquet -o benchmarks/results/lm_unjudgeable.md
+    python -m benchmarks.transfer data gather transfer_lm -o transfer_scored.parquet   # every row with its scores
+    python -m benchmarks.transfer data abstain transfer_scored.parquet -o benchmarks/results/lm_unjudgeable.md
 
 Rows come from ``detect/chat_models.parquet`` (all of it: 300 articles of xsum and writing, four chat models),
 ``detect/open_models.parquet`` (for each chat article, the pairs of two of the five base models; and 150 squad
@@ -18,7 +18,7 @@ from __future__ import annotations
 
 import argparse
 import hashlib
-import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -105,7 +105,7 @@ def transfer_set() -> pa.Table:
 def abstain_report(table: pa.Table, args: str) -> str:
     """Markdown: how many rows of each kind the LM left unjudged (``lm.reason``) and their tokens per character."""
     lines = ["# Where the LM detector abstains on the transfer set", "", "```",
-             f"python -m benchmarks.transfer.data {args}", "```", "",
+             f"python -m benchmarks.transfer data {args}", "```", "",
              "| rows | count | unjudgeable | too_short | tokens per character: median, 99th, 99.9th percentile |",
              "|---|---:|---:|---:|---|"]
     source, label = table["source"].to_pylist(), table["label"].to_pylist()
@@ -123,15 +123,15 @@ def abstain_report(table: pa.Table, args: str) -> str:
     return "\n".join(lines) + "\n"
 
 
-def main() -> None:
+def main(argv: Sequence[str]) -> None:
     """``texts``: write the distinct texts to score; ``gather``: join scores from a ``filterkit score`` output."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.transfer data", description=__doc__.split("\n")[0])
     parser.add_argument("step", choices=["texts", "gather", "abstain"])
     parser.add_argument("scored", nargs="?", type=Path, help="gather: the filterkit score output directory")
     parser.add_argument("-o", "--out", type=Path, required=True)
-    args = parser.parse_args()
+    args = parser.parse_args(argv)
     if args.step == "abstain":
-        args.out.write_text(abstain_report(pq.read_table(args.scored), " ".join(sys.argv[1:])), encoding="utf-8")
+        args.out.write_text(abstain_report(pq.read_table(args.scored), " ".join(argv)), encoding="utf-8")
         return
     table = transfer_set()
     if args.step == "texts":
@@ -149,6 +149,3 @@ def main() -> None:
         table = table.append_column(c, scored[c].take(order))
     pq.write_table(table, args.out)
 
-
-if __name__ == "__main__":
-    main()

@@ -1,6 +1,6 @@
 """Planted mixes: does ``filterkit.stage.mixture`` recover the machine share of a crawl built from the transfer set?
 
-    python -m benchmarks.transfer.mixture transfer_scored.parquet --out benchmarks/results
+    python -m benchmarks.transfer mixture transfer_scored.parquet --out benchmarks/results
 
 The reference is the English human rows of one half of the articles; each crawl is the human rows of the other
 half plus machine rows of that half drawn to make 0%, 5%, 20% and 50% of it (chat and base models alike), 20 draws
@@ -11,7 +11,7 @@ from __future__ import annotations
 
 import argparse
 import json
-import sys
+from collections.abc import Sequence
 from pathlib import Path
 
 import numpy as np
@@ -34,9 +34,9 @@ def crawl_mixes(d: Data, score: np.ndarray, rng: np.random.Generator) -> list[di
     return out
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: Sequence[str]) -> None:
     """Write ``mixture.json`` and ``mixture.md``."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.transfer mixture", description=__doc__.split("\n")[0])
     parser.add_argument("scored", type=Path)
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = parser.parse_args(argv)
@@ -60,12 +60,13 @@ def main(argv: list[str] | None = None) -> None:
                          "mean_estimate": float(np.mean([e.share for e in est])), "mean_error": float(np.mean(err)),
                          "max_abs_error": float(np.max(np.abs(err))), "interval_covers": float(np.mean(covered))})
         results[name] = rows
-    command = "python -m benchmarks.transfer.mixture " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = "python -m benchmarks.transfer mixture " + " ".join(argv)
     (args.out / "mixture.json").write_text(json.dumps({"command": command, "results": results}, indent=2) + "\n")
     lines = ["# How much of a crawl is machine-written: planted mixes", "", "```", command, "```", "",
              f"Reference: {int((~ref.y).sum())} English human rows of one half of the articles. Crawls: the "
              f"{int((~test.y).sum())} human rows of the other half plus its machine rows (chat and base models) "
-             f"drawn to the planted share, {DRAWS} draws per share. Estimate: `filterkit.stage.mixture.machine_share`.", "",
+             f"drawn to the planted share, {DRAWS} draws per share. Estimate: "
+             "`filterkit.stage.mixture.machine_share`.", "",
              "| score | planted | mean estimate | mean error | max abs error | 95% interval covers |",
              "|---|---:|---:|---:|---:|---:|"]
     for name, rows in results.items():
@@ -73,6 +74,3 @@ def main(argv: list[str] | None = None) -> None:
                   f"{r['max_abs_error']:.3f} | {r['interval_covers']:.2f} |" for r in rows]
     (args.out / "mixture.md").write_text("\n".join(lines) + "\n", encoding="utf-8")
 
-
-if __name__ == "__main__":
-    main()

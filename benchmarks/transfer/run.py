@@ -1,6 +1,6 @@
 """Transfer protocol: train on some domains and generators, test on one held out, thresholds from training humans.
 
-    python -m benchmarks.transfer.run transfer_scored.parquet --out benchmarks/results [--bootstrap 1000]
+    python -m benchmarks.transfer run transfer_scored.parquet --out benchmarks/results [--bootstrap 1000]
 
 Splits (always by article, ``benchmarks.transfer.data``):
 
@@ -22,8 +22,7 @@ import json
 import logging
 import os
 import platform
-import sys
-from collections.abc import Callable
+from collections.abc import Callable, Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -76,7 +75,7 @@ class Data:
 
 
 def load(path: Path) -> Data:
-    """The gathered transfer set (``benchmarks.transfer.data gather``)."""
+    """The gathered transfer set (``python -m benchmarks.transfer data gather``)."""
     t = pq.read_table(path)
     col = lambda c: np.asarray(t[c].to_pylist())  # noqa: E731
     texts = t["text"].to_pylist()
@@ -261,9 +260,9 @@ def multilingual_fpr(d: Data, arm: Arm) -> dict[str, float]:
     return out | {lang: float(flagged[multi.language == lang].mean()) for lang in sorted(set(multi.language))}
 
 
-def main(argv: list[str] | None = None) -> None:
+def main(argv: Sequence[str]) -> None:
     """Run every arm on every held-out group and write JSON, Markdown and a plot."""
-    parser = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.transfer run", description=__doc__.split("\n")[0])
     parser.add_argument("scored", type=Path, help="the gathered transfer set, or with --render a transfer.json")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     parser.add_argument("--bootstrap", type=int, default=1000)
@@ -287,7 +286,7 @@ def main(argv: list[str] | None = None) -> None:
         tprs = [r["tpr"] for r in results[name]["groups"].values()]
         results[name]["mean_tpr"], results[name]["worst_tpr"] = float(np.mean(tprs)), float(np.min(tprs))
         results[name]["worst_fpr"] = float(max(r["fpr"] for r in results[name]["groups"].values()))
-    command = "python -m benchmarks.transfer.run " + " ".join(sys.argv[1:] if argv is None else argv)
+    command = "python -m benchmarks.transfer run " + " ".join(argv)
     payload = {"command": command, "machine": f"{platform.machine()}, {os.cpu_count()} cores",
                "rows": int(len(d.y)), "arms": results}
     args.out.mkdir(parents=True, exist_ok=True)
@@ -361,6 +360,3 @@ def plot(payload: dict, path: Path) -> None:
     fig.subplots_adjust(left=0.3, right=0.98, top=0.98, bottom=0.08)
     fig.savefig(path, dpi=100)
 
-
-if __name__ == "__main__":
-    main()

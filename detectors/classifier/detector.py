@@ -9,9 +9,10 @@ from typing import Any, Literal, get_args
 import numpy as np
 import pyarrow as pa
 
-from detectors.classifier.model import MANIFEST, ClassifierModel, ModelFileError
+from detectors.classifier.model import MANIFEST, ROUTER_KEY, ClassifierModel, ModelFileError, routing_cut
 from detectors.classifier.train import predict_machine, stack_features
-from filterkit.contract.detector import TEXT, Detector, RowDetector
+from filterkit.contract import registry
+from filterkit.contract.detector import TEXT, Column, Detector, RowDetector
 from filterkit.stage.rules import Rule
 
 Head = Literal["auto", "text", "stacked", "cascade"]
@@ -31,7 +32,10 @@ class ClassifierDetector(RowDetector):
     """
 
     name = "classifier"
-    scores = ("p_machine",)
+    scores = (Column("p_machine", doc="calibrated probability that the text is machine-written"),
+              Column("head", pa.string(), reason=True,
+                     doc="the head that gave p_machine; not_routed or lm_abstained where p_machine is NaN"),
+              Column("p_route", when="router_dir", doc="the router's probability, with a router"))
     model_dir: str = ""
     head: Head = "auto"
     band: tuple[float, float] = (0.1, 0.9)
@@ -71,11 +75,6 @@ class ClassifierDetector(RowDetector):
         self._router()
 
     @property
-    def columns(self) -> list[str]:
-        """``p_machine``, and the router's ``p_route`` when a router routes."""
-        return [f"{self.name}.p_machine"] + ([f"{self.name}.p_route"] if self.router_dir else [])
-
-    @property
     def resolved_head(self) -> str:
         """The head that scores: ``auto`` resolved against what the model holds."""
         return self._manifest()["default_head"] if self.head == "auto" else self.head
@@ -109,8 +108,6 @@ class ClassifierDetector(RowDetector):
         used = np.full(len(texts), head, dtype=object)
         extra: dict[str, pa.Array] = {}
         if self.router_dir:
-            from detectors.classifier.router import routing_cut
-
             router = self._router()
             p_route = predict_machine(router.heads["text"], router.heads["text_calibration"], texts)
             rows = np.flatnonzero(p_route >= routing_cut(router.manifest, self.route_share))
@@ -139,8 +136,6 @@ class ClassifierDetector(RowDetector):
         if all(c in batch.column_names for c in self.lm_columns):
             return batch.take(pa.array(rows))
         if self.lm_ is None:
-            from filterkit.contract import registry
-
             params = {**self._manifest()["train_config"].get("lm_params", {}), **self.lm}
             self.lm_ = registry.build("lm", params)
         return self.lm_.score(pa.table({TEXT: batch[TEXT].take(pa.array(rows))}))
@@ -162,8 +157,6 @@ class ClassifierDetector(RowDetector):
 
     def _router(self) -> ClassifierModel | None:
         if self.router_dir and self.router_ is None:
-            from detectors.classifier.router import ROUTER_KEY
-
             manifest = ClassifierModel.read_manifest(self.router_dir)
             if ROUTER_KEY not in manifest:
                 raise ModelFileError(f"classifier: {self.router_dir} is not a router (train one with "

@@ -7,12 +7,15 @@ from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
 
+import numpy as np
 import sklearn
 
 import filterkit
 from filterkit.io.storage import write_json
 
 MANIFEST = "manifest.json"
+ROUTER_KEY = "router"
+"""The manifest key that makes a trained text head a router (``detectors.classifier.router``), with its share."""
 FORMAT = 1
 # Types outside scikit-learn's default trust list that our heads legitimately contain; anything else is refused.
 ALLOWED_TYPES = frozenset({
@@ -68,7 +71,8 @@ class ClassifierModel:
                 raise ModelFileError(f"{file}: missing or modified since it was written (SHA-256 mismatch)")
             untrusted = set(sio.get_untrusted_types(file=file))
             if untrusted - ALLOWED_TYPES:
-                raise ModelFileError(f"{file}: holds types filterkit does not trust: {sorted(untrusted - ALLOWED_TYPES)}")
+                raise ModelFileError(f"{file}: holds types filterkit does not trust: "
+                                     f"{sorted(untrusted - ALLOWED_TYPES)}")
             heads[head] = sio.load(file, trusted=sorted(untrusted))
         return cls(heads=heads, manifest=manifest)
 
@@ -101,3 +105,14 @@ def _versions() -> dict[str, str]:
     import skops
 
     return {"sklearn": sklearn.__version__, "skops": skops.__version__, "filterkit": filterkit.__version__}
+
+
+def routing_cut(manifest: dict[str, Any], share: float | None = None) -> float:
+    """The router probability above which a row goes to the expensive detector, for ``share`` of the rows.
+
+    Here, beside the manifest it reads, because both the router (which writes it) and the classifier detector
+    (which routes by it) need it, and the router imports the detector.
+    """
+    share = manifest[ROUTER_KEY]["share"] if share is None else share
+    percentiles = manifest["metrics_out_of_fold"]["text"]["percentiles"]
+    return float(np.interp(100.0 * (1.0 - share), np.arange(len(percentiles)), percentiles))

@@ -9,23 +9,20 @@ from __future__ import annotations
 
 import logging
 from collections.abc import Callable
-from typing import TYPE_CHECKING
 
 import numpy as np
 import pyarrow as pa
 
-from detectors.classifier.model import ClassifierModel
+from detectors.classifier.detector import ClassifierDetector
+from detectors.classifier.model import ROUTER_KEY, ClassifierModel, routing_cut
 from detectors.classifier.train import TrainConfig, train_detector
 from filterkit.contract.detector import TEXT
 from filterkit.contract.normalize import defend_texts
 from filterkit.io.readers import Rows, plan_shards, read_shard
 from filterkit.io.sources import discover
 
-if TYPE_CHECKING:  # classifier imports this module to route; a runtime import would be circular
-    from detectors.classifier.detector import ClassifierDetector
-
 log = logging.getLogger(__name__)
-ROUTER_KEY = "router"
+__all__ = ["ROUTER_KEY", "routing_cut", "sample_texts", "train_router"]
 
 
 def sample_texts(inputs: list[str], size: int, seed: int = 0, text_column: str = TEXT) -> list[str]:
@@ -81,9 +78,3 @@ def train_router(sample: pa.Table, expensive: ClassifierDetector, share: float =
              int(flag.sum()), len(texts), model.manifest["metrics_out_of_fold"]["text"]["auroc"])
     return model
 
-
-def routing_cut(manifest: dict, share: float | None = None) -> float:
-    """The router probability above which a row goes to the expensive detector, for ``share`` of the rows."""
-    share = manifest[ROUTER_KEY]["share"] if share is None else share
-    percentiles = manifest["metrics_out_of_fold"]["text"]["percentiles"]
-    return float(np.interp(100.0 * (1.0 - share), np.arange(len(percentiles)), percentiles))

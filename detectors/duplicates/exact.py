@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from filterkit.contract.detector import ROW, SHARD, TEXT, CorpusDetector
+from filterkit.contract.detector import ROW, SHARD, TEXT, Column, CorpusDetector
 from filterkit.contract.normalize import normalize_texts
 from filterkit.stage.rules import Rule
 
@@ -21,7 +21,8 @@ class ExactDuplicates(CorpusDetector):
     """
 
     name = "exact"
-    scores = ("is_duplicate", "cluster_size")
+    scores = (Column("is_duplicate", pa.bool_(), doc="a copy of an earlier row"),
+              Column("cluster_size", doc="rows with the same normalised text, this one included"))
     fold_case: bool = True
 
     def default_rules(self) -> list[Rule]:
@@ -50,7 +51,7 @@ class ExactDuplicates(CorpusDetector):
             {
                 SHARD: shard[order],
                 ROW: row[order],
-                f"{self.name}.is_duplicate": (~starts).astype(np.float64),
+                f"{self.name}.is_duplicate": ~starts,
                 f"{self.name}.cluster_size": sizes.astype(np.float64),
             }
         )

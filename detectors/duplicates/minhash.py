@@ -8,6 +8,7 @@ signatures of rows that have a candidate, never the texts nor every signature at
 """
 from __future__ import annotations
 
+from collections.abc import Sequence
 from dataclasses import dataclass
 from functools import lru_cache
 from pathlib import Path
@@ -20,7 +21,7 @@ import pyarrow.dataset as ds
 
 from detectors.duplicates.components import read_labels, receive, send, star_components, start
 from detectors.duplicates.shingles import MinHashParams, Unit, band_keys
-from filterkit.contract.detector import ROW, SHARD, TEXT, CorpusDetector, ReduceContext
+from filterkit.contract.detector import ROW, SHARD, TEXT, Column, CorpusDetector, ReduceContext
 from filterkit.stage.rules import Rule
 
 Keep = Literal["first", "longest", "most_human"]
@@ -48,6 +49,24 @@ def lsh_params(threshold: float, num_perm: int, false_positive_weight: float, fa
     return int(b[best]), int(r[best])
 
 
+def as_lsh_weights(weights: Sequence[float]) -> tuple[float, float]:
+    """``(false_positive, false_negative)`` weights as floats: the hashable key ``lsh_params`` is cached by (a
+    config gives a list), derived where needed so that the parameter itself stays as given."""
+    return float(weights[0]), float(weights[1])
+
+
+def check_lsh_weights(weights: Sequence[float]) -> None:
+    """Refuse LSH weights that are not two non-negative numbers, not both zero."""
+    try:
+        fp, fn = as_lsh_weights(weights)
+        ok = len(weights) == 2 and fp >= 0 and fn >= 0 and fp + fn > 0
+    except (TypeError, ValueError, IndexError):
+        ok = False
+    if not ok:
+        raise ValueError(f"lsh_weights must be two non-negative numbers (false positive, false negative), got "
+                         f"{weights!r}")
+
+
 def _candidate_probability(jaccard: np.ndarray, bands: np.ndarray, rows: np.ndarray) -> np.ndarray:
     """P(two documents share a bucket) for every (bands, rows) and Jaccard: 1 - (1 - J**r)**b."""
     return 1.0 - (1.0 - jaccard[None, :] ** rows[:, None]) ** bands[:, None]
@@ -55,7 +74,8 @@ def _candidate_probability(jaccard: np.ndarray, bands: np.ndarray, rows: np.ndar
 
 def _simpson(values: np.ndarray, grid: np.ndarray) -> np.ndarray:
     h = (grid[-1] - grid[0]) / (len(grid) - 1)
-    return h / 3 * (values[:, 0] + values[:, -1] + 4 * values[:, 1:-1:2].sum(axis=1) + 2 * values[:, 2:-1:2].sum(axis=1))
+    return h / 3 * (values[:, 0] + values[:, -1] + 4 * values[:, 1:-1:2].sum(axis=1)
+                    + 2 * values[:, 2:-1:2].sum(axis=1))
 
 
 @dataclass
@@ -71,7 +91,9 @@ class MinHashDuplicates(CorpusDetector):
     """
 
     name = "minhash"
-    scores = ("cluster_id", "cluster_size", "is_duplicate")
+    scores = (Column("cluster_id", pa.int64(), doc="position, in corpus order, of the cluster's first row"),
+              Column("cluster_size", doc="rows in the cluster, this one included"),
+              Column("is_duplicate", pa.bool_(), doc="in a cluster and not its survivor"))
     threshold: float = 0.6
     num_perm: int = 128
     ngram: int = 5
@@ -92,7 +114,7 @@ class MinHashDuplicates(CorpusDetector):
             raise ValueError(f"threshold must be in (0, 1], got {self.threshold}")
         if self.keep not in ("first", "longest", "most_human"):
             raise ValueError(f"keep must be first, longest or most_human, got {self.keep!r}")
-        self.lsh_weights = tuple(float(w) for w in self.lsh_weights)  # YAML gives a list
+        check_lsh_weights(self.lsh_weights)
         b, r = self.band_shape
         if b * r > self.num_perm or b < 1 or r < 1:
             raise ValueError(f"{b} bands of {r} rows do not fit in {self.num_perm} permutations")
@@ -122,7 +144,7 @@ class MinHashDuplicates(CorpusDetector):
             return int(self.bands), self.num_perm // int(self.bands)
         if self.rows is not None:
             return self.num_perm // int(self.rows), int(self.rows)
-        return lsh_params(self.threshold, self.num_perm, *self.lsh_weights)
+        return lsh_params(self.threshold, self.num_perm, *as_lsh_weights(self.lsh_weights))
 
     def default_rules(self) -> list[Rule]:
         """Remove every member of a cluster but its survivor."""
@@ -185,9 +207,9 @@ class MinHashDuplicates(CorpusDetector):
         out = pa.table({
             SHARD: reader.column(SHARD),
             ROW: reader.column(ROW),
-            f"{self.name}.cluster_id": label.astype(np.float64),
+            f"{self.name}.cluster_id": label.astype(np.int64),
             f"{self.name}.cluster_size": size.astype(np.float64),
-            f"{self.name}.is_duplicate": (survivor[label] != np.arange(n)).astype(np.float64),
+            f"{self.name}.is_duplicate": survivor[label] != np.arange(n),
         })
         return out.sort_by([(SHARD, "ascending"), (ROW, "ascending")])
 

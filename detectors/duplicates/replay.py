@@ -9,9 +9,9 @@ import pyarrow as pa
 import pyarrow.compute as pc
 
 from detectors.duplicates.index import MinHashIndex, VerifiedIndex, check, load, params_of, verify
-from detectors.duplicates.minhash import lsh_params
+from detectors.duplicates.minhash import as_lsh_weights, check_lsh_weights, lsh_params
 from detectors.duplicates.shingles import MinHashParams
-from filterkit.contract.detector import TEXT, RowDetector
+from filterkit.contract.detector import TEXT, Column, RowDetector
 from filterkit.stage.rules import Rule
 
 _SIGNING = ("num_perm", "ngram", "unit", "seed")
@@ -32,7 +32,9 @@ class ReplayDetector(RowDetector):
     """
 
     name = "replay"
-    scores = ("max_jaccard",)
+    scores = (Column("max_jaccard", doc="highest estimated Jaccard to an indexed text; NaN without shingles"),
+              Column("match_id", pa.string(), doc="id of the closest indexed text, null without a candidate"),
+              Column("reason", pa.string(), reason=True, doc="why max_jaccard is NaN: no shingles"))
     index: str = ""
     threshold: float = 0.6
     lsh_weights: tuple[float, float] = (0.1, 0.9)
@@ -49,13 +51,8 @@ class ReplayDetector(RowDetector):
                              "(built with `filterkit index build`)")
         if not 0.0 < self.threshold <= 1.0:
             raise ValueError(f"threshold must be in (0, 1], got {self.threshold}")
-        self.lsh_weights = tuple(float(w) for w in self.lsh_weights)
+        check_lsh_weights(self.lsh_weights)
         MinHashParams(**self.given)  # the values alone (a unit or an ngram out of range); the index is setup's
-
-    @property
-    def columns(self) -> list[str]:
-        """The score, the id of the closest indexed text, and why a score is NaN."""
-        return [f"{self.name}.max_jaccard", f"{self.name}.match_id", f"{self.name}.reason"]
 
     @property
     def given(self) -> dict[str, Any]:
@@ -83,7 +80,7 @@ class ReplayDetector(RowDetector):
         """``replay.max_jaccard`` (float64), ``replay.match_id`` and ``replay.reason`` (strings) per row."""
         index = self._load()
         signatures, counts = index.params.hasher().sign(batch[TEXT])
-        bands, rows = lsh_params(self.threshold, index.params.num_perm, *self.lsh_weights)
+        bands, rows = lsh_params(self.threshold, index.params.num_perm, *as_lsh_weights(self.lsh_weights))
         best, match = index.query(signatures, bands, rows)
         found = match >= 0
         match_id = pa.nulls(len(match), pa.string())

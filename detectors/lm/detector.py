@@ -23,7 +23,7 @@ from detectors.lm.models import (
     torch_threads,
 )
 from detectors.lm.stats import add_to_sums, new_sums, position_stats, scores_from_sums
-from filterkit.contract.detector import TEXT, RowDetector
+from filterkit.contract.detector import TEXT, Column, RowDetector
 from filterkit.stage.rules import Rule
 
 log = logging.getLogger(__name__)
@@ -79,8 +79,22 @@ class LMDetector(RowDetector):
     """
 
     name = "lm"
-    scores = ("loglik", "perplexity", "logrank", "entropy", "fastdetect", "ntokens", "gltr_top1", "gltr_top10",
-              "gltr_top100", "gltr_top1000", "binoculars", "ppl_bucket", "tokens_per_char", "hidden")
+    scores = (
+        Column("loglik", doc="mean log-likelihood of the scored tokens"),
+        Column("perplexity"),
+        Column("logrank", doc="mean log-rank of the scored tokens"),
+        Column("entropy", doc="mean entropy of the predicted distributions"),
+        Column("fastdetect", doc="Fast-DetectGPT analytic discrepancy (higher = more machine-like)"),
+        Column("ntokens", doc="scored tokens (never NaN)"),
+        Column("gltr_top1"), Column("gltr_top10"), Column("gltr_top100"), Column("gltr_top1000"),
+        Column("binoculars", when="observer", doc="Binoculars ratio (lower = more machine-like)"),
+        Column("ppl_bucket", when="perplexity_cutoffs", doc="how many perplexity cutoffs are <= the perplexity"),
+        Column("tokens_per_char", doc="tokens per character of the text encoded; NaN for an empty text"),
+        Column("hidden", pa.list_(pa.float16()), when="hidden_layers",
+               doc="hidden states of hidden_layers, mean-pooled over the scored tokens, side by side"),
+        Column("reason", pa.string(), reason=True,
+               doc="empty, too_short or unjudgeable (scores NaN); prefix or strided (a long document)"),
+    )
     model: str = "default"
     observer: str | None = None
     """A second causal LM with the same tokenizer; adds ``lm.binoculars`` (lower = more machine-like)."""
@@ -147,14 +161,6 @@ class LMDetector(RowDetector):
             self._tokenizers()  # a mismatch needs only the tokenizers to show, not the weights
 
     @property
-    def columns(self) -> list[str]:
-        """Score columns; ``binoculars`` and ``ppl_bucket`` only when an observer or cutoffs are configured."""
-        skip = {"binoculars"} if self.observer is None else set()
-        skip |= {"ppl_bucket"} if self.perplexity_cutoffs is None else set()
-        skip |= {"hidden"} if not self.hidden_layers else set()
-        return [f"{self.name}.{s}" for s in self.scores if s not in skip]
-
-    @property
     def tokens_per_char_cutoff(self) -> float | None:
         """The ``max_tokens_per_char`` in force (``auto`` resolved)."""
         if self.max_tokens_per_char == "auto":
@@ -200,7 +206,9 @@ class LMDetector(RowDetector):
             ppl = cols["perplexity"]
             cols["ppl_bucket"] = np.where(np.isnan(ppl), np.nan, np.searchsorted(self.perplexity_cutoffs, ppl,
                                                                                   side="right").astype(np.float64))
-        out = {c: pa.array(cols[c.split(".", 1)[1]], pa.float64()) for c in self.columns if not c.endswith(".hidden")}
+        prefix = f"{self.name}."
+        out = {f.name: pa.array(cols[f.name.removeprefix(prefix)], pa.float64()) for f in self.schema
+               if f.type == pa.float64()}
         if hidden is not None:
             count = sums["n"].numpy()[:, None]
             judged = (count > 0) & ~(short | unjudgeable)[:, None]

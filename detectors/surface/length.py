@@ -6,7 +6,7 @@ from dataclasses import dataclass
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from filterkit.contract.detector import TEXT, RowDetector
+from filterkit.contract.detector import TEXT, Column, RowDetector
 
 
 @dataclass
@@ -14,7 +14,7 @@ class Length(RowDetector):
     """Words (whitespace-separated) and characters of each text; no default rule."""
 
     name = "length"
-    scores = ("words", "chars")
+    scores = (Column("words", doc="whitespace-separated words"), Column("chars", doc="characters"))
 
     def score(self, batch: pa.Table) -> pa.Table:
         """``length.words`` and ``length.chars``."""

@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.compute as pc
 
-from filterkit.contract.detector import TEXT, RowDetector
+from filterkit.contract.detector import TEXT, Column, RowDetector
 from filterkit.contract.normalize import MIXED_CASE_WORDS, WORDS, ZERO_WIDTH
 from filterkit.stage.rules import Rule
 
@@ -30,7 +30,9 @@ class Obfuscation(RowDetector):
     """
 
     name = "obfuscation"
-    scores = ("mixed_case", "mixed_script", "invisible")
+    scores = (Column("mixed_case", doc="share of distinct words with a case change inside"),
+              Column("mixed_script", doc="share of words mixing Latin with Cyrillic or Greek letters"),
+              Column("invisible", doc="share of invisible (zero-width) characters"))
     raw_text = True
     max_mixed_case: float = 0.06
     max_mixed_script: float = 0.01

@@ -37,6 +37,7 @@ from __future__ import annotations
 import contextlib
 import logging
 from collections.abc import Sequence
+from typing import Any
 
 from datatrove.data import Document, DocumentsPipeline
 from datatrove.pipeline.filters.base_filter import BaseFilter, get_filter_result
@@ -145,3 +146,12 @@ class FilterkitFilter(BaseFilter):
                     if writer is not None:
                         writer.write(doc, rank)
         log.info("filterkit step, rank %d: %d documents scored", rank, self._seen)
+
+
+def score_documents(texts: Sequence[str], config: FilterConfig | None = None, *,
+                    detectors: str | Sequence[str] | None = None, rules: Sequence[Rule] | None = None,
+                    batch_size: int = 256) -> list[dict[str, Any]]:
+    """Run ``FilterkitFilter`` over ``texts`` as Documents (ids: their positions); return each one's metadata."""
+    docs = [Document(text=t, id=str(i)) for i, t in enumerate(texts)]
+    list(FilterkitFilter(config, detectors=detectors, rules=rules, batch_size=batch_size).run(iter(docs)))
+    return [doc.metadata for doc in docs]

@@ -20,6 +20,7 @@ the whole corpus; run them with ``filterkit.run``.
 from __future__ import annotations
 
 import logging
+from collections.abc import Sequence
 from typing import TYPE_CHECKING, Any
 
 import pyarrow as pa
@@ -113,3 +114,14 @@ def score_dataset(
             raise ValueError("num_proc does not apply to an IterableDataset, which is scored as it is iterated")
         return ds.map(fn, **common)
     return ds.map(fn, num_proc=num_proc, desc="filterkit score", **common)
+
+
+def score_texts(texts: Sequence[str | None], config: FilterConfig | None = None, *,
+                detectors: str | list[str] | None = None, batch_size: int = 256) -> pa.Table:
+    """``score_dataset`` over a dataset of ``texts`` (in the config's text column), as the Arrow table it makes."""
+    import datasets
+
+    column = resolve_config(config, detectors).text_column
+    scored = score_dataset(datasets.Dataset.from_dict({column: list(texts)}), config, detectors=detectors,
+                           batch_size=batch_size)
+    return scored.with_format("arrow")[:]

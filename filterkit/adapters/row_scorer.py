@@ -34,7 +34,7 @@ log = logging.getLogger(__name__)
 
 DECISION_COLUMNS = (FILTER_DECISION, FILTER_REASON, QUARANTINE_REASON, QUARANTINE_ERROR)
 """The columns ``score_dataset`` adds besides the detectors' score columns (all strings)."""
-_PROBE = "This is a short, ordinary sentence that filterkit scores once to learn the types of the score columns."
+_PROBE = "This is a short, ordinary sentence that filterkit scores once to learn the width of a list column."
 
 
 def resolve_config(config: FilterConfig | None, detectors: str | Sequence[str] | None = None,
@@ -110,7 +110,7 @@ class RowScorer:
 
     @property
     def score_columns(self) -> list[str]:
-        """Every column the detectors add, in detector order."""
+        """Every column the detectors declare (with their parameters), in detector order: what a run writes."""
         dets, _ = self.prepare()
         return [c for d in dets for c in d.columns]
 
@@ -125,12 +125,21 @@ class RowScorer:
         return [c for c in dict.fromkeys(wanted) if c not in made]
 
     def score_types(self) -> dict[str, pa.DataType]:
-        """The Arrow type of every score column, learnt by scoring one ordinary sentence."""
-        scored, bad = self._tables([_PROBE], 0, {c: [None] for c in self.extra_columns})
-        if not scored.num_rows:
-            error = bad[0][QUARANTINE_ERROR][0].as_py() if bad and bad[0].num_rows else "unknown error"
-            raise ValueError(f"the detectors cannot score an ordinary sentence: {error}")
-        return {c: scored.schema.field(c).type for c in self.score_columns}
+        """The Arrow type of every score column, as the detectors declare it.
+
+        A declared variable-size list is the one thing a declaration cannot settle: its width may be known only
+        to a loaded model (``lm.hidden``). Only then is one ordinary sentence scored, to learn that width.
+        """
+        dets, _ = self.prepare()
+        types = {f.name: f.type for d in dets for f in d.schema}
+        open_width = [c for c, t in types.items() if pa.types.is_list(t)]
+        if open_width:
+            scored, bad = self._tables([_PROBE], 0, {c: [None] for c in self.extra_columns})
+            if not scored.num_rows:
+                error = bad[0][QUARANTINE_ERROR][0].as_py() if bad and bad[0].num_rows else "unknown error"
+                raise ValueError(f"the detectors cannot score an ordinary sentence: {error}")
+            types.update({c: scored.schema.field(c).type for c in open_width})
+        return types
 
     def score(self, texts: Sequence[object], first_row: int = 0,
               extra: dict[str, Sequence[object]] | None = None) -> ScoredBatch:

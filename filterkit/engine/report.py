@@ -115,8 +115,8 @@ PLOT_MIN_ROWS = 100
 
 
 def is_score_column(f: pa.Field) -> bool:
-    """A detector's numeric score column (``detector.name``), not an identifier such as ``minhash.cluster_id``."""
-    numeric = pa.types.is_floating(f.type) or pa.types.is_integer(f.type)
+    """A detector's numeric or flag column (``detector.name``), not an identifier such as ``minhash.cluster_id``."""
+    numeric = pa.types.is_floating(f.type) or pa.types.is_integer(f.type) or pa.types.is_boolean(f.type)
     return "." in f.name and numeric and not f.name.endswith("_id")
 
 

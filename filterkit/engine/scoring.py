@@ -8,7 +8,14 @@ from functools import lru_cache
 import pyarrow as pa
 
 from filterkit.config import DetectorSpec, FilterConfig
-from filterkit.contract.detector import TEXT, CorpusDetector, Detector, RowDetector
+from filterkit.contract.detector import (
+    TEXT,
+    ColumnError,
+    CorpusDetector,
+    Detector,
+    RowDetector,
+    column_problems,
+)
 from filterkit.contract.normalize import defend_texts
 from filterkit.contract.registry import build
 from filterkit.io.sources import (
@@ -54,7 +61,8 @@ def to_run(dets: tuple[Detector, ...], table: pa.Table, reuse: bool) -> tuple[De
     """The detectors to run on a batch: with ``reuse``, none whose every column the input already has."""
     if not reuse:
         return dets
-    return tuple(d for d in dets if not (isinstance(d, RowDetector) and all(c in table.column_names for c in d.columns)))
+    have = set(table.column_names)
+    return tuple(d for d in dets if not (isinstance(d, RowDetector) and have.issuperset(d.columns)))
 
 
 def needs_defence(dets: tuple[Detector, ...]) -> bool:
@@ -94,11 +102,16 @@ def defend_and_score(dets: tuple[Detector, ...], good: pa.Table, config: FilterC
 
 
 def score_rows(dets: tuple[Detector, ...], good: pa.Table, text_column: str, source: str) -> tuple[pa.Table, pa.Table]:
-    """Add every row detector's columns; rows a detector cannot score go to quarantine instead of failing all."""
+    """Add every row detector's columns; rows a detector cannot score go to quarantine instead of failing all.
+
+    A detector that returns other columns than it declares raises ``ColumnError``: no row is to blame for that.
+    """
     if not good.num_rows:
         return good, good.slice(0, 0)
     try:
         return _apply(dets, good, text_column), good.slice(0, 0)
+    except ColumnError:
+        raise
     except Exception as exc:
         log.warning("%s: scoring a batch failed (%s); retrying row by row", source, exc)
     ok, bad, errors = [], [], set()
@@ -106,6 +119,8 @@ def score_rows(dets: tuple[Detector, ...], good: pa.Table, text_column: str, sou
         row = good.slice(i, 1)
         try:
             ok.append(_apply(dets, row, text_column))
+        except ColumnError:
+            raise
         except Exception as exc:
             errors.add(repr(exc))
             bad.append(
@@ -127,5 +142,9 @@ def _apply(dets: tuple[Detector, ...], table: pa.Table, text_column: str) -> pa.
             scores = d.score(detector_view(table, d, text_column))
             if scores.num_rows != table.num_rows:
                 raise ValueError(f"detector {d.name} returned {scores.num_rows} rows for {table.num_rows}")
+            # What a run writes must be what the detector declares: the adapters and the rules check build on it.
+            problems = column_problems(d, scores.schema)
+            if problems:
+                raise ColumnError(f"detector {d.name}: {'; '.join(problems)}")
             table = set_columns(table, scores)
     return table

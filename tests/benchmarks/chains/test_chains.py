@@ -1,5 +1,5 @@
-"""Markovian generation chains: cycle detection, start texts, and a tiny causal LM run end to end through the CLI,
-rerun, resumed and checked byte for byte."""
+"""Markovian generation chains: cycle detection, start texts, and a tiny causal LM run end to end through
+``python -m benchmarks.chains``, rerun, resumed and checked byte for byte."""
 from __future__ import annotations
 
 import json
@@ -7,14 +7,13 @@ from pathlib import Path
 
 import pytest
 import torch
-from typer.testing import CliRunner
 
 from benchmarks.chains import ChainsConfig, load, run_chains
+from benchmarks.chains.__main__ import main
 from benchmarks.chains.generate import Rephraser, run_temperature
 from benchmarks.chains.measures import SIMILARITY, chain_measures, cycle, jaccard
 from benchmarks.chains.starts import opening_span
 from benchmarks.chains.state import ResumeError
-from cli import app
 
 CORPUS = ["The council approved the new library after a long campaign by residents.",
           "Rephrase the following text in your own words. Reply with the rephrased text only.",
@@ -111,21 +110,27 @@ def _state_bytes(work: Path) -> dict[str, bytes]:
     return {str(p.relative_to(work)): p.read_bytes() for p in sorted((work / "_state").rglob("step_*.parquet"))}
 
 
+def test_bad_options_are_usage_errors_before_any_work(tmp_path, capsys):
+    with pytest.raises(SystemExit) as exit_info:
+        main(["--source", "nope", "-o", str(tmp_path / "out")])
+    assert exit_info.value.code == 2 and "source must be one of" in capsys.readouterr().err
+    assert not (tmp_path / "out").exists()
+
+
 def test_chains_end_to_end_rerun_and_resume(tiny, tmp_path):
     out, work = tmp_path / "out", tmp_path / "work"
-    args = ["bench", "chains", "--model", tiny["llama"], "--temperatures", "0,1.0", "--chains", "4", "--steps", "3",
+    args = ["--model", tiny["llama"], "--temperatures", "0,1.0", "--chains", "4", "--steps", "3",
             "--min-words", "10", "--max-words", "20", "--max-new-tokens", "12", "--batch-size", "4",
             "--detectors", "lm,replay,classifier", "--work-dir", str(work), "-o", str(out)]
     config = tmp_path / "chains.yaml"
     config.write_text("human_holdout: 40\nclassifier_rows: 200\nlm_params: {min_tokens: 1}\n")
-    result = CliRunner().invoke(app, [*args[:2], "--config", str(config), *args[2:]])
-    assert result.exit_code == 0, result.output
+    main(["--config", str(config), *args])
     for name in ("results.json", "results.md", "results.png"):
         assert (out / name).is_file()
     assert not (out / "_state").exists()  # the state went to the work dir
     res = json.loads((out / "results.json").read_text())
     md = (out / "results.md").read_text()
-    assert md.startswith("`filterkit bench chains --config") and "<|user|>" in md  # command, rendered prompt
+    assert md.startswith("`python -m benchmarks.chains --config") and "<|user|>" in md  # command, rendered prompt
     for t in ("0", "1"):
         r = res["temperatures"][t]
         assert len(r["chains"]) == 4 and len(r["by_depth"]) == 4

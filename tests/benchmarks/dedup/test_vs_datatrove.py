@@ -1,4 +1,4 @@
-"""benchmarks.dedup.vs_datatrove at a tiny size: the corpus generator, filterkit's and datatrove's arms, counts."""
+"""``python -m benchmarks.dedup vs-datatrove`` at a tiny size: the corpus, filterkit's and datatrove's arms, counts."""
 import json
 
 import pyarrow.parquet as pq
@@ -46,7 +46,7 @@ def test_both_arms_remove_planted_copies_and_counts_add_up(tmp_path):
     assert runs[vs.ARMS[2]]["planted_copies_removed"] >= 0.8 * planted
     assert runs[vs.ARMS[2]]["tokenizer"] == results["datatrove_tokenizer"]
 
-    results["command"] = "python -m benchmarks.dedup.vs_datatrove --docs 300"
+    results["command"] = "python -m benchmarks.dedup vs-datatrove --docs 300"
     page = vs.markdown(results)
     assert "| filterkit (datatrove's LSH) |" in page and "| datatrove |" in page and f"of {planted}" in page
     vs.plot(results, tmp_path / "plot.png")

@@ -1,11 +1,14 @@
-"""bench detect on a small labelled set: metrics measured on the held-out half, attacks, clear errors."""
+"""The detector benchmark on a small labelled set: metrics measured on the held-out half, attacks, clear errors, and
+``python -m benchmarks.detect run``."""
 import json
 
 import numpy as np
 import pyarrow as pa
 import pytest
 
+from benchmarks.detect.__main__ import SUBCOMMANDS
 from benchmarks.detect.bench import BenchConfig, bench_detect
+from benchmarks.entry import dispatch
 from filterkit import DetectorSpec, FilterConfig, Rule
 from filterkit.testing.corpora import write
 
@@ -74,3 +77,18 @@ def test_attack_traces_and_no_identifiers_among_scores(tmp_path):
     # The trace rule reads the text as written, so it removes case-swapped rows whether or not the defence runs.
     assert attacks["none"]["filter"] == {"defended": 0.0, "undefended": 0.0}
     assert attacks["upper_lower"]["filter"] == {"defended": 1.0, "undefended": 1.0}
+
+
+def test_run_subcommand_prints_the_summary_and_reports_usage_errors(tmp_path, capsys):
+    path = labelled(tmp_path, 200)
+    words = ["run", "--data", str(path), "--detectors", "length"]
+    dispatch("detect", "", SUBCOMMANDS, [*words, "--attacks", "whitespace", "--attack-sample", "20",
+                                         "-o", str(tmp_path / "out")])
+    printed = capsys.readouterr().out
+    assert "# Detector benchmark" in printed and "| `length.words` | higher |" in printed and "###" not in printed
+    saved = json.loads((tmp_path / "out" / "metrics.json").read_text())
+    assert saved["bench"]["attacks"] == ["whitespace"] and saved["bench"]["attack_sample"] == 20
+    with pytest.raises(SystemExit) as exit_info:
+        dispatch("detect", "", SUBCOMMANDS, [*words, "--lm-model", "m", "-o", str(tmp_path / "bad")])
+    assert exit_info.value.code == 2 and "detector 'lm' is not configured" in capsys.readouterr().err
+    assert not (tmp_path / "bad").exists()

@@ -4,7 +4,7 @@ import pytest
 torch = pytest.importorskip("torch")
 
 
-@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present: run python -m benchmarks.lm.gpu instead")
+@pytest.mark.skipif(torch.cuda.is_available(), reason="a GPU is present: run python -m benchmarks.lm gpu instead")
 def test_without_a_gpu_nothing_is_measured(tmp_path, capsys):
     from benchmarks.lm.gpu import main
 

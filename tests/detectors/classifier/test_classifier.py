@@ -94,7 +94,8 @@ def test_tampered_or_foreign_files_refused(model_dir, tmp_path):
     manifest = json.loads((copy / "manifest.json").read_text())
     import hashlib
 
-    manifest["files"]["text_calibration"]["sha256"] = hashlib.sha256((copy / "text_calibration.skops").read_bytes()).hexdigest()
+    digest = hashlib.sha256((copy / "text_calibration.skops").read_bytes()).hexdigest()
+    manifest["files"]["text_calibration"]["sha256"] = digest
     (copy / "manifest.json").write_text(json.dumps(manifest))
     with pytest.raises(ModelFileError, match="does not trust"):
         ClassifierModel.load(copy)
@@ -124,7 +125,10 @@ def test_bad_model_dir_fails_before_data(tmp_path):
 
 def test_construction_does_no_io_and_setup_fails_fast(tmp_path):
     det = ClassifierDetector(model_dir=str(tmp_path / "nope"), head="text")
-    assert det.columns == ["classifier.p_machine"] and det.requires == ()
+    assert det.columns == ["classifier.p_machine", "classifier.head"] and det.requires == ()
+    routed = ClassifierDetector(model_dir=str(tmp_path / "nope"), head="cascade", router_dir=str(tmp_path / "r"))
+    assert routed.columns == ["classifier.p_machine", "classifier.head", "classifier.p_route"]
+    assert routed.reason_column == "classifier.head"
     assert det.get_params() == {"model_dir": str(tmp_path / "nope"), "head": "text", "band": (0.1, 0.9),
                                 "router_dir": "", "route_share": None, "lm": {}}
     with pytest.raises(ModelFileError, match="not a trained model directory"):

@@ -21,4 +21,6 @@ def test_first_in_corpus_order_survives(tmp_path):
         ds.write_dataset(keys, tmp_path / f"k{shard}", format="parquet")
     out = det.reduce(ds.dataset([str(p) for p in tmp_path.rglob("*.parquet")], format="parquet")).to_pylist()
     dup = {(r[SHARD], r[ROW]): (r["exact.is_duplicate"], r["exact.cluster_size"]) for r in out}
-    assert dup == {(0, 0): (0.0, 1.0), (0, 1): (0.0, 3.0), (0, 2): (1.0, 3.0), (1, 0): (0.0, 1.0), (1, 1): (1.0, 3.0)}
+    assert dup == {(0, 0): (False, 1.0), (0, 1): (False, 3.0), (0, 2): (True, 3.0), (1, 0): (False, 1.0),
+                   (1, 1): (True, 3.0)}
+    assert all(isinstance(r["exact.is_duplicate"], bool) for r in out)

@@ -41,8 +41,8 @@ def jaccard(a: set, b: set) -> float:
     return len(a & b) / len(a | b) if a | b else 1.0
 
 
-def row_hashes(texts: list[str], shingling: Shingling = Shingling()) -> list[set[int]]:
-    hashes, offsets = shingling.hash_shingles(pa.array(texts))
+def row_hashes(texts: list[str], shingling: Shingling | None = None) -> list[set[int]]:
+    hashes, offsets = (shingling or Shingling()).hash_shingles(pa.array(texts))
     return [set(hashes[offsets[i]: offsets[i + 1]].tolist()) for i in range(len(texts))]
 
 
@@ -70,8 +70,9 @@ def crawled_copy(text: str) -> str:
 
 
 def test_word_shingles_match_a_plain_python_reference():
-    texts = [ARTICLE, crawled_copy(ARTICLE), "Ｆｕｌｌ　ｗｉｄｔｈ ﬁne print here now", "wo\u200brd and don't stop—here... ok",
-             "  leading and trailing   spaces, and a comma ,  ", "a b c d e", "a b c d e f", "UPPER lower MiXeD case"]
+    texts = [ARTICLE, crawled_copy(ARTICLE), "Ｆｕｌｌ　ｗｉｄｔｈ ﬁne print here now",
+             "wo\u200brd and don't stop—here... ok", "  leading and trailing   spaces, and a comma ,  ", "a b c d e",
+             "a b c d e f", "UPPER lower MiXeD case"]
     mine = row_hashes(texts)
     ref = [reference_shingles(t) for t in texts]
     for i, t in enumerate(texts):
@@ -200,8 +201,9 @@ def test_reduce_clusters_across_shards_and_keeps_the_first(tmp_path):
     assert out[SHARD].to_pylist() == [0, 0, 0, 0, 1, 1]
     assert out["minhash.cluster_id"].to_pylist() == [0, 1, 2, 2, 4, 0]
     assert out["minhash.cluster_size"].to_pylist() == [2, 1, 2, 2, 1, 2]
-    assert out["minhash.is_duplicate"].to_pylist() == [0, 0, 0, 1, 0, 1]
-    assert all(t == pa.float64() for t in out.schema.types[2:])
+    assert out["minhash.is_duplicate"].to_pylist() == [False, False, False, True, False, True]
+    # An identifier is an integer and a flag a boolean (JSON Lines outputs write 4 and true, not 4.0 and 1.0).
+    assert out.schema.types[2:] == [pa.int64(), pa.float64(), pa.bool_()]
 
 
 def test_keep_longest_and_most_human(tmp_path):
@@ -228,6 +230,8 @@ def test_without_verification_lsh_buckets_alone_decide(tmp_path):
 def test_bad_parameters_are_refused():
     with pytest.raises(ValueError, match="keep"):
         MinHashDuplicates(keep="best")
+    with pytest.raises(ValueError, match="lsh_weights"):
+        MinHashDuplicates(lsh_weights=(0.5,))
     with pytest.raises(ValueError, match="threshold"):
         MinHashDuplicates(threshold=0)
     with pytest.raises(ValueError, match="do not fit"):
@@ -236,6 +240,13 @@ def test_bad_parameters_are_refused():
         MinHashDuplicates(unit="sentence")
     with pytest.raises(ValueError, match="bad parameters"):
         registry.build("minhash", {"shingle": 3})
+
+
+def test_construction_keeps_the_parameters_as_given():
+    # A config gives a list: it stays a list (get_params returns what was passed), the bands derive from it.
+    det = MinHashDuplicates(lsh_weights=[0.1, 0.9])
+    assert det.lsh_weights == [0.1, 0.9] and det.get_params()["lsh_weights"] == [0.1, 0.9]
+    assert det.band_shape == MinHashDuplicates().band_shape
 
 
 def test_bands_follow_the_threshold():
@@ -260,7 +271,7 @@ def test_defaults_never_merge_human_machine_twins(shared_data, tmp_path):
     pairs = pairs[pairs["pair_id"].str.contains("gpt2-xl")].sort_values(["pair_id", "label"])
     table = pa.table({"text": pairs["text"].tolist()})
     out = _reduce(MinHashDuplicates(), [table], tmp_path).to_pandas()
-    cluster = dict(zip(zip(pairs["pair_id"], pairs["label"]), out["minhash.cluster_id"], strict=True))
+    cluster = dict(zip(zip(pairs["pair_id"], pairs["label"], strict=True), out["minhash.cluster_id"], strict=True))
     pair_ids = pairs["pair_id"].unique()
     assert len(pair_ids) == 24
     assert all(cluster[(p, "human")] != cluster[(p, "machine")] for p in pair_ids)

@@ -1,0 +1,17 @@
+"""The collapse benchmark's command line: ``python -m benchmarks.collapse SUBCOMMAND [OPTIONS]``, run from the
+repository root (see benchmarks/collapse/README.md)."""
+from benchmarks.entry import Subcommand, dispatch
+
+SUBCOMMANDS = {
+    "run": Subcommand("benchmarks.collapse.run", "Recursive training with and without filtering: when does each "
+                      "arm collapse? Writes OUT/results.json, results.md, results.png, run.json."),
+    "compare": Subcommand("benchmarks.collapse.analysis.compare", "Runs of several schedules side by side: how far "
+                          "each one's no-filter arm drifts from generation 0."),
+    "drift": Subcommand("benchmarks.collapse.analysis.drift", "Two runs that differ in one setting, paired by seed, "
+                        "against the first run's seed-to-seed spread."),
+    "fp-error": Subcommand("benchmarks.collapse.fp_error", "Floating-point precision as a collapse mechanism: "
+                           "rounding against sampling error, collapse time per dtype."),
+}
+
+if __name__ == "__main__":
+    dispatch("collapse", __doc__.split("\n")[0], SUBCOMMANDS)

@@ -1,0 +1,40 @@
+"""``python -m benchmarks.demo [-o demo-out]``: build a small contaminated crawl from the shared data, filter it,
+and show what was caught."""
+from __future__ import annotations
+
+import argparse
+from collections.abc import Sequence
+from pathlib import Path
+
+from benchmarks.entry import fail, log_warnings, progress
+
+
+def main(argv: Sequence[str] | None = None) -> None:
+    """Run the demo into OUT and print its measures as a table."""
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.demo", description=__doc__.split("\n\n")[0])
+    parser.add_argument("-o", "--out", type=Path, default=Path("demo-out"), help="Where the demo writes.")
+    parser.add_argument("-v", "--verbose", action="store_true", help="Log progress details.")
+    args = parser.parse_args(argv)
+    log_warnings(args.verbose)
+    from rich.console import Console
+    from rich.table import Table
+
+    from benchmarks.demo import run_demo
+
+    try:
+        with progress() as update:
+            result = run_demo(args.out, progress=update)
+    except FileNotFoundError as exc:
+        fail(exc)
+    table = Table(title="filterkit demo")
+    table.add_column("measure")
+    table.add_column("value", justify="right")
+    for key, value in result.items():
+        if isinstance(value, dict):
+            value = ", ".join(f"{k} {v}" for k, v in value.items())
+        table.add_row(key.replace("_", " "), ", ".join(value) if isinstance(value, list) else str(value))
+    Console().print(table)
+
+
+if __name__ == "__main__":
+    main()

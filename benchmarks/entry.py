@@ -1,0 +1,130 @@
+"""What every family's ``__main__.py`` shares: subcommand dispatch, the progress bar, errors, detector options.
+
+Each family is run from the repository root as ``python -m benchmarks.<family> [SUBCOMMAND] [OPTIONS]``. A family
+with several benchmarks lists them as ``{name: Subcommand(module, help)}`` and calls ``dispatch``, which imports
+only the chosen module and hands it the rest of the command line (``main(argv)``); ``--help`` after a subcommand
+is that module's own. The benchmarks never import ``cli``: the options they share with ``filterkit`` are parsed
+here the same way.
+"""
+from __future__ import annotations
+
+import argparse
+import importlib
+import logging
+import sys
+from collections.abc import Callable, Collection, Iterator, Mapping, Sequence
+from contextlib import contextmanager
+from dataclasses import dataclass
+from pathlib import Path
+from typing import TYPE_CHECKING, Any, NoReturn
+
+from rich.console import Console
+
+if TYPE_CHECKING:
+    from filterkit import FilterConfig
+
+console = Console(stderr=True)
+"""Progress and errors go to stderr; results are printed to stdout."""
+
+
+@dataclass(frozen=True)
+class Subcommand:
+    """One benchmark of a family: the module whose ``main(argv)`` runs it, and one line for the family's help."""
+
+    module: str
+    help: str
+
+
+def dispatch(family: str, description: str, subcommands: Mapping[str, Subcommand],
+             argv: Sequence[str] | None = None) -> None:
+    """Run ``python -m benchmarks.<family> SUBCOMMAND ...``: the subcommand's module gets the words after it."""
+    words = list(sys.argv[1:] if argv is None else argv)
+    if words and words[0] in subcommands:
+        module = importlib.import_module(subcommands[words[0]].module)
+        module.main(words[1:])
+        return
+    prog = f"python -m benchmarks.{family}"
+    parser = argparse.ArgumentParser(prog=prog, description=description,
+                                     epilog=f"Each subcommand's options: {prog} SUBCOMMAND --help")
+    choices = parser.add_subparsers(title="subcommands", metavar="SUBCOMMAND", required=True)
+    for name, sub in subcommands.items():
+        choices.add_parser(name, help=sub.help)
+    parser.parse_args(words)  # prints the help, or the error (a missing or unknown subcommand), and exits
+    parser.error("a subcommand is needed")
+
+
+def log_warnings(verbose: bool = False) -> None:
+    """Log as ``filterkit`` does: warnings (with ``--verbose``, progress details too) as ``LEVEL name: message``."""
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
+                        format="%(levelname)s %(name)s: %(message)s")
+
+
+@contextmanager
+def progress() -> Iterator[Callable[[str, int, int], None]]:
+    """A ``progress(phase, done, total)`` callback drawing one bar per phase on stderr, as ``filterkit`` does."""
+    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+
+    columns = (TextColumn("{task.description:>8}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    with Progress(*columns, console=console, transient=False) as bar:
+        tasks: dict[str, Any] = {}
+
+        def update(phase: str, done: int, total: int) -> None:
+            if phase not in tasks:
+                tasks[phase] = bar.add_task(phase, total=total)
+            bar.update(tasks[phase], completed=done, total=total)
+
+        yield update
+
+
+def fail(exc: Exception) -> NoReturn:
+    """Print ``error: ...`` on stderr and exit with status 2 (a usage error), as ``filterkit`` does."""
+    console.print(f"[red]error:[/red] {exc}")
+    raise SystemExit(2)
+
+
+def parse_params(items: Sequence[str] | None, option: str, dotted: bool,
+                 known: Collection[str] | None = None) -> dict[str, Any]:
+    """Parse repeated ``KEY=VALUE`` items (``DETECTOR.NAME=VALUE`` into ``{DETECTOR: {NAME: VALUE}}`` if dotted).
+
+    Each VALUE is read as YAML. ``known``, where given, lists the detectors a dotted item may name; items are checked
+    in order so the first bad one is the one reported (a ``UsageError``, which is a ``ValueError``).
+    """
+    import yaml
+
+    from filterkit.engine.pipeline import UsageError
+
+    parsed: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, text = item.partition("=")
+        name, dot, field = key.partition(".")
+        if dotted and (not sep or not dot):
+            raise UsageError(f"{option} {item!r}: expected DETECTOR.NAME=VALUE")
+        if not dotted and (not sep or not key):
+            raise UsageError(f"{option} {item!r}: expected KEY=VALUE")
+        if dotted and known is not None and name not in known:
+            raise UsageError(f"{option} {item!r}: detector {name!r} is not configured (have {sorted(known)})")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise UsageError(f"{option} {item!r}: VALUE is not YAML ({getattr(exc, 'problem', None) or exc})") from exc
+        if dotted:
+            parsed.setdefault(name, {})[field] = value
+        else:
+            parsed[key] = value
+    return parsed
+
+
+def filter_config(config: Path | None, detectors: str | None, params: Sequence[str] | None = None,
+                  **changes: object) -> FilterConfig:
+    """A run configuration from ``--config``, ``--detectors`` and ``--param`` items, as ``filterkit filter`` builds
+    it."""
+    from filterkit import DetectorSpec, FilterConfig, load_config
+
+    cfg = load_config(config) if config else FilterConfig()
+    if detectors:
+        cfg = cfg.replace(detectors=tuple(DetectorSpec(n.strip()) for n in detectors.split(",") if n.strip()))
+    specs = {s.name: dict(s.params) for s in cfg.detectors}
+    for name, values in parse_params(params, "--param", dotted=True, known=specs).items():
+        specs[name].update(values)
+    cfg = cfg.replace(detectors=tuple(DetectorSpec(n, p) for n, p in specs.items()))
+    return cfg.replace(**changes)

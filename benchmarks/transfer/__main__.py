@@ -1,0 +1,22 @@
+"""Transfer benchmarks: detectors trained on some generators and domains, tested on ones they never saw.
+
+Run from the repository root: ``python -m benchmarks.transfer SUBCOMMAND [OPTIONS]`` (see benchmarks/README.md);
+``data`` builds the transfer set the others read.
+"""
+from benchmarks.entry import Subcommand, dispatch
+
+SUBCOMMANDS = {
+    "data": Subcommand("benchmarks.transfer.data", "The transfer set: 'texts' to score once, 'gather' the scored "
+                                                   "rows, 'abstain' where the LM abstains (lm_unjudgeable.md)."),
+    "run": Subcommand("benchmarks.transfer.run", "Leave a domain, a chat model or a model family out; thresholds "
+                                                 "from training humans: transfer.{json,md,png}."),
+    "mixture": Subcommand("benchmarks.transfer.mixture", "Planted mixes: is a crawl's machine share recovered? "
+                                                         "mixture.{json,md}."),
+    "cascade": Subcommand("benchmarks.transfer.cascade", "A distilled cascade, simulated on the scored set: "
+                                                         "cascade.{json,md}."),
+    "cascade-run": Subcommand("benchmarks.transfer.cascade_run", "The distilled cascade end to end through filterkit "
+                                                                 "filter: cascade_run_<domain>.{json,md}."),
+}
+
+if __name__ == "__main__":
+    dispatch("transfer", __doc__.split("\n")[0], SUBCOMMANDS)

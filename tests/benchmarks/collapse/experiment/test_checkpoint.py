@@ -1,0 +1,64 @@
+"""A collapse run continues from its per-generation checkpoints: killed or extended, it gives the same records."""
+from __future__ import annotations
+
+import json
+import shutil
+
+import pytest
+
+from benchmarks.collapse import run_collapse
+from benchmarks.collapse.experiment.checkpoint import ResumeError
+from tests.benchmarks.collapse.fakes import small_ngram as _cfg
+
+
+def _records(result: dict) -> list[dict]:
+    return json.loads(json.dumps(result["records"], default=str))
+
+
+def test_an_extended_run_continues_and_matches_a_fresh_one(tmp_path):
+    fresh = run_collapse(_cfg(generations=3), tmp_path / "fresh")
+    run_collapse(_cfg(generations=1, seeds=1), tmp_path / "grown")
+    grown = run_collapse(_cfg(generations=3), tmp_path / "grown", resume=True)
+    assert _records(grown) == _records(fresh)
+
+
+def test_a_killed_run_resumes_from_its_last_generation(tmp_path):
+    fresh = run_collapse(_cfg(), tmp_path / "fresh")
+    run_collapse(_cfg(), tmp_path / "killed")
+    state = tmp_path / "killed" / "_state"
+    # As if killed during generation 3 of one lineage and before any of seed 1's: those checkpoints are missing.
+    for lineage in (state / "seed0").iterdir():
+        shutil.rmtree(lineage / "g003", ignore_errors=True)
+    shutil.rmtree(state / "seed1")
+    (state / "seed0" / "start" / ".g001.tmp").mkdir()  # a half-written generation is ignored
+    assert _records(run_collapse(_cfg(), tmp_path / "killed", resume=True)) == _records(fresh)
+
+
+def test_resume_refuses_another_config_and_a_rerun_needs_resume(tmp_path):
+    run_collapse(_cfg(generations=1, seeds=1), tmp_path / "o")
+    with pytest.raises(ResumeError, match="pass --resume"):
+        run_collapse(_cfg(generations=1, seeds=1), tmp_path / "o")
+    with pytest.raises(ResumeError, match=r"differs in \['samples'\]"):
+        run_collapse(_cfg(generations=1, seeds=1, samples=31), tmp_path / "o", resume=True)
+
+
+def test_only_the_latest_model_of_a_lineage_is_kept(tmp_path):
+    run_collapse(_cfg(learner="gaussian", schedule="replace", generations=3, seeds=1, samples=20,
+                      numeric_test_size=200), tmp_path / "o")
+    lineage = next(p for p in (tmp_path / "o" / "_state" / "seed0").iterdir() if p.name != "start")
+    assert sorted(p.name for p in lineage.iterdir()) == ["g001", "g002", "g003"]
+
+
+@pytest.mark.parametrize("warm", [False, True])
+def test_a_torch_learner_resumes_from_its_saved_weights(tmp_path, warm):
+    tiny = {"vocab_size": 300, "layers": 1, "width": 16, "heads": 2, "block": 32, "epochs": 1, "threads": 1,
+            "batch_size": 8, "warm_start": warm}
+    cfg = _cfg(learner="transformer", schedule="replace", arms=("none",), seeds=1, samples=16, test_docs=8,
+               doc_words=20, learner_params=tiny)
+    fresh = run_collapse(cfg, tmp_path / "fresh")
+    run_collapse(cfg.replace(generations=2), tmp_path / "grown")
+    lineage = next(p for p in (tmp_path / "grown" / "_state" / "seed0").iterdir() if p.name != "start")
+    assert (lineage / "g002" / "model" / "model.safetensors").is_file()
+    assert not (lineage / "g001" / "model").exists()
+    assert _records(run_collapse(cfg, tmp_path / "grown", resume=True)) == _records(fresh)
+    assert all("nll_per_word" in r and "nll_tail" in r for r in fresh["records"])

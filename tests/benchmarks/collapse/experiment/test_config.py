@@ -1,0 +1,65 @@
+"""The collapse config: what it refuses, and every shipped config file loads and fits the shared human pool."""
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from benchmarks.collapse import CollapseConfig, load, run_collapse
+from benchmarks.collapse.data.human import load_text_split
+from benchmarks.collapse.experiment import schedules
+from benchmarks.collapse.learners.base import build
+from filterkit.testing.shared import shared_data_dir
+from tests.benchmarks.collapse.fakes import cfg as _cfg
+
+CONFIGS = Path(__file__).resolve().parents[4] / "benchmarks" / "collapse" / "configs"
+
+
+@pytest.mark.parametrize("field,value,listed", [
+    ("learner", "lstm", "gaussian, gmm, hf, ngram, transformer"),
+    ("schedule", "sometimes", "replace, fixed, accumulate, subsample"),
+])
+def test_unknown_learner_or_schedule_lists_valid_names(field, value, listed):
+    with pytest.raises(ValueError, match=listed):
+        CollapseConfig(**{field: value})
+
+
+def test_unknown_config_key_and_learner_param_are_refused(tmp_path):
+    with pytest.raises(ValueError, match="unknown collapse config keys"):
+        CollapseConfig.from_dict({"learnr": "ngram"})
+    with pytest.raises(ValueError, match="unknown parameters"):
+        run_collapse(_cfg(learner="gaussian", learner_params={"sigma": 2}, generations=1, seeds=1),
+                     tmp_path)
+
+
+def test_bad_adversary_settings_are_refused():
+    with pytest.raises(ValueError, match="replay_pick"):
+        CollapseConfig(replay_pick="newest")
+    with pytest.raises(ValueError, match="replay_window"):
+        CollapseConfig(replay_window=-1)
+
+
+def test_every_shipped_collapse_config_loads_and_builds_its_learner():
+    configs = sorted(CONFIGS.glob("*.yaml"))
+    assert {"neural.yaml", "gpu_smollm2.yaml"} <= {c.name for c in configs}
+    for path in configs:
+        cfg = load(path)
+        build(cfg.learner, cfg.learner_params)
+
+
+def test_every_shipped_text_config_fits_the_shared_human_pool():
+    # A config that asks for more fresh human documents than the pool holds fails only after its model loads.
+    splits: dict[tuple[int, str], object] = {}
+    for path in sorted(CONFIGS.glob("*.yaml")):
+        cfg = load(path)
+        if cfg.learner not in ("ngram", "transformer", "hf"):
+            continue
+        key = (cfg.doc_words, cfg.trusted_by)
+        if key not in splits:
+            splits[key] = load_text_split(shared_data_dir(), cfg.doc_words, cfg.test_fraction, cfg.trusted_fraction,
+                                          cfg.trusted_by)
+        split = splits[key]
+        schedule = schedules.build(cfg.schedule, cfg.samples, cfg.alpha, cfg.budget, cfg.crawl())
+        need = cfg.samples + schedule.human_per_generation() * cfg.generations
+        assert need <= len(split.train), f"{path.name} needs {need} human documents, the pool holds {len(split.train)}"
+        assert (cfg.test_docs or 0) <= len(split.test), f"{path.name}: test_docs {cfg.test_docs} > {len(split.test)}"
