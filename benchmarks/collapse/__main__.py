@@ -1,5 +1,8 @@
-"""The collapse benchmark's command line: ``python -m benchmarks.collapse SUBCOMMAND [OPTIONS]``, run from the
-repository root (see benchmarks/collapse/README.md)."""
+"""Model collapse under recursive training: how many generations does filtering buy?
+
+Run from the repository root: ``python -m benchmarks.collapse SUBCOMMAND [OPTIONS]`` (see
+benchmarks/collapse/README.md).
+"""
 from benchmarks.entry import Subcommand, dispatch
 
 SUBCOMMANDS = {

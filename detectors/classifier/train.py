@@ -71,7 +71,8 @@ def labels(table: pa.Table, cfg: TrainConfig) -> np.ndarray:
         raise ValueError(f"no label column {cfg.label_column!r}; columns are {table.column_names}")
     values = table[cfg.label_column].to_pylist()
     if any(v is None for v in values):
-        raise ValueError(f"label column {cfg.label_column!r} has {sum(v is None for v in values)} null (unlabelled) rows")
+        nulls = sum(v is None for v in values)
+        raise ValueError(f"label column {cfg.label_column!r} has {nulls} null (unlabelled) rows")
     classes = sorted({str(v) for v in values})
     if len(classes) != 2 or cfg.positive not in classes:
         raise ValueError(f"label column {cfg.label_column!r} must hold two classes, one of them {cfg.positive!r}; "

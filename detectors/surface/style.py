@@ -18,7 +18,7 @@ def style_features(texts: list[str]) -> np.ndarray:
     for i, text in enumerate(texts):
         words = _WORD.findall(text.lower())
         n = len(words)
-        trigrams = list(zip(words, words[1:], words[2:]))
+        trigrams = list(zip(words, words[1:], words[2:], strict=False))  # shorter tails end the zip on purpose
         sentences = [len(_WORD.findall(s)) for s in _SENTENCE.split(text) if s.strip()]
         out[i] = (
             np.log1p(n),

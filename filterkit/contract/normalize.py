@@ -68,7 +68,7 @@ def _repair_word(word: str) -> str:
 
 
 def repair_case(text: str, first_letters: bool = True) -> str:
-    """Undo letter-case swaps: inside a word by its own letters, on a first letter by how the text writes it elsewhere."""
+    """Undo letter-case swaps: inside a word by its letters, on a first letter by how the text writes it elsewhere."""
     tokens = [(m.start(), m.end(), m.group(0)) for m in _TOKENS.finditer(text)]
     seen = Counter(w for _, _, w in tokens)
     words: list[tuple[int, int, str, bool]] = []  # start, end, repaired word, opens a sentence

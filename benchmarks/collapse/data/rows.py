@@ -1,4 +1,4 @@
-"""The rows of a crawl or a training set, with the hidden labels only the harness sees."""
+"""The rows of a crawl or a training set, with the hidden labels only the loop sees."""
 from __future__ import annotations
 
 from dataclasses import dataclass

@@ -145,26 +145,36 @@ def lineage(setup: Setup, seed: int, arm: Arm, start: Start, retain: dict[int, f
     reference = any(isinstance(a, RandomDrop) and a.reference == arm.label for a in setup.arms)
     state = _Lineage(start.model, start.samples, Rows.of(start.human.gen0, synthetic=False, new=False),
                      list(start.samples) if setup.family.kind == "text" else [])
-    checkpoints = setup.checkpoints
-    done = min(checkpoints.latest(seed, arm.label) or 0, setup.config.generations) if checkpoints is not None else 0
-    if checkpoints is not None and done:
-        saved = checkpoints.load(seed, arm.label, done)
-        for rec in saved.records:
-            if reference and rec.crawl is not None:
-                retain[rec.generation] = rec.crawl.filtering.retain_rate
-            yield rec
-        if saved.records[-1].verdict.collapsed:
-            return
-        state.pool, state.samples = saved.pool, saved.samples
-        if setup.family.kind == "text":
-            state.history += [str(x) for part in checkpoints.samples(seed, arm.label, done) for x in part]
-        if done < setup.config.generations:
-            state.model = _restore(setup.family, learner_seed(seed, done), saved.model_dir, saved.train)
+    done, saved = _resume(setup, seed, arm, state)
+    for rec in saved:
+        if reference and rec.crawl is not None:
+            retain[rec.generation] = rec.crawl.filtering.retain_rate
+        yield rec
+    if saved and saved[-1].verdict.collapsed:
+        return
     for t in range(done + 1, setup.config.generations + 1):
         rec = _generation(setup, seed, arm, t, start, state, retain, reference)
         yield rec
         if rec.verdict.collapsed:
             return
+
+
+def _resume(setup: Setup, seed: int, arm: Arm, state: _Lineage) -> tuple[int, list[Record]]:
+    """The generations of a lineage checkpointed by an earlier run (a killed one, or one with fewer generations):
+    how many, their records, and ``state`` put back where the last of them left it (unless it collapsed)."""
+    checkpoints = setup.checkpoints
+    done = min(checkpoints.latest(seed, arm.label) or 0, setup.config.generations) if checkpoints is not None else 0
+    if checkpoints is None or not done:
+        return 0, []
+    saved = checkpoints.load(seed, arm.label, done)
+    if saved.records[-1].verdict.collapsed:
+        return done, saved.records
+    state.pool, state.samples = saved.pool, saved.samples
+    if setup.family.kind == "text":
+        state.history += [str(x) for part in checkpoints.samples(seed, arm.label, done) for x in part]
+    if done < setup.config.generations:
+        state.model = _restore(setup.family, learner_seed(seed, done), saved.model_dir, saved.train)
+    return done, saved.records
 
 
 def _generation(setup: Setup, seed: int, arm: Arm, t: int, start: Start, state: _Lineage,

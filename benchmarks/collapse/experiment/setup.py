@@ -70,19 +70,7 @@ def prepare(config: CollapseConfig, out: Path, resume: bool = False) -> Setup:
             log.warning("skipping arm %s: %s", arm.label, exc)
     arms = _fix_random_reference([a for a in arms if a.label not in skipped], skipped)
     workdir = out / "_work"
-    trusted_path = None
-    if family.kind == "text":
-        split = load_text_split(shared_data_dir(), config.doc_words, config.test_fraction, config.trusted_fraction,
-                                config.trusted_by)
-        if config.test_docs is not None:
-            split = HumanSplit(split.train, split.trusted, split.test[:config.test_docs])
-        workdir.mkdir(parents=True, exist_ok=True)
-        trusted_path = workdir / "trusted.parquet"
-        pq.write_table(pa.table({"text": pa.array(list(split.trusted), pa.string())}), trusted_path)
-    else:
-        assert isinstance(family, NumericFamily)
-        test = family.draw_human(config.numeric_test_size, np.random.default_rng([0x7E57]))
-        split = HumanSplit(np.empty(0), np.empty(0), test)
+    split, trusted_path = _human_split(config, family, workdir)
     family.prepare(split.train)
     reference = TextReference.from_docs(split.train) if family.kind == "text" else None
     if config.probes and family.kind != "text":
@@ -97,6 +85,23 @@ def prepare(config: CollapseConfig, out: Path, resume: bool = False) -> Setup:
                if config.foreign_source == "older" and config.replay_pick == "humanlike" else None)
     return Setup(config, family, schedule, arms, split, workdir, trusted_path, skipped, reference, checkpoints,
                  pool, probes, unigram)
+
+
+def _human_split(config: CollapseConfig, family: Family, workdir: Path) -> tuple[HumanSplit, Path | None]:
+    """The human data: text split by article (the trusted part also written as Parquet, for calibration), or a
+    numeric family's held-out draws."""
+    if family.kind != "text":
+        assert isinstance(family, NumericFamily)
+        test = family.draw_human(config.numeric_test_size, np.random.default_rng([0x7E57]))
+        return HumanSplit(np.empty(0), np.empty(0), test), None
+    split = load_text_split(shared_data_dir(), config.doc_words, config.test_fraction, config.trusted_fraction,
+                            config.trusted_by)
+    if config.test_docs is not None:
+        split = HumanSplit(split.train, split.trusted, split.test[:config.test_docs])
+    workdir.mkdir(parents=True, exist_ok=True)
+    trusted_path = workdir / "trusted.parquet"
+    pq.write_table(pa.table({"text": pa.array(list(split.trusted), pa.string())}), trusted_path)
+    return split, trusted_path
 
 
 def _foreign_pool(config: CollapseConfig, schedule: schedules.Schedule, split: HumanSplit) -> np.ndarray | None:

@@ -2,6 +2,7 @@
 its training documents, a learner that falls silent), small configs, and a tiny local causal-LM checkpoint."""
 from __future__ import annotations
 
+import math
 from dataclasses import dataclass
 from typing import ClassVar
 
@@ -82,6 +83,23 @@ def tiny_checkpoint(path, corpus):
     model.save_pretrained(path)
     fast.save_pretrained(path)
     return path
+
+
+def curve_records(curves: dict[str, np.ndarray]) -> list[dict]:
+    """Records from per-arm (seeds, generations + 1) arrays of test_ce; NaN means the lineage has no value there."""
+    return [{"arm": arm, "seed": s, "generation": g, "test_ce": float(v)}
+            for arm, table in curves.items() for s, row in enumerate(table) for g, v in enumerate(row)
+            if not math.isnan(v)]
+
+
+def noisy_curves(seeds: int = 8, gens: int = 6, gap: float = 0.0, noise: float = 0.05, seed: int = 0) -> dict:
+    """Per-arm test_ce curves: none rising, the oracle ``gap`` a generation below it, a noisy arm."""
+    rng = np.random.default_rng(seed)
+    base = 5.0 + 0.3 * np.arange(gens + 1)
+    none = base + noise * rng.standard_normal((seeds, gens + 1))
+    oracle = base - gap * np.arange(gens + 1) + noise * rng.standard_normal((seeds, gens + 1))
+    arm = base + noise * 5 * rng.standard_normal((seeds, gens + 1))
+    return {"none": none, "oracle": oracle, "arm": arm}
 
 
 def zipf_corpus(n: int, seed: int) -> np.ndarray:

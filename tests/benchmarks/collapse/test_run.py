@@ -65,8 +65,8 @@ def test_the_run_subcommand_takes_a_config_set_and_detector_params(tmp_path):
     main(["--config", str(config), "--set", "bootstrap=10", "--param", "exact.x=1", "--keep-work", "-o", str(out)])
     run = json.loads((out / "run.json").read_text())
     assert run["config"]["bootstrap"] == 10 and run["config"]["detector_params"] == {"exact": {"x": 1}}
-    assert run["config"]["keep_work"] is True and run["command"].endswith("--set bootstrap=10 --param exact.x=1 "
-                                                                          f"--keep-work -o {out}")
+    assert run["config"]["keep_work"] is True
+    assert run["command"].endswith(f"--param exact.x=1 --set bootstrap=10 --keep-work -o {out}")
 
 
 def test_the_run_subcommand_reports_bad_input_as_a_usage_error(tmp_path, capsys):

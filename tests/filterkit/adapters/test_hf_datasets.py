@@ -1,4 +1,4 @@
-"""score_dataset on real ``datasets`` objects: score columns, decisions as filterkit.engine.scoring makes them, quarantine."""
+"""score_dataset on real ``datasets`` objects: score columns, decisions as the engine makes them, quarantine."""
 from __future__ import annotations
 
 import pyarrow as pa
@@ -6,11 +6,11 @@ import pytest
 
 datasets = pytest.importorskip("datasets", reason="score_dataset needs the 'hf' extra (datasets)")
 
-from filterkit.adapters.hf_datasets import score_dataset
-from filterkit.config import DetectorSpec, FilterConfig
-from filterkit.engine.pipeline import filter_stage
-from filterkit.engine.scoring import load_detectors, score_rows, with_defended_text
-from filterkit.stage.rules import Rule
+from filterkit.adapters.hf_datasets import score_dataset  # noqa: E402  (after the importorskip)
+from filterkit.config import DetectorSpec, FilterConfig  # noqa: E402
+from filterkit.engine.pipeline import filter_stage  # noqa: E402
+from filterkit.engine.scoring import load_detectors, score_rows, with_defended_text  # noqa: E402
+from filterkit.stage.rules import Rule  # noqa: E402
 
 SCORES = ["length.words", "length.chars", "obfuscation.mixed_case", "obfuscation.mixed_script", "obfuscation.invisible"]
 CONFIG = FilterConfig(detectors=(DetectorSpec("length"), DetectorSpec("obfuscation")),

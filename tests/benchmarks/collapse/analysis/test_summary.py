@@ -9,6 +9,8 @@ import pytest
 
 from benchmarks.collapse import CollapseRule
 from benchmarks.collapse.analysis.summary import benefit_stats, delay, seed_areas, summarise
+from tests.benchmarks.collapse.fakes import curve_records as _records
+from tests.benchmarks.collapse.fakes import noisy_curves as _noisy
 
 
 def test_delay_and_bootstrap_interval():
@@ -26,22 +28,6 @@ def test_oracle_benefit_is_one_for_the_oracle_and_zero_for_no_filter():
     assert benefit_stats(recs, "oracle", "test_ce", 4, 1, n_boot=100)["oracle_benefit"] == pytest.approx(1.0)
     assert benefit_stats(recs, "none", "test_ce", 4, 1, n_boot=100)["oracle_benefit"] == pytest.approx(0.0)
     assert benefit_stats(recs, "half", "test_ce", 4, 1, n_boot=100)["oracle_benefit"] == pytest.approx(0.5)
-
-
-def _records(curves: dict[str, np.ndarray]) -> list[dict]:
-    """Records from per-arm (seeds, generations + 1) arrays of test_ce; NaN means the lineage has no value there."""
-    return [{"arm": arm, "seed": s, "generation": g, "test_ce": float(v)}
-            for arm, table in curves.items() for s, row in enumerate(table) for g, v in enumerate(row)
-            if not math.isnan(v)]
-
-
-def _noisy(seeds: int = 8, gens: int = 6, gap: float = 0.0, noise: float = 0.05, seed: int = 0) -> dict:
-    rng = np.random.default_rng(seed)
-    base = 5.0 + 0.3 * np.arange(gens + 1)
-    none = base + noise * rng.standard_normal((seeds, gens + 1))
-    oracle = base - gap * np.arange(gens + 1) + noise * rng.standard_normal((seeds, gens + 1))
-    arm = base + noise * 5 * rng.standard_normal((seeds, gens + 1))
-    return {"none": none, "oracle": oracle, "arm": arm}
 
 
 def test_benefit_is_one_for_the_oracle_and_zero_for_none():

@@ -10,7 +10,6 @@ from benchmarks.collapse.data.foreign import draw
 from benchmarks.collapse.experiment.adversary import HumanUnigram, pick
 from filterkit.contract import registry
 
-
 HISTORY = [f"gen0 doc {i}" for i in range(4)] + [f"gen1 the cat sat {i}" for i in range(4)] + \
           [f"gen2 latest {i}" for i in range(4)]
 
