@@ -14,6 +14,7 @@ import statistics
 import subprocess
 import sys
 import tempfile
+import tomllib
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -26,7 +27,24 @@ def export(rev: str, into: Path) -> Path:
     into.mkdir(parents=True)
     archive = subprocess.run(["git", "archive", rev], check=True, capture_output=True).stdout
     subprocess.run(["tar", "x", "-C", str(into)], input=archive, check=True)
+    _own_entry_points(into)
     return into
+
+
+def _own_entry_points(tree: Path) -> None:
+    """Give ``tree`` the detector entry points its own ``pyproject.toml`` declares.
+
+    The registry finds detectors through installed metadata, which names the checkout's modules; a revision whose
+    modules live elsewhere needs its own. A ``.dist-info`` at the tree's root comes first on ``sys.path`` when a
+    process runs from there, and importlib.metadata uses the first distribution of a name it finds.
+    """
+    project = tomllib.loads((tree / "pyproject.toml").read_text())["project"]
+    groups = project.get("entry-points", {})
+    info = tree / f"{project['name']}-{project['version']}.dist-info"
+    info.mkdir()
+    (info / "METADATA").write_text(f"Metadata-Version: 2.1\nName: {project['name']}\nVersion: {project['version']}\n")
+    (info / "entry_points.txt").write_text("".join(
+        f"[{group}]\n" + "".join(f"{k} = {v}\n" for k, v in eps.items()) + "\n" for group, eps in groups.items()))
 
 
 def import_ms(tree: Path) -> tuple[float, list[str]]:
