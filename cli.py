@@ -5,6 +5,9 @@ import functools
 import inspect
 import json
 import logging
+import os
+import sys
+import time
 from collections.abc import Callable, Collection, Iterator
 from contextlib import contextmanager
 from dataclasses import MISSING, dataclass, fields
@@ -14,16 +17,23 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, get_type_hints
 
 import typer
 from rich.console import Console
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+from rich.markup import escape
+from rich.progress import BarColumn, Progress, ProgressColumn, Task, TextColumn
 from rich.table import Table
+from rich.text import Text
 
 if TYPE_CHECKING:
-    from filterkit import FilterConfig
+    from filterkit import FilterConfig, RunResult
     from filterkit.engine.executors import Executor
 
 app = typer.Typer(help="Keep synthetic and near-duplicate text out of training corpora.", no_args_is_help=True,
                   pretty_exceptions_enable=False)
 console = Console(stderr=True)
+"""Progress, notes and errors go to stderr."""
+results = Console()
+"""What a command produced (the results table, the report's path) goes to stdout."""
+DEFAULT_DETECTORS = "exact"
+"""What a run without --detectors or --config runs: ``FilterConfig``'s default (tests/test_cli.py checks they agree)."""
 
 
 class Mode(StrEnum):
@@ -40,7 +50,9 @@ Inputs = Annotated[list[str], typer.Argument(
 Out = Annotated[Path, typer.Option("-o", "--out", help="Output directory.")]
 RunOut = Annotated[str, typer.Option("-o", "--out", help="Output directory: a local path or a URI.")]
 ConfigOpt = Annotated[Path | None, typer.Option("--config", help="YAML or TOML config file.")]
-DetectorsOpt = Annotated[str | None, typer.Option("--detectors", help="Comma-separated detector names.")]
+DetectorsOpt = Annotated[str | None, typer.Option("--detectors", help=(
+    f"Comma-separated detector names: exact, minhash, replay, lm, classifier, length, obfuscation, or a plugin's "
+    f"(or package.module:Class). Default: the config's, or without --config {DEFAULT_DETECTORS} alone."))]
 TextCol = Annotated[str | None, typer.Option(
     "--text-column", help="Text column (default: text); a struct's field by its dotted path, e.g. metadata.text.")]
 IdCol = Annotated[str | None, typer.Option("--id-column", help="Id column (default: file and row).")]
@@ -121,18 +133,98 @@ def _with_run_options(command: Callable[..., None]) -> Callable[..., None]:
     return wrapper
 
 
+class _Count(ProgressColumn):
+    """``1,200/50,000 rows``."""
+
+    def render(self, task: Task) -> Text:
+        count = f"{int(task.completed):,}/{int(task.total or 0):,} {task.fields['unit']}"
+        return Text(count, style="progress.download")
+
+
+class _Rate(ProgressColumn):
+    """``40 rows/s`` (over the last half minute; the mean once finished)."""
+
+    def render(self, task: Task) -> Text:
+        speed = task.finished_speed or task.speed
+        if not speed and task.finished and task.elapsed:
+            speed = task.completed / task.elapsed
+        shown = speed and task.fields["unit"] == "rows"
+        return Text(f"{speed:,.0f} rows/s" if shown else "", style="progress.data.speed")
+
+
+class _Times(ProgressColumn):
+    """``0:01:12 elapsed, 0:20:00 left``."""
+
+    def render(self, task: Task) -> Text:
+        elapsed = _clock(task.finished_time if task.finished else task.elapsed)
+        if task.finished:
+            return Text(f"{elapsed} elapsed", style="progress.elapsed")
+        left = task.time_remaining
+        return Text(f"{elapsed} elapsed, {_clock(left) if left is not None else '?'} left", style="progress.remaining")
+
+
+def _clock(seconds: float | None) -> str:
+    s = int(seconds or 0)
+    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
+
+
+_UNITS = {"dedup": "detectors"}
+"""What each phase of a run counts, where not rows."""
+_LOG_EVERY_S = 30.0
+"""Off a terminal, progress is a plain line per phase this often (and when the phase ends)."""
+
+
 @contextmanager
-def _progress() -> Iterator[Callable[[str, int, int], None]]:
-    columns = (TextColumn("{task.description:>8}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
-    with Progress(*columns, console=console, transient=False) as bar:
-        tasks: dict[str, int] = {}
+def _progress(units: dict[str, str] | None = None) -> Iterator[Callable[[str, int, int], None]]:
+    """A ``progress(phase, done, total)`` callback: on a terminal a bar per phase with rows, rows/s and time left;
+    elsewhere (a log file, CI) a plain line per phase every 30 s, never a line of carriage returns."""
+    units = {**_UNITS, **(units or {})}
+    if not console.is_terminal:
+        yield _ProgressLines(units)
+        return
+    columns = (TextColumn("{task.description:>8}"), BarColumn(), _Count(), _Rate(), _Times())
+    with Progress(*columns, console=console, transient=False, speed_estimate_period=60) as bar:
+        tasks: dict[str, Any] = {}
 
         def update(phase: str, done: int, total: int) -> None:
             if phase not in tasks:
-                tasks[phase] = bar.add_task(phase, total=total)
+                tasks[phase] = bar.add_task(phase, total=total, unit=units.get(phase, "rows"))
             bar.update(tasks[phase], completed=done, total=total)
 
         yield update
+
+
+class _ProgressLines:
+    """Progress as plain lines on stderr: ``score: 1,200/50,000 rows (2%), 40 rows/s, about 0:20:00 left``."""
+
+    def __init__(self, units: dict[str, str]) -> None:
+        self.units = units
+        self.phases: dict[str, tuple[float, int]] = {}  # phase: when it started, and where
+        self.shown: dict[str, float] = {}
+
+    def __call__(self, phase: str, done: int, total: int) -> None:
+        now = time.monotonic()
+        started, first = self.phases.setdefault(phase, (now, done))
+        finished = done >= total
+        if self.shown.get(phase) == float("inf") or not finished and now - self.shown.get(phase, started) < \
+                _LOG_EVERY_S:
+            return
+        self.shown[phase] = float("inf") if finished else now
+        unit, elapsed = self.units.get(phase, "rows"), now - started
+        rate = (done - first) / elapsed if elapsed > 0 else 0.0
+        line = f"{phase}: {done:,}/{total:,} {unit}" + (f" ({done / total:.0%})" if total and not finished else "")
+        if rate and unit == "rows":
+            line += f", {rate:,.0f} {unit}/s"
+        line += f", {_clock(elapsed)} elapsed" if finished else (
+            f", about {_clock((total - done) / rate)} left" if rate else "")
+        console.print(line, markup=False, highlight=False, soft_wrap=True)
+
+
+def _safe(text: object) -> str:
+    """A user-supplied string for rich: control characters shown escaped, markup shown as written."""
+    from filterkit.engine.report import printable
+
+    return escape(printable(text))
 
 
 def _shortcuts(params: list[str] | None, lm_model: str | None, lm_observer: str | None,
@@ -188,9 +280,10 @@ def _config(config: Path | None, detectors: str | None, params: list[str] | None
     return cfg.replace(**changes)
 
 
-def _fail(exc: Exception) -> NoReturn:
-    console.print(f"[red]error:[/red] {exc}")
-    raise typer.Exit(2)
+def _fail(exc: Exception, status: int = 2) -> NoReturn:
+    """One line on stderr, ``error: ...``, and the exit status (2: a usage error, nothing written)."""
+    console.print(f"[red]error:[/red] {_safe(exc)}", soft_wrap=True, highlight=False)
+    raise typer.Exit(status)
 
 
 def _executor(kind: str, workers: int, ray_address: str | None) -> Executor:
@@ -210,33 +303,72 @@ def _executor(kind: str, workers: int, ray_address: str | None) -> Executor:
 def _run(inputs: list[str], out: str, cfg: FilterConfig, executor: Executor, resume: bool, overwrite: bool,
          score_only: bool, work_dir: Path | None = None) -> bool:
     from filterkit import run, score
+    from filterkit.engine.pipeline import RunFinishedError
 
     fn = score if score_only else run
-    with _progress() as progress:
-        result = fn(inputs, out, cfg, executor=executor, resume=resume, overwrite=overwrite, progress=progress,
-                    work_dir=work_dir)
-    c = result.report["counts"]
-    table = Table(title=f"filterkit {'score' if score_only else 'filter'} → {out}")
-    for name in ("rows_in", "kept", "removed", "quarantined", "unreadable_rows", "flagged"):
+    try:
+        with _progress() as progress:
+            result = fn(inputs, out, cfg, executor=executor, resume=resume, overwrite=overwrite, progress=progress,
+                        work_dir=work_dir)
+    except RunFinishedError as exc:  # the same command again: say so, and show what the run gave
+        console.print(_safe(exc), soft_wrap=True, highlight=False)
+        result = exc.result
+    return _summary(result, out, score_only)
+
+
+def _summary(result: RunResult, out: str, score_only: bool) -> bool:
+    """Print a run's counts, reasons and failures on stdout; whether it read every row and accounted for it."""
+    report = result.report
+    c = report["counts"]
+    columns = ("rows_in", "kept", "removed", "quarantined", "unreadable_rows", "flagged")
+    table = Table(title=f"filterkit {'score' if score_only else 'filter'}")
+    for name in columns:
         table.add_column(name, justify="right")
-    table.add_row(*(str(c[k]) for k in ("rows_in", "kept", "removed", "quarantined", "unreadable_rows", "flagged")))
-    console.print(table)
-    for reason, n in result.report["filter_reasons"].items():
-        console.print(f"  removed  {reason}: {n}")
-    for reason, n in result.report["quarantine_reasons"].items():
-        console.print(f"  quarantined  {reason}: {n}")
-    for failure in result.report["files_failed"] + result.report["unreadable_ranges"]:
-        console.print(f"[red]  unreadable[/red] {failure['source']}: {failure['error']}")
-    for task in result.report["failed_tasks"]:
-        console.print(f"[red]  failed[/red] {task['task']}: {task['error']} (rerun with --resume to retry)")
-    console.print(f"report: {out.rstrip('/')}/report/report.md")
-    return result.ok and result.report["conservation"]["holds"]
+    table.add_row(*(f"{c[k]:,}" for k in columns))
+    results.print(table)
+    reasons, overlap = report["filter_reasons"], report.get("reason_overlap")
+    verb = "removed" if report["mode"] == "drop" else "flagged"
+    if reasons:
+        if len(reasons) > 1 and overlap:
+            results.print(f"{verb} {c['flagged']:,} rows: {overlap['rows_one_reason']:,} for one reason, "
+                          f"{overlap['rows_several_reasons']:,} for several (so the reasons below add up to "
+                          f"{sum(reasons.values()):,})", soft_wrap=True, highlight=False)
+        width = max(len(_safe(r)) for r in reasons)
+        for reason, n in reasons.items():
+            alone = f"  ({overlap['alone'].get(reason, 0):,} for this reason alone)" if overlap and len(reasons) > 1 \
+                else ""
+            results.print(f"  {verb}  {_safe(reason):<{width}} {n:>9,}{alone}", soft_wrap=True, highlight=False)
+    for reason, n in report["quarantine_reasons"].items():
+        results.print(f"  quarantined  {_safe(reason)}: {n:,}", soft_wrap=True, highlight=False)
+    for failure in report["files_failed"] + report["unreadable_ranges"]:
+        results.print(f"[red]  unreadable[/red] {_safe(failure['source'])}: {_safe(failure['error'])}",
+                      soft_wrap=True, highlight=False)
+    for task in report["failed_tasks"]:
+        results.print(f"[red]  failed[/red] {_safe(task['task'])}: {_safe(task['error'])} (rerun with --resume to "
+                      "retry)", soft_wrap=True, highlight=False)
+    results.print(f"report: {_safe(str(result.out).rstrip('/'))}/report/report.md", soft_wrap=True, highlight=False)
+    return result.ok and report["conservation"]["holds"]
+
+
+class _Printable(logging.Formatter):
+    """Log lines with their control characters shown escaped (a file name cannot drive the terminal)."""
+
+    def format(self, record: logging.LogRecord) -> str:
+        from filterkit.engine.report import printable
+
+        return "\n".join(printable(line) for line in super().format(record).split("\n"))
 
 
 @app.callback()
 def _main(verbose: Verbose = False) -> None:
-    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING,
-                        format="%(levelname)s %(name)s: %(message)s")
+    handler = logging.StreamHandler()
+    handler.setFormatter(_Printable("%(levelname)s %(name)s: %(message)s"))
+    logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler])
+    if not sys.stderr.isatty():
+        # Off a terminal the libraries' own progress bars (GGUF conversion, weight loading, downloads) would write
+        # a line of carriage returns into the log; filterkit reports progress itself. Workers inherit these.
+        for name in ("TQDM_DISABLE", "HF_HUB_DISABLE_PROGRESS_BARS"):
+            os.environ.setdefault(name, "1")
 
 
 def _filter_or_score(opts: RunOptions, score_only: bool, **changes: object) -> None:
@@ -244,10 +376,14 @@ def _filter_or_score(opts: RunOptions, score_only: bool, **changes: object) -> N
         cfg = _config(opts.config, opts.detectors, opts.params(), text_column=opts.text_column,
                       id_column=opts.id_column, rows_per_shard=opts.rows_per_shard,
                       reuse_scores=opts.reuse_scores or None, output_format=opts.output_format, **changes)
+        if not opts.detectors and not opts.config:
+            console.print(f"detectors: {DEFAULT_DETECTORS} (the default; --detectors names others)", highlight=False)
         ok = _run(opts.inputs, opts.out, cfg, _executor(opts.executor, opts.workers, opts.ray_address), opts.resume,
                   opts.overwrite, score_only, opts.work_dir)
     except (ValueError, FileNotFoundError, RuntimeError, ConnectionError) as exc:
         _fail(exc)
+    except OSError as exc:  # a disk that filled or went read-only during the run
+        _fail(OSError(f"{exc} (the run stopped; fix it and rerun with --resume)"), status=1)
     if not ok:
         raise typer.Exit(1)
 
@@ -255,21 +391,27 @@ def _filter_or_score(opts: RunOptions, score_only: bool, **changes: object) -> N
 @app.command("filter")
 @_with_run_options
 def filter_cmd(opts: RunOptions, mode: ModeOpt = None) -> None:
-    """Score, decide and write kept/, removed/, quarantine/ and a report. Exit 1 if any file failed to read."""
+    """Score, decide and write kept/, removed/, quarantine/ and a report. Exit 1 if any file failed to read.
+
+    Without --detectors or --config it runs exact (exact duplicates) alone."""
     _filter_or_score(opts, False, mode=mode.value if mode else None)
 
 
 @app.command("score")
 @_with_run_options
 def score_cmd(opts: RunOptions) -> None:
-    """Write every row with its score columns and a filter_decision column (tag mode)."""
+    """Write every row with its score columns and a filter_decision column (tag mode).
+
+    Without --detectors or --config it runs exact (exact duplicates) alone."""
     _filter_or_score(opts, True)
 
 
 @app.command("calibrate")
 def calibrate_cmd(human: Annotated[list[str], typer.Argument(help="Known-human Parquet files or directories.")],
-                  column: Annotated[str, typer.Option("--column", help="Score column to threshold.")],
                   out: Annotated[Path, typer.Option("-o", "--out", help="Where to write the calibrated config.")],
+                  column: Annotated[str | None, typer.Option(
+                      "--column", help="Score column to threshold (default: the column of the config's one rule, "
+                                       "e.g. classifier.p_machine with --detectors classifier).")] = None,
                   config: ConfigOpt = None, detectors: DetectorsOpt = None,
                   max_fpr: Annotated[float, typer.Option("--max-fpr", help="Largest share of humans removed.")] = 0.01,
                   op: Annotated[str | None, typer.Option("--op", help="Rule direction (default >=).")] = None,
@@ -282,7 +424,7 @@ def calibrate_cmd(human: Annotated[list[str], typer.Argument(help="Known-human P
                       "--mixture-reference", help="Also write the human scores of COLUMN here and set the config's "
                                                   "mixture, so reports estimate the machine-written share.")] = None,
                   ) -> None:
-    """Set the threshold on COLUMN so that at most --max-fpr of the human documents would be removed."""
+    """Set the threshold on COLUMN so that on average at most --max-fpr of new human documents would be removed."""
     from filterkit.config import dump_config
     from filterkit.engine.calibrate import calibrate
 
@@ -294,8 +436,8 @@ def calibrate_cmd(human: Annotated[list[str], typer.Argument(help="Known-human P
     except (ValueError, FileNotFoundError) as exc:
         _fail(exc)
     dump_config(new, out)
-    console.print_json(json.dumps(info))
-    console.print(f"config written to {out}")
+    results.print_json(json.dumps(info))
+    results.print(f"config written to {_safe(out)}", soft_wrap=True, highlight=False)
 
 
 @app.command("report")
@@ -309,7 +451,7 @@ def report_cmd(out: Annotated[str, typer.Argument(help="Output directory of a fi
     lay = Layout(out, work_dir)
     if not exists(lay.report_json):
         _fail(FileNotFoundError(f"{lay.report_json} does not exist: is {out} a finished filterkit run?"))
-    console.print(f"report: {render_report(lay, read_json(lay.report_json))}")
+    results.print(f"report: {_safe(render_report(lay, read_json(lay.report_json)))}", soft_wrap=True, highlight=False)
 
 
 index_app = typer.Typer(help="Replay index: MinHash signatures of texts known to be synthetic.", no_args_is_help=True)
@@ -336,7 +478,7 @@ def index_build_cmd(texts: Texts, out: Out, text_column: TextCol = None,
                          overwrite=overwrite)
     except (ValueError, FileNotFoundError) as exc:
         _fail(exc)
-    console.print(f"index {out}: {manifest['count']} texts in {len(manifest['parts'])} part(s)")
+    results.print(f"index {_safe(out)}: {manifest['count']} texts in {len(manifest['parts'])} part(s)", soft_wrap=True)
 
 
 @index_app.command("add")
@@ -351,7 +493,8 @@ def index_add_cmd(index_dir: Annotated[Path, typer.Argument(help="An index made 
         manifest = add(index_dir, texts, text_column=text_column or "text", id_column=id_column)
     except (ValueError, FileNotFoundError) as exc:
         _fail(exc)
-    console.print(f"index {index_dir}: {manifest['count']} texts in {len(manifest['parts'])} part(s)")
+    results.print(f"index {_safe(index_dir)}: {manifest['count']} texts in {len(manifest['parts'])} part(s)",
+                  soft_wrap=True)
 
 
 @app.command("train-detector")
@@ -395,12 +538,12 @@ def train_detector_cmd(
             model = train_from_parquet(data, str(out), cfg, gen, progress=lambda d, t: progress("prepare", d, t))
     except (ValueError, FileNotFoundError) as exc:
         _fail(exc)
-    table = Table(title=f"out-of-fold metrics → {out}")
+    table = Table(title=f"out-of-fold metrics → {_safe(out)}")
     for column in ("head", "AUROC", f"TPR at {target_fpr:g} FPR", "threshold"):
         table.add_column(column)
     for head, m in model.manifest["metrics_out_of_fold"].items():
         table.add_row(head, f"{m['auroc']:.4f}", f"{m[f'tpr_at_{target_fpr:g}_fpr']:.4f}", f"{m['threshold']:.4f}")
-    Console().print(table)
+    results.print(table)
 
 
 @app.command("train-router")
@@ -435,8 +578,9 @@ def train_router_cmd(
     except (ValueError, FileNotFoundError) as exc:
         _fail(exc)
     r, m = model.manifest["router"], model.manifest["metrics_out_of_fold"]["text"]
-    console.print(f"router → {out}: the expensive detector removed {r['expensive_removed']} of {r['sample_rows']} "
-                  f"sample rows; the router's out-of-fold AUROC {m['auroc']:.3f}; it sends {share:.0%} to the LM")
+    results.print(f"router → {_safe(out)}: the expensive detector removed {r['expensive_removed']} of "
+                  f"{r['sample_rows']} sample rows; the router's out-of-fold AUROC {m['auroc']:.3f}; it sends "
+                  f"{share:.0%} to the LM", soft_wrap=True)
 
 
 def main() -> None:

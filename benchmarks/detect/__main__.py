@@ -11,6 +11,11 @@ SUBCOMMANDS = {
                                                      "reused): the results entry of the detector suite."),
     "case-rate": Subcommand("benchmarks.detect.case_rate", "Case swaps at several strengths against the shared "
                                                            "set's filter (run after shared)."),
+    "language-id": Subcommand("benchmarks.detect.language_id", "The classifier's language gate (py3langid): how "
+                                                               "often it names the language, by language and length."),
+    "trusted-n": Subcommand("benchmarks.detect.trusted_n", "How many trusted human texts a 1%% threshold needs: the "
+                                                           "realised FPR's mean and 5-95%% range per n, exact and "
+                                                           "simulated."),
 }
 
 if __name__ == "__main__":

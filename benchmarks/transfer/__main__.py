@@ -10,6 +10,9 @@ SUBCOMMANDS = {
                                                    "rows, 'abstain' where the LM abstains (lm_unjudgeable.md)."),
     "run": Subcommand("benchmarks.transfer.run", "Leave a domain, a chat model or a model family out; thresholds "
                                                  "from training humans: transfer.{json,md,png}."),
+    "protocol": Subcommand("benchmarks.transfer.protocol", "Feature arms (n-grams, MiniLM embeddings, style, stacks) "
+                                                           "held out by source, domain, generator family and job, "
+                                                           "out of the box and calibrated: transfer_protocol.*."),
     "mixture": Subcommand("benchmarks.transfer.mixture", "Planted mixes: is a crawl's machine share recovered? "
                                                          "mixture.{json,md}."),
     "cascade": Subcommand("benchmarks.transfer.cascade", "A distilled cascade, simulated on the scored set: "

@@ -9,32 +9,47 @@ from typing import Any, Literal, get_args
 import numpy as np
 import pyarrow as pa
 
+from detectors.classifier.device import check_device, resolve_device
+from detectors.classifier.language import DEFAULT_LANGUAGES, DEFAULT_MIN_CHARS, unjudged_reasons
+from detectors.classifier.layout import layout_texts
 from detectors.classifier.model import MANIFEST, ROUTER_KEY, ClassifierModel, ModelFileError, routing_cut
-from detectors.classifier.train import predict_machine, stack_features
+from detectors.classifier.train import embed_features, predict_machine, stack_features
 from filterkit.contract import registry
 from filterkit.contract.detector import TEXT, Column, Detector, RowDetector
 from filterkit.stage.rules import Rule
 
-Head = Literal["auto", "text", "stacked", "cascade"]
+Head = Literal["auto", "text", "stacked", "cascade", "embed"]
+DEFAULT_MODEL_DIR = Path(__file__).parent / "default"
+"""The model shipped in the package, used when no ``model_dir`` is given (``python -m benchmarks.classifier ship``)."""
 
 
 @dataclass
 class ClassifierDetector(RowDetector):
-    """Scores with a model trained by ``filterkit train-detector``.
+    """Scores with a model trained by ``filterkit train-detector``, or, with no ``model_dir``, the default model
+    shipped in the package (``detectors/classifier/default``, built by ``python -m benchmarks.classifier ship``).
 
     ``head``: ``text`` (hashed n-grams, thousands of documents per second), ``stacked`` (LM scores and style
     statistics; runs the LM detector when its columns are missing), ``cascade`` (the text head everywhere, the
-    stacked head only where the text head's probability falls inside ``band``), ``auto`` (stacked if trained).
+    stacked head only where the text head's probability falls inside ``band``), ``embed`` (frozen sentence
+    embeddings, ``detectors.classifier.embed``, for a model that has that head), ``auto`` (the model's default
+    head: stacked if trained). Texts are layout-normalised first (``detectors.classifier.layout``), as in training.
 
     With ``router_dir`` (a router from ``filterkit train-router``, distilled on the crawl), the cascade sends the
     router's top ``route_share`` of rows (default: the share it was trained for) to the stacked head and leaves
     the others unjudged: their ``p_machine`` is NaN and ``head`` is ``not_routed``, so rules keep them.
+
+    Text the model cannot judge is not scored either: text in a language outside ``languages`` (default: the
+    manifest's ``languages``, ``["en"]`` when it names none; ``["*"]`` judges every language) gets NaN and
+    ``unsupported_language:<code>`` (``py3langid`` names the language), text shorter than ``min_chars``
+    characters gets NaN and ``too_short``. ``device`` (``auto``: CUDA when present, else the CPU; ``cpu``,
+    ``cuda``, ``cuda:N``) is where the heads' torch parts run.
     """
 
     name = "classifier"
     scores = (Column("p_machine", doc="calibrated probability that the text is machine-written"),
               Column("head", pa.string(), reason=True,
-                     doc="the head that gave p_machine; not_routed or lm_abstained where p_machine is NaN"),
+                     doc="the head that gave p_machine; where it is NaN, why: unsupported_language:<code>, "
+                         "too_short, not_routed or lm_abstained"),
               Column("p_route", when="router_dir", doc="the router's probability, with a router"))
     model_dir: str = ""
     head: Head = "auto"
@@ -43,15 +58,24 @@ class ClassifierDetector(RowDetector):
     route_share: float | None = None
     lm: dict[str, Any] = field(default_factory=dict)
     """Overrides of the LM detector parameters recorded at training (e.g. batch size); the model must stay the same."""
+    languages: tuple[str, ...] | None = None
+    """Languages (ISO 639-1 codes) the model may judge; None: the manifest's (``en`` when it names none)."""
+    min_chars: int = DEFAULT_MIN_CHARS
+    """Shorter texts (stripped) get NaN and ``too_short``."""
+    device: str = "auto"
     model_: ClassifierModel | None = field(default=None, init=False, repr=False, compare=False)
     """The verified heads, loaded by ``setup`` or on first use."""
     manifest_: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
     lm_: Detector | None = field(default=None, init=False, repr=False, compare=False)
     """The LM detector the stacked head runs when the batch lacks the LM columns, built on first need."""
     router_: ClassifierModel | None = field(default=None, init=False, repr=False, compare=False)
+    device_: str | None = field(default=None, init=False, repr=False, compare=False)
+    encoder_: Any = field(default=None, init=False, repr=False, compare=False)
+    """The sentence encoder of an embedding head (``detectors.classifier.embed.Encoder``), built on first use."""
+    """``device`` resolved by ``setup`` (``auto`` to ``cuda`` or ``cpu``)."""
 
     def __post_init__(self) -> None:
-        if not isinstance(self.model_dir, (str, os.PathLike)) or not str(self.model_dir):
+        if not isinstance(self.model_dir, (str, os.PathLike)):
             raise self._not_a_model()
         if self.head not in get_args(Head):
             raise ValueError(f"classifier: head must be one of {list(get_args(Head))}, got {self.head!r}")
@@ -64,6 +88,13 @@ class ClassifierDetector(RowDetector):
             raise ValueError(f"classifier: route_share must be in (0, 1], got {self.route_share!r}")
         if not isinstance(self.lm, dict):
             raise TypeError(f"classifier: lm must be a mapping of LM detector parameters, got {self.lm!r}")
+        if self.languages is not None and (isinstance(self.languages, str) or not self.languages
+                                           or not all(isinstance(c, str) and c for c in self.languages)):
+            raise ValueError(f"classifier: languages must be a non-empty list of language codes, got "
+                             f"{self.languages!r}")
+        if isinstance(self.min_chars, bool) or not isinstance(self.min_chars, int) or self.min_chars < 0:
+            raise ValueError(f"classifier: min_chars must be an integer >= 0, got {self.min_chars!r}")
+        check_device(self.device)
 
     def setup(self) -> None:
         """Read the manifest and load the heads, verifying their checksums, so a bad model fails before any work.
@@ -73,11 +104,26 @@ class ClassifierDetector(RowDetector):
         """
         self._load()
         self._router()
+        self.device_ = resolve_device(self.device)
+        if self.resolved_head == "embed":
+            self._encoder().load()
+
+    @property
+    def model_path(self) -> Path:
+        """``model_dir``, or the default model shipped in the package when it is empty."""
+        return Path(self.model_dir) if str(self.model_dir) else DEFAULT_MODEL_DIR
 
     @property
     def resolved_head(self) -> str:
         """The head that scores: ``auto`` resolved against what the model holds."""
         return self._manifest()["default_head"] if self.head == "auto" else self.head
+
+    @property
+    def judged_languages(self) -> tuple[str, ...]:
+        """The languages this detector scores: ``languages``, else the manifest's, else English."""
+        if self.languages is not None:
+            return tuple(self.languages)
+        return tuple(self._manifest().get("languages") or DEFAULT_LANGUAGES)
 
     @property
     def lm_columns(self) -> list[str]:
@@ -94,7 +140,7 @@ class ClassifierDetector(RowDetector):
 
     def default_rules(self) -> list[Rule]:
         """Remove at the threshold that kept out-of-fold human false positives at the training target FPR."""
-        head = "stacked" if self.resolved_head != "text" else "text"
+        head = self.resolved_head if self.resolved_head in ("text", "embed") else "stacked"
         threshold = self._manifest()["metrics_out_of_fold"][head]["threshold"]
         threshold = 0.5 if threshold is None or np.isnan(threshold) else threshold
         return [Rule(f"{self.name}.p_machine", ">=", float(threshold), reason="machine_text")]
@@ -102,24 +148,33 @@ class ClassifierDetector(RowDetector):
     def score(self, batch: pa.Table) -> pa.Table:
         """``classifier.p_machine`` per row, and ``classifier.head`` saying which head gave it."""
         model = self._load()
-        texts = batch[TEXT].to_pylist()  # the pipeline has already applied the shared defences
+        # The pipeline has already applied the shared defences; the layout (line breaks, spaces, mojibake) goes too.
+        texts = layout_texts(batch[TEXT].to_pylist())
         head = self.resolved_head
         p = np.full(len(texts), np.nan)
         used = np.full(len(texts), head, dtype=object)
         extra: dict[str, pa.Array] = {}
+        # Text in a language the model was not trained on, or too short to judge, gets NaN and the reason why.
+        unjudged = unjudged_reasons(texts, self.judged_languages, self.min_chars)
+        judged = np.array([r is None for r in unjudged], dtype=bool)
         if self.router_dir:
             router = self._router()
             p_route = predict_machine(router.heads["text"], router.heads["text_calibration"], texts)
-            rows = np.flatnonzero(p_route >= routing_cut(router.manifest, self.route_share))
+            rows = np.flatnonzero((p_route >= routing_cut(router.manifest, self.route_share)) & judged)
             used[:] = "not_routed"
             extra[f"{self.name}.p_route"] = pa.array(p_route, pa.float64())
         elif head == "stacked":
-            rows = np.arange(len(texts))
+            rows = np.flatnonzero(judged)
+        elif head == "embed":
+            rows = np.flatnonzero(judged)
+            if rows.size:
+                p[rows] = self._embed_scores(model, [texts[i] for i in rows])
         else:
             p = predict_machine(model.heads["text"], model.heads["text_calibration"], texts)
+            p[~judged] = np.nan
             used[:] = "text"
-            rows = np.flatnonzero((p > self.band[0]) & (p < self.band[1]))
-        if head != "text" and rows.size:
+            rows = np.flatnonzero((p > self.band[0]) & (p < self.band[1]))  # NaN is in no band
+        if head not in ("text", "embed") and rows.size:
             lm_table = self._lm_scores(batch, rows)
             features = stack_features(lm_table, self.lm_columns, [texts[i] for i in rows])
             p[rows] = predict_machine(model.heads["stacked"], model.heads["stacked_calibration"], features)
@@ -129,8 +184,27 @@ class ClassifierDetector(RowDetector):
             abstained = rows[np.isnan(features[:, : len(self.lm_columns)]).all(axis=1)]
             p[abstained] = np.nan
             used[abstained] = "lm_abstained"
+        for i in np.flatnonzero(~judged):
+            used[i] = unjudged[i]
         return pa.table({f"{self.name}.p_machine": pa.array(p, pa.float64()),
                          f"{self.name}.head": pa.array(used.tolist(), pa.string()), **extra})
+
+    def _encoder(self) -> Any:
+        if self.encoder_ is None:
+            from detectors.classifier.embed import Encoder
+
+            spec = self._manifest()["features"]["embed"]
+            self.encoder_ = Encoder(spec=spec["encoder"], max_tokens=spec["max_tokens"],
+                                    quantize=spec.get("quantize") == "int8",
+                                    device=self.device_ or resolve_device(self.device))  # setup may not have run
+        return self.encoder_
+
+    def _embed_scores(self, model: ClassifierModel, texts: list[str]) -> np.ndarray:
+        if self.device_ is None:
+            self.device_ = resolve_device(self.device)
+        embeddings = self._encoder().encode(texts)
+        features = embed_features(embeddings, texts, style=self._manifest()["features"]["embed"].get("style", False))
+        return predict_machine(model.heads["embed"], model.heads["embed_calibration"], features)
 
     def _lm_scores(self, batch: pa.Table, rows: np.ndarray) -> pa.Table:
         if all(c in batch.column_names for c in self.lm_columns):
@@ -141,17 +215,17 @@ class ClassifierDetector(RowDetector):
         return self.lm_.score(pa.table({TEXT: batch[TEXT].take(pa.array(rows))}))
 
     def _not_a_model(self) -> ModelFileError:
-        return ModelFileError(f"classifier: {self.model_dir!r} is not a trained model directory (no {MANIFEST}); "
+        return ModelFileError(f"classifier: {str(self.model_path)!r} is not a trained model directory (no {MANIFEST}); "
                               "train one with `filterkit train-detector` and pass --param classifier.model_dir=DIR")
 
     def _manifest(self) -> dict[str, Any]:
         """The model's manifest, read and checked once per instance (columns and rules need it before the heads)."""
         if self.manifest_ is None:
-            if not (Path(self.model_dir) / MANIFEST).is_file():
+            if not (self.model_path / MANIFEST).is_file():
                 raise self._not_a_model()
-            manifest = ClassifierModel.read_manifest(self.model_dir)
+            manifest = ClassifierModel.read_manifest(self.model_path)
             if self.head in ("stacked", "cascade") and "stacked" not in manifest["files"]:
-                raise ModelFileError(f"classifier: {self.model_dir} has no stacked head; retrain with --stack lm")
+                raise ModelFileError(f"classifier: {self.model_path} has no stacked head; retrain with --stack lm")
             self.manifest_ = manifest
         return self.manifest_
 
@@ -166,5 +240,5 @@ class ClassifierDetector(RowDetector):
 
     def _load(self) -> ClassifierModel:
         if self.model_ is None:
-            self.model_ = ClassifierModel.load(self.model_dir, manifest=self._manifest())
+            self.model_ = ClassifierModel.load(self.model_path, manifest=self._manifest())
         return self.model_

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import hashlib
 import json
+import zipfile
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any
@@ -66,10 +67,13 @@ class ClassifierModel:
         manifest = manifest if manifest is not None else cls.read_manifest(directory)
         heads = {}
         for head, entry in manifest["files"].items():
-            file = directory / entry["file"]
+            file = _inside(directory, entry["file"])
             if not file.is_file() or _sha256(file) != entry["sha256"]:
                 raise ModelFileError(f"{file}: missing or modified since it was written (SHA-256 mismatch)")
-            untrusted = set(sio.get_untrusted_types(file=file))
+            try:
+                untrusted = set(sio.get_untrusted_types(file=file))
+            except zipfile.BadZipFile as exc:
+                raise ModelFileError(f"{file}: not a skops file ({exc})") from exc
             if untrusted - ALLOWED_TYPES:
                 raise ModelFileError(f"{file}: holds types filterkit does not trust: "
                                      f"{sorted(untrusted - ALLOWED_TYPES)}")
@@ -95,6 +99,18 @@ class ClassifierModel:
             raise ModelFileError(f"{directory}: trained with scikit-learn {saved.get('sklearn')}, this is "
                                  f"{ours['sklearn']}; retrain it")
         return manifest
+
+
+def _inside(directory: Path, name: Any) -> Path:
+    """The file a manifest names, refused unless it lies in the model directory (no absolute path, no ``..``, no
+    symbolic link that leads out of it)."""
+    if not isinstance(name, str) or not name or Path(name).is_absolute():
+        raise ModelFileError(f"{directory}: the manifest names {name!r}; a model file must be a name inside the "
+                             "model directory")
+    file = directory / name
+    if not file.resolve().is_relative_to(directory.resolve()):
+        raise ModelFileError(f"{directory}: the manifest names {name!r}, which leads out of the model directory")
+    return file
 
 
 def _sha256(path: Path) -> str:

@@ -17,10 +17,11 @@ from sklearn.model_selection import GroupKFold
 from sklearn.pipeline import FeatureUnion, Pipeline
 from sklearn.preprocessing import StandardScaler
 
+from detectors.classifier.layout import training_texts
 from detectors.classifier.metrics import auroc, tpr_at_fpr
 from detectors.classifier.model import ClassifierModel
 from detectors.surface.style import STYLE_FEATURES, style_features
-from filterkit.contract.normalize import defend_texts, normalize_texts
+from filterkit.contract.normalize import normalize_texts
 
 log = logging.getLogger(__name__)
 LM_FEATURES = ("lm.loglik", "lm.logrank", "lm.entropy", "lm.fastdetect", "lm.gltr_top1", "lm.gltr_top10",
@@ -88,8 +89,10 @@ def stack_features(table: pa.Table, lm_columns: list[str], texts: list[str]) -> 
 
 def _head(kind: str, C: float, idf: bool = False) -> Any:
     if kind == "text":
-        model = LogisticRegression(C=C, solver="liblinear", max_iter=2000)
+        model = LogisticRegression(C=C, solver="liblinear", max_iter=2000, random_state=0)
         return Pipeline([("idf", TfidfTransformer(sublinear_tf=True)), ("model", model)]) if idf else model
+    if kind == "embed":
+        return Pipeline([("scale", StandardScaler()), ("model", LogisticRegression(C=C, max_iter=3000))])
     if kind == "logistic":
         return Pipeline([("impute", SimpleImputer(strategy="median")), ("scale", StandardScaler()),
                          ("model", LogisticRegression(C=1.0, max_iter=2000))])
@@ -126,7 +129,7 @@ def train_detector(table: pa.Table, cfg: TrainConfig, lm_scores: pa.Table | None
     raw = table[cfg.text_column].to_pylist()
     if any(t is None for t in raw):
         raise ValueError(f"text column {cfg.text_column!r} has null rows; filter them first")
-    texts = defend_texts(table[cfg.text_column])
+    texts = training_texts(table[cfg.text_column])
     groups = (np.asarray(table[cfg.group_column].to_pylist()) if cfg.group_column
               else opening_groups(raw, cfg.opening_words))
     if len(np.unique(groups)) < cfg.folds:
@@ -206,3 +209,23 @@ def train_from_parquet(paths: list[str], out_dir: str, cfg: TrainConfig, generat
         model.manifest["generated_with"] = asdict(generate)
     model.save(out_dir)
     return model
+
+
+def embed_features(embeddings: np.ndarray, texts: list[str], style: bool) -> np.ndarray:
+    """The embedding head's input: sentence embeddings, and the style statistics when the head uses them."""
+    return np.hstack([embeddings, style_features(texts)]) if style else np.asarray(embeddings)
+
+
+def train_embedding_head(X: np.ndarray, y: np.ndarray, groups: np.ndarray, C: float = 1.0, folds: int = 5,
+                         target_fpr: float = 0.01) -> tuple[dict[str, Any], dict[str, Any]]:
+    """A scaled logistic regression on frozen embeddings (``embed_features``), Platt-calibrated out of fold.
+
+    Returns the heads (``embed``, ``embed_calibration``) and out-of-fold metrics whose ``threshold`` removes at
+    most ``target_fpr`` of the training humans as scored by models that never saw their group.
+    """
+    if len(np.unique(groups)) < folds:
+        raise ValueError(f"only {len(np.unique(groups))} groups; need at least {folds} for {folds}-fold CV")
+    dv = _out_of_fold("embed", C, X, y, groups, folds)
+    heads = {"embed": _head("embed", C).fit(X, y), "embed_calibration": calibrator(dv, y)}
+    p = heads["embed_calibration"].predict_proba(dv.reshape(-1, 1))[:, 1]
+    return heads, {"embed": _metrics(y, p, target_fpr)}

@@ -8,7 +8,7 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.dataset as ds
 
-from filterkit.contract.detector import ROW, SHARD, TEXT, Column, CorpusDetector
+from filterkit.contract.detector import REMOVED_ANYWAY, ROW, SHARD, TEXT, Column, CorpusDetector
 from filterkit.contract.normalize import normalize_texts
 from filterkit.stage.rules import Rule
 
@@ -17,7 +17,8 @@ from filterkit.stage.rules import Rule
 class ExactDuplicates(CorpusDetector):
     """Hash of the text after NFKC, zero-width stripping, case folding and whitespace collapsing.
 
-    Keeps the first occurrence in corpus order (shard, then row) and marks the others as duplicates.
+    Keeps the first occurrence in corpus order (shard, then row) that no other rule removes (the first of all when
+    other rules remove every copy) and marks the others as duplicates.
     """
 
     name = "exact"
@@ -37,11 +38,13 @@ class ExactDuplicates(CorpusDetector):
         return pa.table({"h0": halves[:, 0], "h1": halves[:, 1]})
 
     def reduce(self, keys: ds.Dataset) -> pa.Table:
-        """Group equal hashes; within a group the smallest (shard, row) is the original."""
-        t = keys.to_table(columns=["h0", "h1", SHARD, ROW])
+        """Group equal hashes; within a group the smallest (shard, row) that no other rule removes is the original."""
+        anyway = REMOVED_ANYWAY in keys.schema.names
+        t = keys.to_table(columns=["h0", "h1", SHARD, ROW] + ([REMOVED_ANYWAY] if anyway else []))
         h0, h1 = t["h0"].to_numpy(), t["h1"].to_numpy()
         shard, row = t[SHARD].to_numpy(), t[ROW].to_numpy()
-        order = np.lexsort((row, shard, h1, h0))
+        removed = t[REMOVED_ANYWAY].to_numpy(zero_copy_only=False) if anyway else np.zeros(len(h0), bool)
+        order = np.lexsort((row, shard, removed, h1, h0))
         h0s, h1s = h0[order], h1[order]
         starts = np.ones(len(order), dtype=bool)
         starts[1:] = (h0s[1:] != h0s[:-1]) | (h1s[1:] != h1s[:-1])

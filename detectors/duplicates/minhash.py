@@ -21,7 +21,7 @@ import pyarrow.dataset as ds
 
 from detectors.duplicates.components import read_labels, receive, send, star_components, start
 from detectors.duplicates.shingles import MinHashParams, Unit, band_keys
-from filterkit.contract.detector import ROW, SHARD, TEXT, Column, CorpusDetector, ReduceContext
+from filterkit.contract.detector import REMOVED_ANYWAY, ROW, SHARD, TEXT, Column, CorpusDetector, ReduceContext
 from filterkit.stage.rules import Rule
 
 Keep = Literal["first", "longest", "most_human"]
@@ -86,7 +86,8 @@ class MinHashDuplicates(CorpusDetector):
     rows are chosen for it with ``lsh_weights`` (false-positive, false-negative), weighted towards recall
     because verification removes the false candidates. ``keep`` picks the survivor of a cluster: the
     first in corpus order, the longest text, or the lowest ``machine_score`` (a column another detector
-    writes; rows without it count as most machine-like, and a cluster without any falls back to first).
+    writes; rows without it count as most machine-like, and a cluster without any falls back to first), among
+    the members no other rule removes (all of them when other rules remove every member).
     Documents with no shingle (empty after normalisation) are never near-duplicates of anything.
     """
 
@@ -214,17 +215,22 @@ class MinHashDuplicates(CorpusDetector):
         return out.sort_by([(SHARD, "ascending"), (ROW, "ascending")])
 
     def _survivors(self, reader: _ColumnReader, label: np.ndarray) -> np.ndarray:
-        """For every cluster label (the position of its first row), the position of the row that stays."""
+        """For every cluster label (the position of its first row), the position of the row that stays: by the keep
+        policy among the members that no other rule removes (``REMOVED_ANYWAY``), or among all if it removes all."""
         n = len(label)
         position = np.arange(n)
-        if self.keep == "first":
+        anyway = reader.has(REMOVED_ANYWAY)
+        if self.keep == "first" and not anyway:
             return position
-        if self.keep == "longest":
+        if self.keep == "first":
+            preference = np.zeros(n)
+        elif self.keep == "longest":
             preference = -reader.column(_LENGTH).astype(np.float64)
         else:
             preference = reader.column(_MACHINE, fill=np.nan).astype(np.float64)
             preference = np.where(np.isnan(preference), np.inf, preference)
-        order = np.lexsort((position, preference, label))
+        removed = reader.column(REMOVED_ANYWAY, fill=False) if anyway else np.zeros(n, bool)
+        order = np.lexsort((position, preference, removed, label))
         first_of_label = np.ones(n, dtype=bool)
         first_of_label[1:] = label[order][1:] != label[order][:-1]
         survivor = position.copy()
@@ -242,6 +248,10 @@ class _ColumnReader:
     def count(self) -> int:
         """Rows in every fragment."""
         return sum(f.count_rows() for f in self.fragments)
+
+    def has(self, name: str) -> bool:
+        """Whether the keys have a column ``name`` (every fragment or none: one run wrote them all)."""
+        return bool(self.fragments) and name in self.fragments[0].physical_schema.names
 
     def column(self, name: str, fill: float | int | None = None) -> np.ndarray:
         """The whole column as numpy; nulls become ``fill`` (which must then be given)."""

@@ -44,6 +44,9 @@ executor lends a corpus-wide reduce."""
 SHARD = "_shard"
 ROW = "_row"
 """Position columns that corpus-wide detectors carry from ``map`` to ``reduce``: they say which row a key is."""
+REMOVED_ANYWAY = "_removed_anyway"
+"""A keys column the pipeline adds when the run has rules that read no corpus-wide column: true where those rules
+remove the row whatever ``reduce`` finds, so that a dedup can choose its survivors among the other rows."""
 
 
 @dataclass(frozen=True)

@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import re
 from collections import Counter
+from collections.abc import Iterator
 from functools import cache
 
 import numpy as np
@@ -69,45 +70,90 @@ def _repair_word(word: str) -> str:
 
 def repair_case(text: str, first_letters: bool = True) -> str:
     """Undo letter-case swaps: inside a word by its letters, on a first letter by how the text writes it elsewhere."""
-    tokens = [(m.start(), m.end(), m.group(0)) for m in _TOKENS.finditer(text)]
-    seen = Counter(w for _, _, w in tokens)
-    words: list[tuple[int, int, str, bool]] = []  # start, end, repaired word, opens a sentence
+    # Two passes over the words that keep counts per distinct form, never a list of every token: a long document
+    # costs its repaired copy and a small bounded overhead (#30: a list of tokens took about 68 bytes per byte).
+    seen: Counter[str] = Counter()  # mixed-case forms: one written twice ("McCormack ... McCormack") is meant
+    deferred: Counter[tuple[str, bool]] = Counter()  # mixed-case forms by whether they open a sentence
+    written: tuple[Counter[str], Counter[str]] = (Counter(), Counter())  # mid-sentence words, lower-cased, by case
+    for _, _, w, first in _words(text):
+        if _repair_word(w) != w:
+            seen[w] += 1
+            deferred[w, first] += 1
+        elif first_letters:
+            _count(written, w, first, 1)
+    # A mixed-case form written twice or a Mc/Mac name is meant that way; every other one is repaired inside.
+    fixed = {w: w if n > 1 or _NAME.fullmatch(w) else _repair_word(w) for w, n in seen.items()}
+    if first_letters:
+        for (w, first), n in deferred.items():
+            _count(written, fixed[w], first, n)
+    out = _Splice(text)
+    for start, end, w, first in _words(text):
+        new = fixed.get(w, w)
+        if first_letters:
+            new = _first_letter(new, first, written)
+        if new != w:
+            out.replace(start, end, new)
+    return out.result()
+
+
+def _words(text: str) -> Iterator[tuple[int, int, str, bool]]:
+    """Each word's start, end, the word, and whether it opens a sentence (follows a mark, or starts the text)."""
     opens = True
-    for start, end, w in tokens:
+    for m in _TOKENS.finditer(text):
+        w = m.group(0)
         if not w[0].isalnum() and w[0] not in "@#":
             opens = True
             continue
         if w.isalpha():
-            # A mixed-case form written twice ("McCormack ... McCormack") or a Mc/Mac name is meant that way.
-            words.append((start, end, w if seen[w] > 1 or _NAME.fullmatch(w) else _repair_word(w), opens))
+            yield m.start(), m.end(), w, opens
         opens = False
-    if not first_letters:
-        return _join(text, words)
-    # Mid-sentence, "The" among many "the" (or "london" among "London") is a swapped first letter.
-    capitalised = Counter()
-    for _, _, w, first in words:
-        if not first and (len(w) == 1 or not w.isupper()):
-            capitalised[w.lower(), w[0].isupper()] += 1
-    repaired = []
-    for start, end, w, first in words:
-        if not first and (len(w) == 1 or not w.isupper()):
-            key = w.lower()
-            if w[0].isupper() and (capitalised[key, False] > capitalised[key, True]
-                                   or key in _function_words() and capitalised[key, True] == 1):
-                w = key
-            elif w[0].islower() and capitalised[key, True] > capitalised[key, False]:
-                w = w[0].upper() + w[1:]
-        repaired.append((start, end, w, first))
-    return _join(text, repaired)
 
 
-def _join(text: str, words: list[tuple[int, int, str, bool]]) -> str:
-    out, last = [], 0
-    for start, end, w, _ in words:
-        out += [text[last:start], w]
-        last = end
-    out.append(text[last:])
-    return "".join(out)
+def _judged(w: str, first: bool) -> bool:
+    """Whether a word's first letter is judged by the text's other spellings: mid-sentence, and not an acronym."""
+    return not first and (len(w) == 1 or not w.isupper())
+
+
+def _count(written: tuple[Counter[str], Counter[str]], w: str, first: bool, n: int) -> None:
+    if _judged(w, first):
+        written[w[0].isupper()][w.lower()] += n
+
+
+def _first_letter(w: str, first: bool, written: tuple[Counter[str], Counter[str]]) -> str:
+    """Mid-sentence, "The" among many "the" (or "london" among "London") is a swapped first letter."""
+    if not _judged(w, first):
+        return w
+    lower, upper = written[False][w.lower()], written[True][w.lower()]
+    if w[0].isupper() and (lower > upper or w.lower() in _function_words() and upper == 1):
+        return w.lower()
+    if w[0].islower() and upper > lower:
+        return w[0].upper() + w[1:]
+    return w
+
+
+class _Splice:
+    """A text with some of its spans replaced, built in pieces joined as they accumulate (a bounded overhead)."""
+
+    _JOIN_EVERY = 4096
+
+    def __init__(self, text: str) -> None:
+        self.text, self.last = text, 0
+        self.pieces: list[str] = []
+        self.chunks: list[str] = []
+
+    def replace(self, start: int, end: int, word: str) -> None:
+        self.pieces += [self.text[self.last:start], word]
+        self.last = end
+        if len(self.pieces) >= self._JOIN_EVERY:
+            self.chunks.append("".join(self.pieces))
+            self.pieces = []
+
+    def result(self) -> str:
+        if not self.pieces and not self.chunks:
+            return self.text
+        self.chunks.append("".join([*self.pieces, self.text[self.last:]]))
+        self.pieces = []
+        return "".join(self.chunks) if len(self.chunks) > 1 else self.chunks[0]
 
 
 def defend_texts(texts: pa.Array | pa.ChunkedArray) -> list[str]:
@@ -123,8 +169,12 @@ def defend_texts(texts: pa.Array | pa.ChunkedArray) -> list[str]:
         counts = pc.count_substring_regex(rows, MIXED_CASE_WORDS).to_numpy(zero_copy_only=False)
         swapped[some] = counts > REPAIR_SHARE * pc.count_substring_regex(rows, WORDS).to_numpy(zero_copy_only=False)
     values = [t or "" for t in out.to_pylist()]
-    # Rows with a homoglyph or a case swap are found above: only those (usually few) rows need Python.
+    del out
+    # Rows with a homoglyph or a case swap are found above: only those (usually few) rows need Python. Each row's
+    # text is held once while it is repaired (the list lets go of it), so a long text costs about two copies.
     for i in (homoglyphs | mixed).nonzero()[0]:
-        text = values[i].translate(_HOMOGLYPHS) if homoglyphs[i] else values[i]
+        text, values[i] = values[i], ""
+        if homoglyphs[i]:
+            text = text.translate(_HOMOGLYPHS)
         values[i] = repair_case(text, first_letters=swapped[i]) if mixed[i] else text
     return values

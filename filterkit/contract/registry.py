@@ -25,7 +25,10 @@ def detector_class(name: str) -> type[Detector]:
     if name not in registry:
         raise ValueError(f"unknown detector {name!r}; known detectors: {', '.join(sorted(registry))}")
     module, _, attr = registry[name].partition(":")
-    cls = getattr(importlib.import_module(module), attr)
+    try:
+        cls = getattr(importlib.import_module(module), attr)
+    except (ImportError, AttributeError) as exc:  # a typo in a dotted name, or a plugin missing a dependency
+        raise ValueError(f"detector {name!r}: cannot import {registry[name]}: {exc}") from exc
     if not (isinstance(cls, type) and issubclass(cls, Detector)):
         raise ValueError(f"{registry[name]} is not a filterkit Detector")
     return cls

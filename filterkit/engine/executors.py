@@ -7,6 +7,9 @@ from __future__ import annotations
 
 import logging
 import multiprocessing
+import os
+import threading
+import time
 from abc import ABC, abstractmethod
 from collections.abc import Callable, Iterable, Iterator
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
@@ -15,6 +18,7 @@ from dataclasses import dataclass
 from typing import Any, ClassVar, TypeVar
 
 log = logging.getLogger(__name__)
+_PARENT_POLL_S = 0.5
 T = TypeVar("T")
 R = TypeVar("R")
 
@@ -72,7 +76,8 @@ class LocalExecutor(Executor):
             return
         # spawn, not fork: torch and Arrow keep threads that a forked child would inherit half-locked.
         context = multiprocessing.get_context("spawn")
-        pool = ProcessPoolExecutor(max_workers=min(self.workers, len(tasks)), mp_context=context)
+        pool = ProcessPoolExecutor(max_workers=min(self.workers, len(tasks)), mp_context=context,
+                                   initializer=exit_with_parent, initargs=(os.getpid(),))
         try:
             pending: dict[Future, tuple[Any, int]] = {pool.submit(fn, t): (t, 1) for t in tasks}
             while pending:
@@ -100,3 +105,18 @@ class LocalExecutor(Executor):
                 log.warning("task failed (attempt %d): %r", attempt, exc)
                 error = repr(exc)
         return TaskFailure(task, error, self.retries + 1)
+
+
+def exit_with_parent(parent: int) -> None:
+    """Make this process exit soon after ``parent`` is gone (a pool worker's initializer).
+
+    A pool's workers outlive a driver killed by SIGKILL, each holding its models, and keep the pool's resource
+    tracker alive with them: a daemon thread ends the worker once its parent has changed (the dead driver's
+    children pass to another process), and the tracker then sees its last user go and exits too.
+    """
+    def watch() -> None:
+        while os.getppid() == parent:
+            time.sleep(_PARENT_POLL_S)
+        os._exit(1)
+
+    threading.Thread(target=watch, name="filterkit-exit-with-parent", daemon=True).start()

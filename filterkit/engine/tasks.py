@@ -9,6 +9,7 @@ import logging
 import shutil
 import time
 from collections.abc import Callable, Iterator
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -18,7 +19,7 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from filterkit.config import FilterConfig
-from filterkit.contract.detector import ROW, SHARD, CorpusDetector, Detector, ReduceContext
+from filterkit.contract.detector import REMOVED_ANYWAY, ROW, SHARD, CorpusDetector, Detector, ReduceContext
 from filterkit.engine.executors import Executor
 from filterkit.engine.report import write_samples
 from filterkit.engine.scoring import (
@@ -40,15 +41,29 @@ from filterkit.io.sources import (
     validate,
 )
 from filterkit.io.storage import delete, write_parquet, write_table
-from filterkit.stage.rules import FILTER_DECISION, FILTER_REASON, WEIGHT, FilterStage
+from filterkit.stage.rules import FILTER_DECISION, FILTER_REASON, WEIGHT, FilterStage, Rule
 
 log = logging.getLogger(__name__)
 _LOG_EVERY_S = 30.0
+_rows_reported: Callable[[str, int], None] | None = None
+
+
+@contextmanager
+def reporting_rows(report: Callable[[str, int], None] | None) -> Iterator[None]:
+    """Within the block, a map task that runs in this process calls ``report(shard name, rows done)`` after each
+    batch (a task in another process reports nothing: its driver counts its rows when it ends)."""
+    global _rows_reported
+    before, _rows_reported = _rows_reported, report
+    try:
+        yield
+    finally:
+        _rows_reported = before
 
 
 @dataclass(frozen=True)
 class ShardTask:
-    """One shard of one run, with the filter stage the driver built (decide reads it, map does not)."""
+    """One shard of one run, with the filter stage the driver built (decide applies it; map applies the rules that
+    read no corpus-wide column, so that a dedup keeps a row those rules do not remove)."""
 
     shard: Shard
     out: str
@@ -58,6 +73,8 @@ class ShardTask:
     """Corpus-wide detectors whose per-row results decide joins to the shard."""
     work: str | None = None
     """The run's local working directory (None: the layout's default)."""
+    json_schema: pa.Schema | None = None
+    """The types the run fixed for JSON Lines fields (``filterkit.io.readers.json_schema``)."""
 
     @property
     def layout(self) -> Layout:
@@ -116,26 +133,29 @@ def map_shard(task: ShardTask) -> MapStats:
     cfg, shard, lay = task.config, task.shard, task.layout
     dets = load_detectors(cfg.detectors)
     out = _MapOutputs(keys={d.name: _Pieces() for d in dets if isinstance(d, CorpusDetector)})
-    for rows, batch in _batches(shard, cfg.batch_size, cfg.text_column, out):
+    local = _local_rules(task.stage, dets)
+    for rows, batch in _batches(shard, cfg.batch_size, cfg.text_column, out, task.json_schema):
         checked = validate(batch, rows, shard.source, cfg.text_column, cfg.id_column, cfg.max_text_bytes,
                            lines=shard.format == "jsonl")
         out.quarantine.add(checked.bad)
         good, failed = defend_and_score(dets, checked.good, cfg, shard.source,
                                         to_run(dets, checked.good, cfg.reuse_scores))
-        _emit_keys(dets, good, cfg.text_column, shard, out.keys)
+        _emit_keys(dets, good, cfg.text_column, shard, out.keys, local)
         out.quarantine.add(without_defended_text(failed))
         out.scored.add(without_defended_text(good))
+        if _rows_reported is not None and len(rows):
+            _rows_reported(shard.name, min(shard.num_rows, max(0, int(rows[-1]) + 1 - shard.row_offset)))
     stats = out.write(lay, shard, time.perf_counter() - start, cfg.text_column)
     stats.write(lay.stats("map", shard))
     lay.mark_done(f"map-{shard.name}")
     return stats
 
 
-def _batches(shard: Shard, batch_size: int, text_column: str,
-             out: _MapOutputs) -> Iterator[tuple[np.ndarray, pa.RecordBatch]]:
+def _batches(shard: Shard, batch_size: int, text_column: str, out: _MapOutputs,
+             json_schema: pa.Schema | None = None) -> Iterator[tuple[np.ndarray, pa.RecordBatch]]:
     """The shard's readable batches; undecodable ranges and malformed lines go to ``out``; progress every 30 s."""
     logged = time.perf_counter()
-    for item in read_shard(shard, batch_size, text_column):
+    for item in read_shard(shard, batch_size, text_column, json_schema):
         if isinstance(item, FileFailure):
             out.unreadable.append(item)
         elif isinstance(item, Quarantined):
@@ -154,16 +174,31 @@ def _working(table: pa.Table, text_column: str) -> tuple[str, ...]:
     return (text_column,) if head != text_column and head in table.column_names else ()
 
 
+def _local_rules(stage: FilterStage, dets: tuple[Detector, ...]) -> list[Rule] | None:
+    """The rules that remove a row whatever the corpus-wide step finds: those that read no corpus-wide detector's
+    column, when any rule alone removes a row (``combine: any``); None when there are none."""
+    corpus = {c for d in dets if isinstance(d, CorpusDetector) for c in d.columns}
+    rules = [r for r in stage.rules if r.column not in corpus and r.by not in corpus]
+    return rules if rules and stage.combine == "any" else None
+
+
 def _emit_keys(dets: tuple[Detector, ...], good: pa.Table, text_column: str, shard: Shard,
-               keys: dict[str, _Pieces]) -> None:
-    """Each corpus-wide detector's keys for the batch, with the position columns its reduce joins back by."""
+               keys: dict[str, _Pieces], local: list[Rule] | None = None) -> None:
+    """Each corpus-wide detector's keys for the batch, with the position columns its reduce joins back by, and
+    (with ``local`` rules) which rows those rules remove anyway."""
     if not good.num_rows:
         return
+    removed = None
+    if local is not None:
+        # A rule on a column this file lacks fails at decide; here it just does not count.
+        fired = [r.fires(good) for r in local if r.column in good.column_names and r.by in (None, *good.column_names)]
+        removed = pa.array(np.any(fired, axis=0) if fired else np.zeros(good.num_rows, bool))
     for d in dets:
         if isinstance(d, CorpusDetector):
             k = d.map(detector_view(good, d, text_column))
             k = k.append_column(SHARD, pa.array(np.full(good.num_rows, shard.index, np.int32)))
-            keys[d.name].add(k.append_column(ROW, good[SOURCE_ROW]))
+            k = k.append_column(ROW, good[SOURCE_ROW])
+            keys[d.name].add(k if removed is None else k.append_column(REMOVED_ANYWAY, removed))
 
 
 @dataclass(frozen=True)
@@ -188,7 +223,8 @@ def reduce_detector(task: ReduceTask, spread_over: Executor | None = None) -> Re
     lay = Layout(task.out, task.work)
     (det,) = [d for d in load_detectors(task.config.detectors) if d.name == task.detector]
     assert isinstance(det, CorpusDetector)
-    files = tuple(str(p) for name in task.shards if (p := lay.keys_dir(det.name) / f"{name}.parquet").exists())
+    files = tuple(str(p) for name in task.shards
+                  if _has_rows(lay, name, p := lay.keys_dir(det.name) / f"{name}.parquet", f"reduce {det.name}"))
     if not files:  # no valid row anywhere: nothing to reduce
         lay.mark_done(f"reduce-{det.name}")
         return ReduceStats(det.name, 0, time.perf_counter() - start)
@@ -209,6 +245,38 @@ def reduce_detector(task: ReduceTask, spread_over: Executor | None = None) -> Re
     return stats
 
 
+def _has_rows(lay: Layout, shard: str, path: Path, task: str) -> bool:
+    """Whether the map of ``shard`` wrote rows to ``path`` (as its stats say); a missing input is an error, never an
+    empty shard."""
+    valid = MapStats.read(lay.stats("map", shard)).valid
+    if valid and not path.exists():
+        raise FileNotFoundError(f"{task}: {path} is missing, though the map of {shard} wrote {valid} rows to it; "
+                                "--resume scores the shard again")
+    return bool(valid)
+
+
+def reopen_lost(lay: Layout, shards: list[Shard], detectors: tuple[str, ...]) -> list[str]:
+    """Un-mark finished map and reduce tasks whose outputs a decide still to run needs but that are gone, and
+    return their names: a finished run deletes its working files, and a decide whose marker was lost needs them
+    again. Tasks give the same bytes every time, so running them again changes nothing else."""
+    pending = [s for s in shards if not lay.is_done(f"decide-{s.name}")]
+    if not pending and all(lay.is_done(f"reduce-{d}") for d in detectors):
+        return []
+    valid = {s.name: MapStats.read(lay.stats("map", s)).valid for s in shards if lay.is_done(f"map-{s.name}")}
+    needed = {s.name for s in pending if valid.get(s.name)}
+    reopened = [f"reduce-{d}" for d in detectors if lay.is_done(f"reduce-{d}")
+                and any(not lay.reduced(d, name).exists() for name in needed)]
+    for name in reopened:
+        lay.unmark(name)
+    rekey = [d for d in detectors if not lay.is_done(f"reduce-{d}")]  # a reduce to run reads every shard's keys
+    for s in shards:
+        if valid.get(s.name) and ((s.name in needed and not lay.scored(s).exists())
+                                  or any(not lay.keys(d, s).exists() for d in rekey)):
+            lay.unmark(f"map-{s.name}")
+            reopened.append(f"map-{s.name}")
+    return reopened
+
+
 def _split_by_shard(result: pa.Table, path_of: Callable[[int], Path]) -> None:
     """Write a reduce's rows (sorted by shard) as one file per shard."""
     shard_ids = result[SHARD].to_numpy()
@@ -225,7 +293,7 @@ def decide_shard(task: ShardTask) -> DecideStats:
     kept, removed = _Pieces(), _Pieces()
     stats = DecideStats(shard.name)
     path = lay.scored(shard)
-    if path.exists():
+    if _has_rows(lay, shard.name, path, f"decide {shard.name}"):
         table = pq.read_table(path)
         for name in task.joins:
             table = _join_reduced(table, pq.read_table(lay.reduced(name, shard.name)), name)
@@ -233,7 +301,7 @@ def decide_shard(task: ShardTask) -> DecideStats:
         table = table.drop_columns([c for c in (FILTER_REASON, FILTER_DECISION, WEIGHT) if c in table.column_names])
         decision = task.stage.decide(table)
         stats.flagged = int(decision.remove.sum())
-        write_samples(table, decision.remove, lay.samples(shard))
+        write_samples(table, decision.remove, lay.samples(shard), decision.reason)
         stats.filter_reasons = count_labels(decision.reason.to_pylist(), sep=";")
         table = table.append_column(FILTER_REASON, decision.reason)
         if cfg.mode == "drop":

@@ -6,6 +6,7 @@ breaks part-way (a truncated compressed stream) keeps the rows read before the b
 """
 from __future__ import annotations
 
+import base64
 import json
 from collections.abc import Iterator
 from dataclasses import dataclass
@@ -16,7 +17,7 @@ import pyarrow as pa
 import pyarrow.dataset as ds
 import pyarrow.ipc as ipc
 
-from filterkit.io.fs import resolve
+from filterkit.io.fs import is_remote, resolve
 from filterkit.io.sources import (
     QUARANTINE_ERROR,
     QUARANTINE_RAW,
@@ -52,8 +53,17 @@ class Quarantined:
 Item = Rows | Quarantined | FileFailure
 
 
-def plan_shards(files: list[InputFile], rows_per_shard: int, max_shard_bytes: int | None = None
-                ) -> tuple[list[Shard], list[FileFailure]]:
+@dataclass(frozen=True)
+class Plan:
+    """Every input file in one of three places: cut into shards, failed (as data), or empty (no rows, no shard)."""
+
+    shards: list[Shard]
+    failures: list[FileFailure]
+    empty: list[str]
+    """Sources of the files that hold no row."""
+
+
+def plan_files(files: list[InputFile], rows_per_shard: int, max_shard_bytes: int | None = None) -> Plan:
     """Cut files into shards of at most ``rows_per_shard`` rows; files that cannot be read fail here, as data.
 
     With ``max_shard_bytes``, a Parquet file's shards also hold no more rows than fit in it at the file's mean
@@ -61,18 +71,32 @@ def plan_shards(files: list[InputFile], rows_per_shard: int, max_shard_bytes: in
     """
     shards: list[Shard] = []
     failures: list[FileFailure] = []
+    empty: list[str] = []
     for f in files:
         planner = {"parquet": _plan_parquet, "jsonl": _plan_jsonl, "arrow": _plan_arrow}[f.format]
         planned, failed = planner(f, rows_per_shard, max_shard_bytes)
         shards += [Shard(len(shards) + i, *s) for i, s in enumerate(planned)]
         failures += failed
-    return shards, failures
+        if not planned and not failed:
+            empty.append(f.source)
+    return Plan(shards, failures, empty)
 
 
-def read_shard(shard: Shard, batch_size: int, text_column: str = "text") -> Iterator[Item]:
-    """Every row of ``shard``, in order, in batches of at most ``batch_size`` rows."""
+def plan_shards(files: list[InputFile], rows_per_shard: int, max_shard_bytes: int | None = None
+                ) -> tuple[list[Shard], list[FileFailure]]:
+    """``plan_files``'s shards and failures."""
+    plan = plan_files(files, rows_per_shard, max_shard_bytes)
+    return plan.shards, plan.failures
+
+
+def read_shard(shard: Shard, batch_size: int, text_column: str = "text",
+               json_schema: pa.Schema | None = None) -> Iterator[Item]:
+    """Every row of ``shard``, in order, in batches of at most ``batch_size`` rows.
+
+    ``json_schema`` fixes the types of JSON Lines fields (``json_schema``): what does not fit is quarantined.
+    """
     if shard.format == "jsonl":
-        return _read_jsonl(shard, batch_size, text_column)
+        return _read_jsonl(shard, batch_size, text_column, json_schema)
     if shard.format == "arrow":
         return _read_arrow(shard, batch_size)
     return _read_parquet(shard, batch_size)
@@ -207,7 +231,7 @@ _CODECS = {".gz": "gzip", ".zst": "zstd", ".zstd": "zstd", ".bz2": "bz2", ".lz4"
 
 
 def _codec(uri: str) -> str | None:
-    path = uri.split("?", 1)[0]
+    path = uri.split("?", 1)[0] if is_remote(uri) else uri  # a local name keeps its "?"
     return next((codec for suffix, codec in _CODECS.items() if path.endswith(suffix)), None)
 
 
@@ -263,26 +287,26 @@ def _lines(uri: str, skip: int, byte_offset: int | None) -> Iterator[bytes]:
         yield tail
 
 
-def _read_jsonl(shard: Shard, batch_size: int, text_column: str) -> Iterator[Item]:
+def _read_jsonl(shard: Shard, batch_size: int, text_column: str, schema: pa.Schema | None) -> Iterator[Item]:
     pending: list[bytes] = []
     row = shard.row_offset
     try:
         for line in _lines(shard.path, shard.row_offset, shard.byte_offset):
             pending.append(line)
             if len(pending) == batch_size or row + len(pending) == shard.row_offset + shard.num_rows:
-                yield from _parse_lines(pending, row, shard.source, text_column)
+                yield from _parse_lines(pending, row, shard.source, text_column, schema)
                 row += len(pending)
                 pending = []
                 if row >= shard.row_offset + shard.num_rows:
                     return
     except UNREADABLE as exc:
-        yield from _parse_lines(pending, row, shard.source, text_column)
+        yield from _parse_lines(pending, row, shard.source, text_column, schema)
         row += len(pending)
         rest = shard.row_offset + shard.num_rows - row
         yield FileFailure(shard.source, f"cannot read lines {row + 1}-{row + rest}: {exc}", row, rest)
         return
     if pending:
-        yield from _parse_lines(pending, row, shard.source, text_column)
+        yield from _parse_lines(pending, row, shard.source, text_column, schema)
         row += len(pending)
     if row < shard.row_offset + shard.num_rows:
         rest = shard.row_offset + shard.num_rows - row
@@ -296,8 +320,12 @@ def _loads(line: bytes) -> object:
         return exc
 
 
-def _parse_lines(lines: list[bytes], first_row: int, source: str, text_column: str) -> Iterator[Item]:
+def _parse_lines(lines: list[bytes], first_row: int, source: str, text_column: str,
+                 schema: pa.Schema | None = None) -> Iterator[Item]:
     """One block of lines as records; lines that are not JSON objects go to quarantine with their line number.
+
+    With ``schema`` (``json_schema``), every field has the type it fixes, whatever the block holds; without, the
+    block's own values decide.
 
     Lines are parsed by ``json`` and built into Arrow column by column, not by ``pyarrow.json``, which reads
     date-like strings as timestamps and would change a crawl's fields (and a date-like text) on the way through.
@@ -319,14 +347,14 @@ def _parse_lines(lines: list[bytes], first_row: int, source: str, text_column: s
         else:
             what = value if isinstance(value, Exception) else f"a JSON {type(value).__name__}, not an object"
             errors[i] = ("malformed_json", f"{source} line {rows[i] + 1}: malformed JSON line: {what}")
-    columns, conflicts = _columns(records)
+    columns, conflicts = _columns(records) if schema is None else _fixed_columns(records, schema)
     for j, message in conflicts.items():
         errors[good[j]] = ("json_types", f"{source} line {rows[good[j]] + 1}: {message}")
     if conflicts:
         keep = np.array([j not in conflicts for j in range(len(records))], dtype=bool)
         columns = {k: v.filter(pa.array(keep)) for k, v in columns.items()}
         good = [i for j, i in enumerate(good) if keep[j]]
-    if not columns:  # every object in the block is {}: no text to read
+    if not any(records):  # every object in the block is {}: no text to read
         errors |= {i: ("null_text", f"{source} line {rows[i] + 1}: the JSON object has no fields") for i in good}
         good = []
     if good:
@@ -378,6 +406,147 @@ def _columns(records: list[dict]) -> tuple[dict[str, pa.Array], dict[int, str]]:
             it = iter(values.to_pylist())
             columns[k] = pa.array([None if j in conflicts else next(it) for j in range(len(records))], values.type)
     return columns, conflicts
+
+
+def json_schema(files: list[InputFile], text_column: str = "text") -> pa.Schema:
+    """The type a run fixes for every JSON Lines field, from the first lines of each JSON Lines file, in order.
+
+    Types the files' first lines give one field are widened where they can be (integers and floats to floats, two
+    objects to one with the keys of both); where they cannot (a number and a string), and where no sampled line
+    gave the field a value (null, ``[]``, ``{}``), the type stays open (null): the readers then write the field's
+    values as their JSON text. A field no sampled line has is written as JSON text too. The text is a string
+    whatever the first lines hold (a line whose text is not one is quarantined as ``not_text`` before this applies).
+    """
+    fields: dict[str, pa.DataType] = {}
+    conflicting: set[str] = set()
+    for f in files:
+        if f.format != "jsonl":
+            continue
+        for field in file_schema(f):
+            have = fields.setdefault(field.name, field.type)
+            if field.name in conflicting or have == field.type:
+                continue
+            try:
+                fields[field.name] = pa.unify_schemas([pa.schema([field.with_type(have)]), pa.schema([field])],
+                                                      promote_options="permissive").field(0).type
+            except (pa.ArrowInvalid, pa.ArrowTypeError, NotImplementedError):
+                fields[field.name] = pa.null()
+                conflicting.add(field.name)
+    head, _, rest = text_column.partition(".")
+    if text_column in fields:
+        fields[text_column] = pa.string()
+    elif rest and head in fields:
+        fields[head] = _string_at(fields[head], rest)
+    return pa.schema(list(fields.items()))
+
+
+def _string_at(t: pa.DataType, path: str) -> pa.DataType:
+    """``t`` with the field at a dotted path of struct fields made a string (``t`` as it is if there is none)."""
+    name, _, rest = path.partition(".")
+    if not pa.types.is_struct(t) or t.get_field_index(name) < 0:
+        return t
+    i = t.get_field_index(name)
+    inner = _string_at(t.field(i).type, rest) if rest else pa.string()
+    return pa.struct([t.field(j).with_type(inner) if j == i else t.field(j) for j in range(t.num_fields)])
+
+
+def schema_to_text(schema: pa.Schema) -> str:
+    """A schema as text for a JSON file (``schema_from_text`` reads it back, equal)."""
+    return base64.b64encode(schema.serialize().to_pybytes()).decode("ascii")
+
+
+def schema_from_text(text: str) -> pa.Schema:
+    """The schema ``schema_to_text`` wrote."""
+    return ipc.read_schema(pa.py_buffer(base64.b64decode(text)))
+
+
+def _fixed_columns(records: list[dict], schema: pa.Schema) -> tuple[dict[str, pa.Array], dict[int, str]]:
+    """A column for every field of ``schema``, of its type (nulls where a record has no value), then the records'
+    other fields as JSON text; and the records whose value does not fit its field's type, with why."""
+    columns: dict[str, pa.Array] = {}
+    conflicts: dict[int, str] = {}
+    for field in schema:
+        values = [r.get(field.name) for r in records]
+        columns[field.name], misfits = _fixed_column(values, field.type)
+        for j in misfits:
+            conflicts.setdefault(j, f"field {field.name!r} is a JSON {_kind(values[j])} here, which does not fit "
+                                    f"the type {_written(field.type)} that the inputs' first lines fixed for it")
+    for k in dict.fromkeys(k for r in records for k in r):
+        if k not in columns:
+            columns[k] = pa.array([_fitted(r.get(k), pa.null()) for r in records], pa.string())
+    return columns, conflicts
+
+
+def _fixed_column(values: list[object], fixed: pa.DataType) -> tuple[pa.Array, list[int]]:
+    """``values`` as an array of the written form of ``fixed``, nulls where they do not fit; and those positions."""
+    written = _written(fixed)
+    if written == fixed:  # the common case first: the block's own types are the fixed ones
+        try:
+            inferred = pa.array(values)
+        except (pa.ArrowInvalid, pa.ArrowTypeError, OverflowError):
+            inferred = None
+        if inferred is not None and inferred.type == fixed:
+            return inferred, []
+        if inferred is not None and pa.types.is_null(inferred.type):
+            return pa.nulls(len(values), fixed), []
+    misfits = [j for j, v in enumerate(values) if not _fits(v, fixed)]
+    bad = set(misfits)
+    return pa.array([None if j in bad else _fitted(v, fixed) for j, v in enumerate(values)], written), misfits
+
+
+def _open(t: pa.DataType) -> bool:
+    """A type the first lines left open: null (no value seen) or an object without keys."""
+    return pa.types.is_null(t) or (pa.types.is_struct(t) and t.num_fields == 0)
+
+
+def _written(t: pa.DataType) -> pa.DataType:
+    """The type a fixed type is written as: open places hold JSON text (strings)."""
+    if _open(t):
+        return pa.string()
+    if pa.types.is_list(t):
+        return pa.list_(t.value_field.with_type(_written(t.value_type)))
+    if pa.types.is_large_list(t):
+        return pa.large_list(t.value_field.with_type(_written(t.value_type)))
+    if pa.types.is_struct(t):
+        return pa.struct([t.field(i).with_type(_written(t.field(i).type)) for i in range(t.num_fields)])
+    return t
+
+
+def _fits(value: object, t: pa.DataType) -> bool:
+    """Whether a parsed JSON value has a place in the fixed type ``t`` (open places take anything)."""
+    if value is None or _open(t):
+        return True
+    if pa.types.is_boolean(t):
+        return isinstance(value, bool)
+    if pa.types.is_integer(t):
+        signed = pa.types.is_signed_integer(t)
+        low, high = (-(1 << (t.bit_width - 1)), 1 << (t.bit_width - 1)) if signed else (0, 1 << t.bit_width)
+        return type(value) is int and low <= value < high
+    if pa.types.is_floating(t):
+        return type(value) is float or (type(value) is int and -(1 << 63) <= value < 1 << 63)
+    if pa.types.is_string(t) or pa.types.is_large_string(t):
+        return isinstance(value, str)
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return isinstance(value, list) and all(_fits(v, t.value_type) for v in value)
+    if pa.types.is_struct(t):
+        return isinstance(value, dict) and all(
+            t.get_field_index(k) >= 0 and _fits(v, t.field(k).type) for k, v in value.items())
+    return False
+
+
+def _fitted(value: object, t: pa.DataType) -> object:
+    """A value that fits ``t`` in the form its written type takes: JSON text in open places, floats as floats."""
+    if value is None:
+        return None
+    if _open(t):
+        return value if isinstance(value, str) else json.dumps(value, ensure_ascii=False, separators=(",", ":"))
+    if pa.types.is_floating(t):
+        return float(value)  # type: ignore[arg-type]
+    if pa.types.is_list(t) or pa.types.is_large_list(t):
+        return [_fitted(v, t.value_type) for v in value]  # type: ignore[attr-defined]
+    if pa.types.is_struct(t):
+        return {k: _fitted(v, t.field(k).type) for k, v in value.items()}  # type: ignore[attr-defined]
+    return value
 
 
 def _kind(value: object) -> str | None:

@@ -73,8 +73,11 @@ class FileFailure:
 
 
 def format_of(name: str) -> str | None:
-    """The input format a file name's suffix says, or None for a file that is not an input."""
-    name = name.split("?", 1)[0].lower()
+    """The input format a file name's suffix says, or None for a file that is not an input.
+
+    Only a URI has a query (``s3://b/k.parquet?endpoint_override=...``): a local name keeps its ``?`` and ``#``.
+    """
+    name = (name.split("?", 1)[0] if is_remote(name) else name).lower()
     return next((fmt for suffix, fmt in SUFFIXES.items() if name.endswith(suffix)), None)
 
 
@@ -87,7 +90,8 @@ def discover(inputs: list[str], exclude: str | None = None) -> list[InputFile]:
     found: dict[str, tuple[str, str]] = {}
     skip = _prefix(exclude) if exclude else None
     for item in inputs:
-        if glob.has_magic(item) and not is_remote(item):
+        if glob.has_magic(item) and not is_remote(item) and not os.path.lexists(item):
+            # A pattern; a path that exists is itself, even with ``?``, ``*`` or ``[`` in its name.
             base = Path(item.split("*")[0].split("?")[0].split("[")[0]).parent
             matches = sorted(glob.glob(item, recursive=True))
             if not matches:
@@ -101,7 +105,8 @@ def discover(inputs: list[str], exclude: str | None = None) -> list[InputFile]:
             for rel, uri, fmt in _walk(fs, path, item):
                 found.setdefault(uri, (rel, fmt))
         elif info.type == pafs.FileType.File:
-            found.setdefault(path if not is_remote(item) else item, (Path(path).name, format_of(path) or "parquet"))
+            uri = item if is_remote(item) else path
+            found.setdefault(uri, (Path(path).name, format_of(uri) or "parquet"))
         else:
             raise FileNotFoundError(f"input {item!r} does not exist")
     if skip:

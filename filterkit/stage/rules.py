@@ -146,15 +146,37 @@ class FilterStage:
         return np.where(np.isnan(p), 1.0, w)
 
 
-def threshold_for_fpr(human_scores: np.ndarray, max_fpr: float, op: Op = ">=") -> float:
-    """The tightest threshold for which ``score op threshold`` holds for at most ``max_fpr`` of human scores."""
+def allowed_false_positives(n: int, max_fpr: float, in_sample: bool = False) -> int:
+    """How many of ``n`` human scores a threshold set for ``max_fpr`` may let through.
+
+    The threshold sits just past the ``k``-th most machine-like human score; on new human text from the same
+    distribution its false-positive rate is a random variable, ``Beta(k + 1, n - k)`` whatever the scores'
+    distribution (order statistics), with mean ``(k + 1) / (n + 1)``. ``k = floor(max_fpr * (n + 1)) - 1`` is the
+    largest ``k`` whose mean is at most ``max_fpr``; ``in_sample`` gives ``floor(max_fpr * n)`` instead, the most
+    that keeps the share of *these* scores at or below ``max_fpr`` (its mean on new text is above ``max_fpr``:
+    1.25% for 1% on 400 scores). Never below 0: with fewer than ``1 / max_fpr - 1`` scores no threshold inside
+    the sample has a small enough mean, and the one above every score has mean ``1 / (n + 1)``.
+    """
+    # The small epsilon keeps products such as 0.01 * 300 = 3.0000000000000004 on the integer they mean.
+    k = int(np.floor(max_fpr * n + 1e-9)) if in_sample else int(np.floor(max_fpr * (n + 1) + 1e-9)) - 1
+    return max(0, min(k, n - 1))
+
+
+def threshold_for_fpr(human_scores: np.ndarray, max_fpr: float, op: Op = ">=", in_sample: bool = False) -> float:
+    """The tightest threshold whose expected false-positive rate on new human text is at most ``max_fpr``.
+
+    ``score op threshold`` holds for at most ``allowed_false_positives(n, max_fpr)`` of the ``n`` human scores
+    (NaN dropped), so that the rate on new human text from the same distribution is ``max_fpr`` or less on
+    average; ``in_sample=True``: at most ``max_fpr`` of these scores (a measure on one set, not a threshold for
+    the next). Ties only lower the rate: a threshold never splits equal scores.
+    """
     if not 0.0 <= max_fpr < 1.0:
         raise ValueError(f"max_fpr must be in [0, 1), got {max_fpr}")
     s = np.sort(np.asarray(human_scores, dtype=np.float64))
     s = s[~np.isnan(s)]
     if s.size == 0:
         raise ValueError("no human scores to calibrate on (all NaN or empty)")
-    allowed = int(np.floor(max_fpr * s.size))
+    allowed = allowed_false_positives(s.size, max_fpr, in_sample)
     if op in (">", ">="):
         edge = s[s.size - allowed - 1]  # the largest score that must stay below the threshold
         return float(edge) if op == ">" else float(np.nextafter(edge, np.inf))

@@ -130,7 +130,8 @@ def test_construction_does_no_io_and_setup_fails_fast(tmp_path):
     assert routed.columns == ["classifier.p_machine", "classifier.head", "classifier.p_route"]
     assert routed.reason_column == "classifier.head"
     assert det.get_params() == {"model_dir": str(tmp_path / "nope"), "head": "text", "band": (0.1, 0.9),
-                                "router_dir": "", "route_share": None, "lm": {}}
+                                "router_dir": "", "route_share": None, "lm": {}, "languages": None, "min_chars": 40,
+                                "device": "auto"}
     with pytest.raises(ModelFileError, match="not a trained model directory"):
         det.setup()
     (tmp_path / "bad").mkdir()

@@ -89,8 +89,9 @@ def _variants(name: str, request: pytest.FixtureRequest) -> list[dict]:
     if name == "classifier":
         model_dir = request.getfixturevalue("tiny_classifier")
         lm = {"model": request.getfixturevalue("tiny_lm")}
-        return [{"model_dir": model_dir, "head": "text"},
-                {"model_dir": model_dir, "head": "cascade", "band": [0.0, 1.0], "lm": lm}]
+        variants = [{"model_dir": model_dir, "head": "text"},
+                    {"model_dir": model_dir, "head": "cascade", "band": [0.0, 1.0], "lm": lm}]
+        return [*variants, {}]  # {}: the default model shipped in the package (detectors/classifier/default)
     if name == "replay":
         return [{"index": request.getfixturevalue("tiny_index")}]
     return [{}]

@@ -5,7 +5,8 @@ from hypothesis import given
 from hypothesis import strategies as st
 
 from filterkit import DetectorSpec, FilterConfig, Rule
-from filterkit.engine.calibrate import calibrate, threshold_for_fpr
+from filterkit.engine.calibrate import calibrate, realised_fpr, threshold_for_fpr
+from filterkit.stage.rules import allowed_false_positives
 from filterkit.testing.corpora import write
 from tests.support.props import prop_settings
 
@@ -18,9 +19,41 @@ def test_at_most_fpr_of_humans_removed_and_tight(scores, fpr, op):
     t = threshold_for_fpr(s, fpr, op)
     fires = Rule("x", op, t).fires_values(s)
     assert fires.mean() <= fpr + 1e-12
-    # Tight: the neighbouring threshold one step more aggressive would remove more than allowed, or all are tied.
-    allowed = int(np.floor(fpr * len(s)))
-    assert fires.sum() <= allowed
+    assert fires.sum() <= allowed_false_positives(len(s), fpr)
+    # The in-sample rule lets through at most max_fpr of these scores, and never fewer than the default rule.
+    in_sample = Rule("x", op, threshold_for_fpr(s, fpr, op, in_sample=True)).fires_values(s)
+    assert fires.sum() <= in_sample.sum() <= np.floor(fpr * len(s) + 1e-9)
+
+
+@pytest.mark.parametrize("n", [99, 100, 150, 200, 300, 400, 1000, 3000])
+def test_expected_realised_fpr_at_most_target(n):
+    # Order statistics: the rate on new human text is Beta(k + 1, n - k), so its mean is (k + 1) / (n + 1).
+    k = allowed_false_positives(n, 0.01)
+    assert (k + 1) / (n + 1) <= 0.01 + 1e-12
+    assert (k + 2) / (n + 1) > 0.01  # tight: one more let through would overshoot on average
+    info = realised_fpr(n, 0.01)
+    assert info["fpr_5"] < info["expected_fpr"] <= 0.01 < info["fpr_95"]
+
+
+def test_realised_fpr_by_simulation():
+    # The demo's case: 400 trusted texts, 1% target. The old rule (floor(0.01 * 400) = 4 let through) realises
+    # 5/401 = 1.25% on average; the rule now lets 3 through and realises 4/401 = 1.0%.
+    rng = np.random.default_rng(0)
+    rates = {True: [], False: []}
+    for _ in range(2000):
+        human = rng.standard_normal(400)
+        for in_sample in (True, False):
+            t = threshold_for_fpr(human, 0.01, ">=", in_sample=in_sample)
+            rates[in_sample].append(norm_sf(t))
+    assert np.mean(rates[True]) == pytest.approx(5 / 401, rel=0.05)
+    assert np.mean(rates[False]) == pytest.approx(4 / 401, rel=0.05)
+    assert np.mean(rates[False]) <= 0.0101
+
+
+def norm_sf(t: float) -> float:
+    from scipy.stats import norm
+
+    return float(norm.sf(t))
 
 
 def test_nan_ignored_and_empty_refused():

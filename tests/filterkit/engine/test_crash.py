@@ -13,6 +13,13 @@ from filterkit.testing.corpora import tree_bytes
 FILTERKIT = [sys.executable, "-c", "import cli; cli.main()"]
 
 
+def _wait_for(condition, timeout: float = 120.0) -> None:
+    """Poll ``condition`` every 5 ms until it holds (or ``timeout`` seconds pass)."""
+    end = time.monotonic() + timeout
+    while not condition() and time.monotonic() < end:
+        time.sleep(0.005)
+
+
 def filterkit_cli(*args, **kw):
     return subprocess.Popen([*FILTERKIT, *args], stdout=subprocess.DEVNULL, stderr=subprocess.PIPE, **kw)
 
@@ -32,10 +39,13 @@ def test_killed_runs_resume_to_identical_bytes(tmp_path, fmt):
     rng = random.Random(0)
     out = tmp_path / "killed"
     kills = 0
-    for _ in range(6):
+    for attempt in range(6):
         proc = filterkit_cli("filter", str(data), "-o", str(out), "--config", str(cfg),
                              *(["--resume"] if out.exists() else []))
-        time.sleep(rng.uniform(0.1, duration))
+        if attempt == 0:  # the first kill lands after the first finished task, whatever this machine's speed
+            _wait_for(lambda p=proc: any((out / "_work" / "done").glob("*")) or p.poll() is not None)
+        else:
+            time.sleep(rng.uniform(0.1, duration))
         if proc.poll() is None:
             proc.send_signal(signal.SIGKILL)
             kills += 1

