@@ -8,7 +8,7 @@ import logging
 import os
 import sys
 import time
-from collections.abc import Callable, Collection, Iterator
+from collections.abc import Callable, Iterator
 from contextlib import contextmanager
 from dataclasses import MISSING, dataclass, fields
 from enum import StrEnum
@@ -234,52 +234,6 @@ def _shortcuts(params: list[str] | None, lm_model: str | None, lm_observer: str 
     return list(params or []) + [f"{k}={v}" for k, v in given.items() if v is not None]
 
 
-def _parse_params(items: list[str] | None, option: str, dotted: bool,
-                  known: Collection[str] | None = None) -> dict[str, Any]:
-    """Parse repeated ``KEY=VALUE`` items (``DETECTOR.NAME=VALUE`` into ``{DETECTOR: {NAME: VALUE}}`` if dotted).
-
-    Each VALUE is read as YAML. ``known``, where given, lists the detectors a dotted item may name; items are checked
-    in order so the first bad one is the one reported.
-    """
-    import yaml
-
-    from filterkit.engine.pipeline import UsageError
-
-    parsed: dict[str, Any] = {}
-    for item in items or []:
-        key, sep, text = item.partition("=")
-        name, dot, field = key.partition(".")
-        if dotted and (not sep or not dot):
-            raise UsageError(f"{option} {item!r}: expected DETECTOR.NAME=VALUE")
-        if not dotted and (not sep or not key):
-            raise UsageError(f"{option} {item!r}: expected KEY=VALUE")
-        if dotted and known is not None and name not in known:
-            raise UsageError(f"{option} {item!r}: detector {name!r} is not configured (have {sorted(known)})")
-        try:
-            value = yaml.safe_load(text)
-        except yaml.YAMLError as exc:
-            raise UsageError(f"{option} {item!r}: VALUE is not YAML ({getattr(exc, 'problem', None) or exc})") from exc
-        if dotted:
-            parsed.setdefault(name, {})[field] = value
-        else:
-            parsed[key] = value
-    return parsed
-
-
-def _config(config: Path | None, detectors: str | None, params: list[str] | None = None,
-            **changes: object) -> FilterConfig:
-    from filterkit import DetectorSpec, FilterConfig, load_config
-
-    cfg = load_config(config) if config else FilterConfig()
-    if detectors:
-        cfg = cfg.replace(detectors=tuple(DetectorSpec(n.strip()) for n in detectors.split(",") if n.strip()))
-    specs = {s.name: dict(s.params) for s in cfg.detectors}
-    for name, values in _parse_params(params, "--param", dotted=True, known=specs).items():
-        specs[name].update(values)
-    cfg = cfg.replace(detectors=tuple(DetectorSpec(n, p) for n, p in specs.items()))
-    return cfg.replace(**changes)
-
-
 def _fail(exc: Exception, status: int = 2) -> NoReturn:
     """One line on stderr, ``error: ...``, and the exit status (2: a usage error, nothing written)."""
     console.print(f"[red]error:[/red] {_safe(exc)}", soft_wrap=True, highlight=False)
@@ -373,7 +327,8 @@ def _main(verbose: Verbose = False) -> None:
 
 def _filter_or_score(opts: RunOptions, score_only: bool, **changes: object) -> None:
     try:
-        cfg = _config(opts.config, opts.detectors, opts.params(), text_column=opts.text_column,
+        from filterkit.config import filter_config
+        cfg = filter_config(opts.config, opts.detectors, opts.params(), text_column=opts.text_column,
                       id_column=opts.id_column, rows_per_shard=opts.rows_per_shard,
                       reuse_scores=opts.reuse_scores or None, output_format=opts.output_format, **changes)
         if not opts.detectors and not opts.config:
@@ -429,7 +384,8 @@ def calibrate_cmd(human: Annotated[list[str], typer.Argument(help="Known-human P
     from filterkit.engine.calibrate import calibrate
 
     try:
-        cfg = _config(config, detectors, param, text_column=text_column)
+        from filterkit.config import filter_config
+        cfg = filter_config(config, detectors, param, text_column=text_column)
         cuts = tuple(float(e) for e in edges.split(",")) if edges else None
         new, info = calibrate(human, cfg, column, max_fpr, op, by=by, edges=cuts,  # type: ignore[arg-type]
                               reference_out=mixture_reference)
@@ -527,7 +483,8 @@ def train_detector_cmd(
     try:
         if stack not in (None, "lm"):
             raise ValueError(f"--stack takes 'lm', got {stack!r}")
-        lm_params = _parse_params(lm_param, "--lm-param", dotted=False)
+        from filterkit.config import parse_params
+        lm_params = parse_params(lm_param, "--lm-param", dotted=False)
         cfg = TrainConfig(label_column=label_column, positive=positive, text_column=text_column,
                           group_column=group_column, stack=stack, stack_model=stack_model,  # type: ignore[arg-type]
                           lm_params=lm_params, target_fpr=target_fpr, idf=tfidf)
@@ -567,8 +524,9 @@ def train_router_cmd(
     from detectors.classifier.router import sample_texts, train_router
 
     try:
+        from filterkit.config import parse_params
         expensive = ClassifierDetector(model_dir=classifier_model, head="stacked",
-                                       lm=_parse_params(lm_param, "--lm-param", dotted=False))
+                                       lm=parse_params(lm_param, "--lm-param", dotted=False))
         expensive.setup()
         texts = sample_texts(inputs, sample, seed=seed, text_column=text_column or "text")
         with _progress() as progress:

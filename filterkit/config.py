@@ -3,7 +3,7 @@ from __future__ import annotations
 
 import json
 import tomllib
-from collections.abc import Callable, Mapping
+from collections.abc import Callable, Collection, Mapping, Sequence
 from dataclasses import asdict, dataclass, field, fields
 from pathlib import Path
 from typing import Any, TypeVar
@@ -184,3 +184,49 @@ def _plain(value: Any) -> Any:
     if isinstance(value, (list, tuple)):
         return [_plain(v) for v in value]
     return value
+
+
+class UsageError(ValueError):
+    """The run cannot start as asked (no readable file has the text column, a rule reads no column, ...)."""
+
+
+def parse_params(items: Sequence[str] | None, option: str, dotted: bool,
+                 known: Collection[str] | None = None) -> dict[str, Any]:
+    """Parse repeated ``KEY=VALUE`` items (``DETECTOR.NAME=VALUE`` into ``{DETECTOR: {NAME: VALUE}}`` if dotted).
+
+    Each VALUE is read as YAML. ``known``, where given, lists the detectors a dotted item may name; items are checked
+    in order so the first bad one is the one reported (a ``UsageError``, which is a ``ValueError``).
+    """
+    parsed: dict[str, Any] = {}
+    for item in items or []:
+        key, sep, text = item.partition("=")
+        name, dot, field = key.partition(".")
+        if dotted and (not sep or not dot):
+            raise UsageError(f"{option} {item!r}: expected DETECTOR.NAME=VALUE")
+        if not dotted and (not sep or not key):
+            raise UsageError(f"{option} {item!r}: expected KEY=VALUE")
+        if dotted and known is not None and name not in known:
+            raise UsageError(f"{option} {item!r}: detector {name!r} is not configured (have {sorted(known)})")
+        try:
+            value = yaml.safe_load(text)
+        except yaml.YAMLError as exc:
+            raise UsageError(f"{option} {item!r}: VALUE is not YAML ({getattr(exc, 'problem', None) or exc})") from exc
+        if dotted:
+            parsed.setdefault(name, {})[field] = value
+        else:
+            parsed[key] = value
+    return parsed
+
+
+def filter_config(config: Path | None, detectors: str | None, params: Sequence[str] | None = None,
+                  **changes: object) -> FilterConfig:
+    """A run configuration from ``--config``, ``--detectors`` and ``--param`` items, as ``filterkit filter`` builds
+    it."""
+    cfg = load_config(config) if config else FilterConfig()
+    if detectors:
+        cfg = cfg.replace(detectors=tuple(DetectorSpec(n.strip()) for n in detectors.split(",") if n.strip()))
+    specs = {s.name: dict(s.params) for s in cfg.detectors}
+    for name, values in parse_params(params, "--param", dotted=True, known=specs).items():
+        specs[name].update(values)
+    cfg = cfg.replace(detectors=tuple(DetectorSpec(n, p) for n, p in specs.items()))
+    return cfg.replace(**changes)

@@ -114,26 +114,6 @@ def test_filter_and_score_share_their_options():
     assert _options("filter") == shared | {"--mode"}
 
 
-def test_one_parser_for_every_key_value_option():
-    from cli import _parse_params
-    from filterkit.engine.pipeline import UsageError
-
-    assert _parse_params(["a.b=1", "a.c=[x]", "d.e=no"], "--param", dotted=True) == {"a": {"b": 1, "c": ["x"]},
-                                                                                      "d": {"e": False}}
-    assert _parse_params(["k=0.5", "k=2", "s=text"], "--lm-param", dotted=False) == {"k": 2, "s": "text"}
-    for items, dotted, known, message in ((["lm=1"], True, None, "--param 'lm=1': expected DETECTOR.NAME=VALUE"),
-                                          (["k"], False, None, "--x 'k': expected KEY=VALUE"),
-                                          (["=1"], False, None, "--x '=1': expected KEY=VALUE"),
-                                          (["lm.m=1"], True, {"exact"}, "detector 'lm' is not configured"),
-                                          (["a=["], False, None, "VALUE is not YAML")):
-        try:
-            _parse_params(items, "--param" if dotted else "--x", dotted, known)
-        except UsageError as exc:
-            assert message in str(exc)
-        else:
-            raise AssertionError(f"{items} parsed")
-
-
 def test_bad_key_value_options_are_usage_errors(tmp_path):
     write(tmp_path / "in" / "x.parquet", pa.table({"text": ["a"]}))
     unconfigured = runner.invoke(app, ["score", str(tmp_path / "in"), "-o", str(tmp_path / "o"), "--lm-model", "m"])

@@ -22,7 +22,8 @@ from benchmarks.collapse.experiment.setup import cleanup, prepare
 from benchmarks.collapse.reports.json_file import write_json
 from benchmarks.collapse.reports.plots import plot
 from benchmarks.collapse.reports.report import markdown
-from benchmarks.entry import console, fail, log_warnings, parse_params, progress
+from benchmarks.entry import console, fail, log_warnings, progress
+from filterkit.config import parse_params
 
 log = logging.getLogger(__name__)
 PROG = "python -m benchmarks.collapse run"

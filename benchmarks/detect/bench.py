@@ -294,7 +294,8 @@ def main(argv: Sequence[str]) -> None:
     scored afresh). Prints the summary table of ``OUT/metrics.md``."""
     from rich.console import Console
 
-    from benchmarks.entry import fail, filter_config, log_warnings, progress
+    from benchmarks.entry import fail, log_warnings, progress
+    from filterkit.config import filter_config
 
     p = argparse.ArgumentParser(prog="python -m benchmarks.detect run", description=main.__doc__.split("\n\n")[0])
     p.add_argument("--data", action="append", required=True, help="Labelled Parquet files or directories; repeatable.")

@@ -13,7 +13,7 @@ from importlib.metadata import version
 from pathlib import Path
 from typing import Any
 
-from filterkit.config import FilterConfig
+from filterkit.config import FilterConfig, UsageError
 from filterkit.contract.detector import CorpusDetector, Detector
 from filterkit.engine.executors import Executor, LocalExecutor, TaskFailure
 from filterkit.engine.report import build_report, render_report
@@ -45,10 +45,6 @@ __version__ = version("filterkit")
 log = logging.getLogger(__name__)
 Progress = Callable[[str, int, int], None]
 """Called as ``progress(phase, done, total)`` while a run advances."""
-
-
-class UsageError(ValueError):
-    """The run cannot start as asked (no readable file has the text column, a rule reads no column, ...)."""
 
 
 class OutputExistsError(RuntimeError):

@@ -7,8 +7,7 @@ from pathlib import Path
 
 import pytest
 
-from benchmarks.entry import dispatch, parse_params
-from filterkit.engine.pipeline import UsageError
+from benchmarks.entry import dispatch
 
 ROOT = Path(__file__).resolve().parents[2]
 WITH_SUBCOMMANDS = ("classifier", "collapse", "dedup", "detect", "layers", "lm", "transfer")
@@ -50,14 +49,3 @@ def test_benchmark_modules_have_no_entry_points_of_their_own():
         for node in ast.parse(path.read_text()).body:
             if isinstance(node, ast.If) and "__main__" in ast.unparse(node.test):
                 raise AssertionError(f"{path.relative_to(ROOT)} runs as a script: make it a subcommand")
-
-
-def test_key_value_options_parse_as_filterkit_parses_them():
-    assert parse_params(["a.b=1", "a.c=[x]"], "--param", dotted=True) == {"a": {"b": 1, "c": ["x"]}}
-    assert parse_params(["k=0.5", "k=2"], "--set", dotted=False) == {"k": 2}
-    for items, dotted, known, message in ((["lm=1"], True, None, "expected DETECTOR.NAME=VALUE"),
-                                          (["k"], False, None, "expected KEY=VALUE"),
-                                          (["lm.m=1"], True, {"exact"}, "detector 'lm' is not configured"),
-                                          (["a=["], False, None, "VALUE is not YAML")):
-        with pytest.raises(UsageError, match=message):
-            parse_params(items, "--x", dotted, known)

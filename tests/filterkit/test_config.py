@@ -1,6 +1,16 @@
+import re
+
 import pytest
 
-from filterkit.config import DetectorSpec, FilterConfig, dump_config, load_config
+from filterkit.config import (
+    DetectorSpec,
+    FilterConfig,
+    UsageError,
+    dump_config,
+    filter_config,
+    load_config,
+    parse_params,
+)
 from filterkit.stage.rules import Rule, WeightSpec
 
 YAML = """
@@ -59,3 +69,27 @@ def test_bad_config_is_a_clear_error(tmp_path, text, match):
 def test_replace_ignores_none():
     cfg = FilterConfig().replace(mode=None, text_column="body")
     assert cfg.mode == "drop" and cfg.text_column == "body"
+
+
+def test_one_parser_for_every_key_value_option():
+    assert parse_params(["a.b=1", "a.c=[x]", "d.e=no"], "--param", dotted=True) == {"a": {"b": 1, "c": ["x"]},
+                                                                                     "d": {"e": False}}
+    assert parse_params(["k=0.5", "k=2", "s=text"], "--lm-param", dotted=False) == {"k": 2, "s": "text"}
+    for items, dotted, known, message in ((["lm=1"], True, None, "--param 'lm=1': expected DETECTOR.NAME=VALUE"),
+                                          (["k"], False, None, "--x 'k': expected KEY=VALUE"),
+                                          (["=1"], False, None, "--x '=1': expected KEY=VALUE"),
+                                          (["lm.m=1"], True, {"exact"}, "detector 'lm' is not configured"),
+                                          (["a=["], False, None, "VALUE is not YAML")):
+        with pytest.raises(UsageError, match=re.escape(message)):
+            parse_params(items, "--param" if dotted else "--x", dotted, known)
+
+
+def test_a_config_from_command_line_options_merges_params_into_the_named_detectors(tmp_path):
+    path = tmp_path / "c.yaml"
+    path.write_text("detectors:\n  - {name: minhash, params: {threshold: 0.7}}\n")
+    cfg = filter_config(path, None, ["minhash.num_perm=64"], text_column="body")
+    assert cfg.text_column == "body"
+    assert cfg.detectors == (DetectorSpec("minhash", {"threshold": 0.7, "num_perm": 64}),)
+    assert filter_config(None, "exact, length", None).detectors == (DetectorSpec("exact"), DetectorSpec("length"))
+    with pytest.raises(UsageError, match="not configured"):
+        filter_config(None, "exact", ["lm.model=x"])
