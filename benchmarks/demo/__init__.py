@@ -2,6 +2,6 @@
 
 ``python -m benchmarks.demo -o demo-out`` (``make demo``) runs it and prints what was caught.
 """
-from benchmarks.demo.run import DemoSizes, build_crawl, run_demo, train_demo_classifier
+from benchmarks.demo.run import DemoSizes, build_crawl, held_out_texts, run_demo
 
-__all__ = ["DemoSizes", "build_crawl", "run_demo", "train_demo_classifier"]
+__all__ = ["DemoSizes", "build_crawl", "held_out_texts", "run_demo"]

@@ -3,6 +3,7 @@ and show what was caught."""
 from __future__ import annotations
 
 import argparse
+import sys
 from collections.abc import Sequence
 from pathlib import Path
 
@@ -28,12 +29,15 @@ def main(argv: Sequence[str] | None = None) -> None:
         fail(exc)
     table = Table(title="filterkit demo")
     table.add_column("measure")
-    table.add_column("value", justify="right")
+    table.add_column("value")
     for key, value in result.items():
-        if isinstance(value, dict):
+        if isinstance(value, dict) and "calibrated" in value:  # the classifier's two regimes, one a line
+            value = "\n".join(f"{k}: {v}" for k, v in value.items())
+        elif isinstance(value, dict):
             value = ", ".join(f"{k} {v}" for k, v in value.items())
         table.add_row(key.replace("_", " "), ", ".join(value) if isinstance(value, list) else str(value))
-    Console().print(table)
+    # Off a terminal rich assumes 80 columns and would fold the report's path; a log keeps every character.
+    Console(width=None if sys.stdout.isatty() else 200).print(table)
 
 
 if __name__ == "__main__":
