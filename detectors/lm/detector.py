@@ -5,6 +5,7 @@ from __future__ import annotations
 import logging
 import os
 import re
+from collections import Counter
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -23,7 +24,7 @@ from detectors.lm.models import (
     torch_threads,
 )
 from detectors.lm.stats import add_to_sums, new_sums, position_stats, scores_from_sums
-from filterkit.contract.detector import TEXT, Column, RowDetector
+from filterkit.contract.detector import TEXT, Column, RowDetector, RowsDone
 from filterkit.stage.rules import Rule
 
 log = logging.getLogger(__name__)
@@ -79,6 +80,7 @@ class LMDetector(RowDetector):
     """
 
     name = "lm"
+    reports_progress = True
     scores = (
         Column("loglik", doc="mean log-likelihood of the scored tokens"),
         Column("perplexity"),
@@ -171,8 +173,11 @@ class LMDetector(RowDetector):
         """Remove texts the model finds far more predictable than its own samples (re-calibrate on your data)."""
         return [Rule(f"{self.name}.fastdetect", ">=", FASTDETECT_THRESHOLD, reason="lm_fastdetect")]
 
-    def score(self, batch: pa.Table) -> pa.Table:
-        """Score every row of ``batch``; see the class docstring for long, short and empty documents."""
+    def score(self, batch: pa.Table, progress: RowsDone | None = None) -> pa.Table:
+        """Score every row of ``batch``; see the class docstring for long, short and empty documents.
+
+        ``progress``, if given, hears how many documents are done after each group of ``batch_size`` windows (a
+        document with nothing to score counts as done from the start; a strided one once its last window is)."""
         state = self._state()
         texts = batch[TEXT].to_pylist()
         n = len(texts)
@@ -186,9 +191,15 @@ class LMDetector(RowDetector):
         if state.hidden_layers:
             width = len(state.hidden_layers) * int(state.model.config.hidden_size)
             sums["hidden"] = torch.zeros((n, width), dtype=torch.float64)
+        left = Counter(w.doc for w in windows)  # windows still to score, per document
+        done = n - len(left)
         with torch.inference_mode(), torch_threads(self._threads(state.device)):
             for group in _batches(windows, self.batch_size):
                 self._run_retrying(state, group, sums)
+                if progress is not None:
+                    left.subtract(w.doc for w in group)
+                    done += sum(1 for d in {w.doc for w in group} if not left[d])
+                    progress(done)
         hidden = sums.pop("hidden", None)
         cols = scores_from_sums({k: v.numpy() for k, v in sums.items()}, observer=state.observer is not None)
         short = (cols["ntokens"] < max(self.min_tokens, 1)) & np.array([r != "empty" for r in reasons], dtype=bool)

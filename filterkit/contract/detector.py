@@ -190,8 +190,22 @@ def column_problems(detector: Detector, schema: pa.Schema, ignore: tuple[str, ..
     return problems
 
 
+RowsDone = Callable[[int], None]
+"""Called as ``progress(rows)`` by a detector that ``reports_progress``: rows of the batch scored so far."""
+
+
 class RowDetector(Detector):
-    """A detector whose scores depend on each document alone (LM, classifier, replay, style)."""
+    """A detector whose scores depend on each document alone (LM, classifier, replay, style).
+
+    A detector slow enough that one batch takes minutes sets ``reports_progress``: its ``score`` then also takes
+    ``progress``, which it may call as it goes with how many rows of the batch it has scored, so that a run's
+    progress moves within a batch.
+    """
+
+    reports_progress: ClassVar[bool] = False
+    """True for a detector whose ``score`` accepts ``progress=None`` (a ``RowsDone``), called with how many rows of
+    the batch are scored so far: never decreasing, at most the batch's rows. It only reports: the scores are the
+    same with it as without it."""
 
     @abstractmethod
     def score(self, batch: pa.Table) -> pa.Table:

@@ -49,6 +49,11 @@ class Executor(ABC):
     def map_unordered(self, fn: Callable[[T], R], tasks: Iterable[T]) -> Iterator[R | TaskFailure]:
         """Run ``fn(task)`` for every task and yield the results."""
 
+    def runs_inline(self, tasks: int) -> bool:
+        """Whether ``map_unordered`` over ``tasks`` tasks runs them in this process, so that ``fn`` may hold what
+        does not pickle (a progress callback). Default: no."""
+        return False
+
     def pmap(self, fn: Callable[[T], R], tasks: list[T]) -> list[R]:
         """Every task's result, or RuntimeError naming the first task that failed on every attempt."""
         results = list(self.map_unordered(fn, tasks))
@@ -70,7 +75,7 @@ class LocalExecutor(Executor):
     def map_unordered(self, fn: Callable[[T], R], tasks: Iterable[T]) -> Iterator[R | TaskFailure]:
         """Run tasks inline, or in a pool when there is more than one worker and more than one task."""
         tasks = list(tasks)
-        if self.workers == 1 or len(tasks) <= 1:
+        if self.runs_inline(len(tasks)):
             for task in tasks:
                 yield self._inline(fn, task)
             return
@@ -96,6 +101,10 @@ class LocalExecutor(Executor):
                             yield TaskFailure(task, repr(exc), attempt)
         finally:
             pool.shutdown(cancel_futures=True)
+
+    def runs_inline(self, tasks: int) -> bool:
+        """One worker, or at most one task: no pool, the tasks run here."""
+        return self.workers == 1 or tasks <= 1
 
     def _inline(self, fn: Callable[[T], R], task: T) -> R | TaskFailure:
         for attempt in range(1, self.retries + 2):

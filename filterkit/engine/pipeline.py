@@ -3,6 +3,7 @@ from __future__ import annotations
 
 import contextlib
 import dataclasses
+import functools
 import json
 import logging
 import shutil
@@ -25,7 +26,6 @@ from filterkit.engine.tasks import (
     map_shard,
     reduce_detector,
     reopen_lost,
-    reporting_rows,
 )
 from filterkit.io.fs import is_remote, size
 from filterkit.io.layout import Layout
@@ -150,7 +150,7 @@ def _run(inputs: list[str], lay: Layout, config: FilterConfig, executor: Executo
     reopen_lost(lay, shards, tuple(d.name for d in corpus))  # what a finished run deleted and a decide needs again
     rows = {s.name: s.num_rows for s in shards}  # progress counts rows: a shard of a slow detector takes minutes
     todo = [t for t in tasks if not lay.is_done(f"map-{t.shard.name}")]
-    failed = _run_phase(executor, map_shard, todo, "score", *_rows_left(rows, todo), progress, rows)
+    failed = _run_phase(executor, map_shard, todo, "score", *_rows_left(rows, todo), progress, rows, live=True)
     if not failed:
         # A corpus-wide step over part of the corpus would give other answers than over all of it: all maps first.
         names = tuple(s.name for s in shards)
@@ -187,11 +187,12 @@ def score(inputs: list[str], out: str | Path, config: FilterConfig | None = None
 
 
 def _run_phase(executor: Executor, fn: Callable, tasks: list, phase: str, total: int, done: int,
-               progress: Progress | None, rows: dict[str, int] | None = None) -> list[TaskFailure]:
+               progress: Progress | None, rows: dict[str, int] | None = None, live: bool = False) -> list[TaskFailure]:
     """Run one phase's tasks; return those that failed on every attempt.
 
-    Progress counts tasks, or with ``rows`` (a shard's name to its rows) rows: a task that runs in this process
-    reports its rows batch by batch, one in another process when it ends.
+    Progress counts tasks, or with ``rows`` (a shard's name to its rows) rows. With ``live`` (``fn`` takes
+    ``on_rows``, as ``map_shard`` does) a task that the executor runs in this process reports its rows as it goes,
+    batch by batch and within a batch; one in another process (a pool, Ray) counts when it ends.
     """
     failed = []
     partial: dict[str, int] = {}  # rows done so far by the tasks running in this process
@@ -203,18 +204,19 @@ def _run_phase(executor: Executor, fn: Callable, tasks: list, phase: str, total:
 
     if progress:
         progress(phase, done, total)
-    with reporting_rows(batch_done if progress and rows is not None else None):
-        for result in executor.map_unordered(fn, tasks):
-            if isinstance(result, TaskFailure):
-                log.error("%s task failed after %d attempts: %s", phase, result.attempts, result.error)
-                failed.append(result)
-                partial.pop(getattr(getattr(result.task, "shard", None), "name", None), None)
-                continue
-            shard = getattr(result, "shard", None)
-            partial.pop(shard, None)
-            done += rows[shard] if rows is not None and shard in rows else 1
-            if progress:
-                progress(phase, done, total)
+    if live and progress and rows is not None and executor.runs_inline(len(tasks)):
+        fn = functools.partial(fn, on_rows=batch_done)
+    for result in executor.map_unordered(fn, tasks):
+        if isinstance(result, TaskFailure):
+            log.error("%s task failed after %d attempts: %s", phase, result.attempts, result.error)
+            failed.append(result)
+            partial.pop(getattr(getattr(result.task, "shard", None), "name", None), None)
+            continue
+        shard = getattr(result, "shard", None)
+        partial.pop(shard, None)
+        done += rows[shard] if rows is not None and shard in rows else 1
+        if progress:
+            progress(phase, done, total)
     return failed
 
 

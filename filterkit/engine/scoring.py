@@ -14,6 +14,7 @@ from filterkit.contract.detector import (
     CorpusDetector,
     Detector,
     RowDetector,
+    RowsDone,
     column_problems,
 )
 from filterkit.contract.normalize import defend_texts
@@ -91,25 +92,29 @@ def detector_view(table: pa.Table, det: Detector, text_column: str) -> pa.Table:
 
 
 def defend_and_score(dets: tuple[Detector, ...], good: pa.Table, config: FilterConfig, source: str,
-                     run: tuple[Detector, ...] | None = None) -> tuple[pa.Table, pa.Table]:
+                     run: tuple[Detector, ...] | None = None,
+                     on_rows: RowsDone | None = None) -> tuple[pa.Table, pa.Table]:
     """Add the defended text where any of ``dets`` reads it, then the columns of ``run`` (default: ``dets``).
 
     Returns ``score_rows``'s scored and failed rows; the scored ones still carry the defended working column.
     """
     if config.defend and needs_defence(dets):
         good = with_defended_text(good, config.text_column)
-    return score_rows(dets if run is None else run, good, config.text_column, source)
+    return score_rows(dets if run is None else run, good, config.text_column, source, on_rows)
 
 
-def score_rows(dets: tuple[Detector, ...], good: pa.Table, text_column: str, source: str) -> tuple[pa.Table, pa.Table]:
+def score_rows(dets: tuple[Detector, ...], good: pa.Table, text_column: str, source: str,
+               on_rows: RowsDone | None = None) -> tuple[pa.Table, pa.Table]:
     """Add every row detector's columns; rows a detector cannot score go to quarantine instead of failing all.
 
     A detector that returns other columns than it declares raises ``ColumnError``: no row is to blame for that.
+    ``on_rows``, if given, hears how many rows of the batch are scored while detectors that ``reports_progress``
+    run (``_within_batch``); the row-by-row retry after a failed batch reports nothing.
     """
     if not good.num_rows:
         return good, good.slice(0, 0)
     try:
-        return _apply(dets, good, text_column), good.slice(0, 0)
+        return _apply(dets, good, text_column, on_rows), good.slice(0, 0)
     except ColumnError:
         raise
     except Exception as exc:
@@ -136,10 +141,42 @@ def score_rows(dets: tuple[Detector, ...], good: pa.Table, text_column: str, sou
     return scored, failed
 
 
-def _apply(dets: tuple[Detector, ...], table: pa.Table, text_column: str) -> pa.Table:
-    for d in dets:
+def _within_batch(dets: tuple[Detector, ...], rows: int, on_rows: RowsDone | None) -> dict[int, RowsDone]:
+    """A progress callable for each row detector in ``dets`` that ``reports_progress`` (none without ``on_rows``).
+
+    The rows reported are the mean over those detectors of the rows each has scored (they run one after
+    another): one slow detector moves the count by its own rows; two move it half as fast each, so that it
+    never runs ahead of the batch.
+    """
+    slow = [i for i, d in enumerate(dets) if isinstance(d, RowDetector) and d.reports_progress]
+    if on_rows is None or not slow:
+        return {}
+    report, done, reported = on_rows, dict.fromkeys(slow, 0), 0
+
+    def make(i: int) -> RowsDone:
+        def progress(n: int) -> None:
+            nonlocal reported
+            done[i] = max(done[i], min(int(n), rows))
+            mean = sum(done.values()) // len(done)
+            if mean > reported:
+                reported = mean
+                report(mean)
+        return progress
+
+    return {i: make(i) for i in slow}
+
+
+def _apply(dets: tuple[Detector, ...], table: pa.Table, text_column: str,
+           on_rows: RowsDone | None = None) -> pa.Table:
+    reporters = _within_batch(dets, table.num_rows, on_rows)
+    for i, d in enumerate(dets):
         if isinstance(d, RowDetector):
-            scores = d.score(detector_view(table, d, text_column))
+            view = detector_view(table, d, text_column)
+            if i in reporters:
+                scores = d.score(view, progress=reporters[i])  # type: ignore[call-arg]
+                reporters[i](table.num_rows)  # done, whatever it said
+            else:
+                scores = d.score(view)
             if scores.num_rows != table.num_rows:
                 raise ValueError(f"detector {d.name} returned {scores.num_rows} rows for {table.num_rows}")
             # What a run writes must be what the detector declares: the adapters and the rules check build on it.

@@ -9,7 +9,6 @@ import logging
 import shutil
 import time
 from collections.abc import Callable, Iterator
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -19,7 +18,15 @@ import pyarrow.dataset as ds
 import pyarrow.parquet as pq
 
 from filterkit.config import FilterConfig
-from filterkit.contract.detector import REMOVED_ANYWAY, ROW, SHARD, CorpusDetector, Detector, ReduceContext
+from filterkit.contract.detector import (
+    REMOVED_ANYWAY,
+    ROW,
+    SHARD,
+    CorpusDetector,
+    Detector,
+    ReduceContext,
+    RowsDone,
+)
 from filterkit.engine.executors import Executor
 from filterkit.engine.report import write_samples
 from filterkit.engine.scoring import (
@@ -45,19 +52,8 @@ from filterkit.stage.rules import FILTER_DECISION, FILTER_REASON, WEIGHT, Filter
 
 log = logging.getLogger(__name__)
 _LOG_EVERY_S = 30.0
-_rows_reported: Callable[[str, int], None] | None = None
-
-
-@contextmanager
-def reporting_rows(report: Callable[[str, int], None] | None) -> Iterator[None]:
-    """Within the block, a map task that runs in this process calls ``report(shard name, rows done)`` after each
-    batch (a task in another process reports nothing: its driver counts its rows when it ends)."""
-    global _rows_reported
-    before, _rows_reported = _rows_reported, report
-    try:
-        yield
-    finally:
-        _rows_reported = before
+ShardRows = Callable[[str, int], None]
+"""Called as ``on_rows(shard name, rows of the shard done)`` by a map task that runs in the driver's process."""
 
 
 @dataclass(frozen=True)
@@ -127,8 +123,12 @@ class _MapOutputs:
         )
 
 
-def map_shard(task: ShardTask) -> MapStats:
-    """Validate and score one shard; write its scored rows, its quarantine and its corpus-wide keys."""
+def map_shard(task: ShardTask, on_rows: ShardRows | None = None) -> MapStats:
+    """Validate and score one shard; write its scored rows, its quarantine and its corpus-wide keys.
+
+    ``on_rows`` (only for a task run in the driver's process: a callback does not cross to a worker) hears the
+    shard's rows done after each batch, and within a batch while a detector that ``reports_progress`` scores it.
+    """
     start = time.perf_counter()
     cfg, shard, lay = task.config, task.shard, task.layout
     dets = load_detectors(cfg.detectors)
@@ -139,16 +139,24 @@ def map_shard(task: ShardTask) -> MapStats:
                            lines=shard.format == "jsonl")
         out.quarantine.add(checked.bad)
         good, failed = defend_and_score(dets, checked.good, cfg, shard.source,
-                                        to_run(dets, checked.good, cfg.reuse_scores))
+                                        to_run(dets, checked.good, cfg.reuse_scores), _within(on_rows, shard, rows))
         _emit_keys(dets, good, cfg.text_column, shard, out.keys, local)
         out.quarantine.add(without_defended_text(failed))
         out.scored.add(without_defended_text(good))
-        if _rows_reported is not None and len(rows):
-            _rows_reported(shard.name, min(shard.num_rows, max(0, int(rows[-1]) + 1 - shard.row_offset)))
+        if on_rows is not None and len(rows):
+            on_rows(shard.name, min(shard.num_rows, max(0, int(rows[-1]) + 1 - shard.row_offset)))
     stats = out.write(lay, shard, time.perf_counter() - start, cfg.text_column)
     stats.write(lay.stats("map", shard))
     lay.mark_done(f"map-{shard.name}")
     return stats
+
+
+def _within(on_rows: ShardRows | None, shard: Shard, rows: np.ndarray) -> RowsDone | None:
+    """What hears a batch's rows scored so far and tells ``on_rows`` the shard's (None: nobody listens)."""
+    if on_rows is None or not len(rows):
+        return None
+    before = max(0, int(rows[0]) - shard.row_offset)  # the shard's rows ahead of this batch
+    return lambda n: on_rows(shard.name, min(shard.num_rows, before + n))
 
 
 def _batches(shard: Shard, batch_size: int, text_column: str, out: _MapOutputs,

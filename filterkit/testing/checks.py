@@ -6,7 +6,8 @@ What it asserts, raising AssertionError that names the detector and the column:
 - the declaration: every ``Column(when=...)`` names a parameter, and the default rules read declared columns;
 - ``score`` (a row detector) or ``map`` then ``reduce`` (a corpus detector, and ``reduce_parallel`` where it has one)
   returns exactly the declared columns, of the declared types, one row per input row (for ``reduce``: every
-  ``_shard``, ``_row`` once, in order); scoring twice gives the same values;
+  ``_shard``, ``_row`` once, in order); scoring twice gives the same values (for a detector that
+  ``reports_progress``, the second time with a ``progress`` callable, whose rows never decrease nor pass the batch's);
 - a float score is never null, and where it is NaN (an empty or very short text, say) the reason column says why;
 - scoring leaves the parameters as they were (``get_params()`` before equals after), and a copy built from them
   (``dataclasses.replace``) has the same parameters;
@@ -144,11 +145,21 @@ def _check_columns(det: Detector, name: str, table: pa.Table, rows: int, where: 
 
 
 def _check_score(det: RowDetector, name: str, texts: list[str]) -> pa.Table:
-    """``score`` returns the declared columns, one row per text, the same values twice."""
+    """``score`` returns the declared columns, one row per text, the same values twice; a detector that
+    ``reports_progress`` the second time with a ``progress`` callable, reporting rows that never decrease and
+    never pass the batch's, and the same values."""
     batch = pa.table({TEXT: pa.array(texts, pa.string())})
     out = det.score(batch)
     _check_columns(det, name, out, len(texts), "score()")
-    _check_same(name, out, det.score(batch), "score() twice on the same batch")
+    if not det.reports_progress:
+        _check_same(name, out, det.score(batch), "score() twice on the same batch")
+        return out
+    reported: list[int] = []
+    again = det.score(batch, progress=reported.append)  # type: ignore[call-arg]
+    _check_same(name, out, again, "score() with progress and without it")
+    _require(all(isinstance(r, (int, np.integer)) and 0 <= r <= len(texts) for r in reported), name,
+             f"reports_progress: progress() got {reported}, not row counts between 0 and {len(texts)}")
+    _require(reported == sorted(reported), name, f"reports_progress: the rows reported went down: {reported}")
     return out
 
 

