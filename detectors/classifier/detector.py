@@ -170,8 +170,10 @@ class ClassifierDetector(RowDetector):
             if rows.size:
                 p[rows] = self._embed_scores(model, [texts[i] for i in rows])
         else:
-            p = predict_machine(model.heads["text"], model.heads["text_calibration"], texts)
-            p[~judged] = np.nan
+            scored = np.flatnonzero(judged)  # the text head scores each row alone: the unjudged ones need no work
+            if scored.size:
+                p[scored] = predict_machine(model.heads["text"], model.heads["text_calibration"],
+                                            [texts[i] for i in scored])
             used[:] = "text"
             rows = np.flatnonzero((p > self.band[0]) & (p < self.band[1]))  # NaN is in no band
         if head not in ("text", "embed") and rows.size:
