@@ -13,6 +13,9 @@ SUBCOMMANDS = {
     "protocol": Subcommand("benchmarks.transfer.protocol", "Feature arms (n-grams, MiniLM embeddings, style, stacks) "
                                                            "held out by source, domain, generator family and job, "
                                                            "out of the box and calibrated: transfer_protocol.*."),
+    "local": Subcommand("benchmarks.transfer.local", "A threshold that follows the domain (neighbour or cluster "
+                                                     "normalised) against one calibration, on a pooled crawl of "
+                                                     "unseen domains: transfer_local.{json,md}."),
     "mixture": Subcommand("benchmarks.transfer.mixture", "Planted mixes: is a crawl's machine share recovered? "
                                                          "mixture.{json,md}."),
     "cascade": Subcommand("benchmarks.transfer.cascade", "A distilled cascade, simulated on the scored set: "
