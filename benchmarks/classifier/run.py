@@ -4,8 +4,9 @@ Run: python -m benchmarks.classifier run [--lm-scores PATH] [--out benchmarks/re
 With --lm-scores (a Parquet of open_models.parquet scored by `filterkit score --detectors lm`, every column kept),
 the stacked head and the cascade (text head everywhere, stacked head inside its uncertain band) are trained and
 evaluated too, next to the LM detector's own ``lm.fastdetect`` on the same rows. Generators are held out on
-article halves split by opening words (twins and re-cut copies of one source article share them), so no human
-text is seen in training and again in testing.
+article halves split by the opening words of each pair's human text (``benchmarks.articles.twin_articles``: re-cut
+copies of one source article share them, and a machine row goes with its human twin), so no human text is seen in
+training and again in testing.
 """
 from __future__ import annotations
 
@@ -19,10 +20,11 @@ import numpy as np
 import pyarrow as pa
 import pyarrow.parquet as pq
 
+from benchmarks.articles import twin_articles
 from benchmarks.scored import read_scored
 from detectors.classifier.detector import ClassifierDetector
 from detectors.classifier.metrics import auroc, tpr_at_fpr
-from detectors.classifier.train import LM_FEATURES, TrainConfig, opening_groups, train_detector
+from detectors.classifier.train import LM_FEATURES, TrainConfig, train_detector
 from filterkit.testing.shared import shared_data_dir
 
 HEADS = ("text", "stacked", "cascade")
@@ -96,7 +98,8 @@ def splits(table: pa.Table) -> Iterator[tuple[str, str, pa.Table, pa.Table]]:
     domain = np.array(table["domain"].to_pylist())
     for d in sorted(set(domain)):
         yield "leave_one_domain_out", d, table.filter(pa.array(domain != d)), table.filter(pa.array(domain == d))
-    article_half = opening_groups(table["text"].to_pylist(), 12) % 2
+    article_half = twin_articles(table["text"].to_pylist(), table["label"].to_pylist(),
+                                 table["pair_id"].to_pylist()) % 2
     pair_gen = np.array([p.split("/")[1] for p in table["pair_id"].to_pylist()])
     for g in sorted(set(pair_gen)):
         yield ("leave_one_generator_out", g, table.filter(pa.array((article_half == 0) & (pair_gen != g))),

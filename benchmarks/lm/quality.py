@@ -26,8 +26,8 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 from sklearn.metrics import roc_auc_score, roc_curve
 
+from benchmarks.articles import twin_articles
 from benchmarks.scored import read_scored
-from detectors.classifier.train import opening_groups
 from filterkit.contract import registry
 from filterkit.stage.rules import threshold_for_fpr
 from filterkit.testing.shared import shared_data_dir
@@ -55,9 +55,10 @@ def sample(articles: int, seed: int = 0) -> pd.DataFrame:
 
 
 def with_halves(df: pd.DataFrame) -> pd.DataFrame:
-    """A ``half`` column (0 or 1) by opening words, so human/machine twins and re-cut copies stay together."""
+    """A ``half`` column (0 or 1) by the opening words of each pair's human text, so twins and re-cut copies stay
+    together."""
     df = df.copy()
-    df["article_group"] = opening_groups(df["text"].tolist(), 12)
+    df["article_group"] = twin_articles(df["text"].tolist(), df["label"].tolist(), df["pair_id"].tolist())
     df["half"] = df["article_group"] % 2
     return df
 

@@ -9,8 +9,9 @@ Rows come from ``detect/chat_models.parquet`` (all of it: 300 articles of xsum a
 ``detect/open_models.parquet`` (for each chat article, the pairs of two of the five base models; and 150 squad
 articles, two base models each) and ``human/multilingual.parquet`` (up to 80 texts per language). Every row
 is whitespace-collapsed (``flat``: in the shared files only machine texts have line breaks) and carries its
-``article``: a hash of its first 12 normalised words (``detectors.classifier.train.opening_groups``), which a
-machine continuation shares with its human twin, so splits by article keep twins and re-cut copies together.
+``article``: a hash of the first 12 normalised words of its pair's human text (``benchmarks.articles.twin_articles``;
+a chat model need not repeat the opening it wrote on from), so splits by article keep twins and re-cut copies
+together.
 A chat article's human text appears under all four chat models in the shared file; one copy per article is
 kept. ``tid`` (a hash of the text) lets each distinct text be scored once.
 """
@@ -26,6 +27,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from benchmarks.articles import twin_articles
 from benchmarks.scored import read_scored
 from detectors.classifier.train import opening_groups
 from filterkit.testing.shared import shared_data_dir
@@ -54,7 +56,8 @@ def _with_article(table: pa.Table, source: str) -> pa.Table:
     family = ["human" if g == "human" else kind for g in table["generator"].to_pylist()]
     return pa.table({
         "text": texts, "label": table["label"], "generator": table["generator"], "domain": table["domain"],
-        "family": pa.array(family), "article": pa.array(opening_groups(texts, 12)),
+        "family": pa.array(family),
+        "article": pa.array(twin_articles(texts, table["label"].to_pylist(), table["pair_id"].to_pylist())),
         "source": pa.array([source] * len(texts)), "language": pa.array(["en"] * len(texts)),
     })
 
@@ -78,7 +81,7 @@ def transfer_set() -> pa.Table:
     pair = pq.read_table(data / "detect" / "open_models.parquet")["pair_id"].to_pylist()
     base_gen = [p.split("/")[1] for p in pair]  # a pair's generator, on its human row too
     generators = sorted(set(base_gen))
-    # The human row of a pair shares the pair's article (its own opening words), so the pair's rows stay together.
+    # Both rows of a pair carry the human row's article, so the pair's rows stay together.
     chat_articles = set(chat["article"].to_pylist())
     squad = sorted({a for a, d in zip(base["article"].to_pylist(), base["domain"].to_pylist(), strict=True)
                     if d == "squad"})[:SQUAD_ARTICLES]

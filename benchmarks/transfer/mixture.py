@@ -2,10 +2,11 @@
 
     python -m benchmarks.transfer mixture transfer_scored.parquet --out benchmarks/results
 
-The reference is the English human rows of one half of the articles; each crawl is the human rows of the other
-half plus machine rows of that half drawn to make 0%, 5%, 20% and 50% of it (chat and base models alike), 20 draws
-per share. Scores: single LM columns (their direction from the reference half's labelled rows) and the stacked
-head trained on the reference half.
+Each crawl is the English human rows of one half of the articles plus machine rows of that half drawn to make 0%,
+5%, 20% and 50% of it (chat and base models alike), 20 draws per share. The other half is split again by article:
+the scores are fitted on one part (single LM columns take their direction from its labelled rows; the stacked head
+is trained on it) and the reference is the English human rows of the other part, so the reference, like the crawl's
+humans, is text the scoring model never saw.
 """
 from __future__ import annotations
 
@@ -43,13 +44,14 @@ def main(argv: Sequence[str]) -> None:
     d = load(args.scored)
     english = d.source != "multilingual"
     half = (d.article >> np.uint64(20)) % np.uint64(2) == 0
-    ref, test = d.take(english & half), d.take(english & ~half)
+    part = (d.article >> np.uint64(21)) % np.uint64(2) == 0  # the fitting and the reference articles
+    fit, ref, test = d.take(english & half & part), d.take(english & half & ~part), d.take(english & ~half)
     rng = np.random.default_rng(0)
     scorers = {c: zero_shot(i) for i, c in enumerate(LM_COLUMNS) if c in ("lm.loglik", "lm.fastdetect", "lm.logrank")}
     scorers["stacked lm+style, C=0.01"] = stacked(lambda x: np.hstack([x.lm, x.style]), 0.01)
     results = {}
     for name, arm in scorers.items():
-        scorer = arm(ref)
+        scorer = arm(fit)
         reference, scores = scorer(ref)[~ref.y], scorer(test)
         rows = []
         for mix in crawl_mixes(test, scores, rng):
@@ -63,7 +65,8 @@ def main(argv: Sequence[str]) -> None:
     command = "python -m benchmarks.transfer mixture " + " ".join(argv)
     (args.out / "mixture.json").write_text(json.dumps({"command": command, "results": results}, indent=2) + "\n")
     lines = ["# How much of a crawl is machine-written: planted mixes", "", "```", command, "```", "",
-             f"Reference: {int((~ref.y).sum())} English human rows of one half of the articles. Crawls: the "
+             f"Reference: {int((~ref.y).sum())} English human rows of a quarter of the articles, scored out of "
+             f"sample: each score is fitted on another quarter ({fit.y.size} rows, labelled). Crawls: the "
              f"{int((~test.y).sum())} human rows of the other half plus its machine rows (chat and base models) "
              f"drawn to the planted share, {DRAWS} draws per share. Estimate: "
              "`filterkit.stage.mixture.machine_share`.", "",
