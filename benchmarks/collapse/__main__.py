@@ -12,6 +12,10 @@ SUBCOMMANDS = {
                           "each one's no-filter arm drifts from generation 0."),
     "drift": Subcommand("benchmarks.collapse.analysis.drift", "Two runs that differ in one setting, paired by seed, "
                         "against the first run's seed-to-seed spread."),
+    "baseline": Subcommand("benchmarks.collapse.baseline", "Generation 0 of a run's learner against the word n-gram, "
+                           "the n-gram's floor chosen on validation articles, the margin at every floor."),
+    "reach": Subcommand("benchmarks.collapse.reach", "The shipped classifier's TPR, human FPR and AUROC at the "
+                        "document lengths of the collapse crawls (40 to 200 words)."),
     "fp-error": Subcommand("benchmarks.collapse.fp_error", "Floating-point precision as a collapse mechanism: "
                            "rounding against sampling error, collapse time per dtype."),
 }

@@ -2,7 +2,10 @@
 
 A real crawl's synthetic text does not all come from the model being trained: other vendors' models and older
 models write it too. ``shared``: the machine texts of the shared labelled sets (five open base models and four
-chat models); ``smollm2``: continuations of human training prefixes by the bundled SmolLM2 (generated once and
+chat models); ``unseen``: the machine texts of the base-model and ImBD files (five base models; gpt-4o,
+gpt-3.5-turbo, Llama-3-8B, Mistral-7B, Qwen2-7B, Deepseek-7b generating, polishing, rewriting and expanding) of the
+articles the shipped classifier was not trained on, so that its catch rate on them is not a training score;
+``smollm2``: continuations of human training prefixes by the bundled SmolLM2 (generated once and
 cached, since a 2-core CPU writes about one document a second); ``older``: samples of the learner's own earlier
 generations (drawn by the loop from the lineage's history, not here).
 """
@@ -18,7 +21,6 @@ import pyarrow as pa
 import pyarrow.parquet as pq
 
 log = logging.getLogger(__name__)
-SOURCES = ("shared", "smollm2", "older")
 SHARED_FILES = ("detect/open_models.parquet", "detect/chat_models.parquet")
 
 
@@ -37,6 +39,17 @@ def shared_pool(data_dir: Path, doc_words: int, held_out: np.ndarray) -> np.ndar
                   and _opening(r["text"]) not in openings]
     order = np.random.default_rng(0xF0E1).permutation(len(texts))
     return np.array([texts[i] for i in order if texts[i].strip()], dtype=object)
+
+
+def unseen_pool(data_dir: Path, doc_words: int, held_out: np.ndarray) -> np.ndarray:
+    """``unseen_by_ship`` texts cut to ``doc_words`` words, less those that open like a held-out document."""
+    from benchmarks.transfer.protocol_data import unseen_by_ship
+
+    openings = {_opening(str(d)) for d in held_out}
+    texts = [" ".join(t.split()[:doc_words]) for t in unseen_by_ship(data_dir) if t.strip()]
+    texts = [t for t in texts if _opening(t) not in openings]
+    order = np.random.default_rng(0xF0E2).permutation(len(texts))
+    return np.array([texts[i] for i in order], dtype=object)
 
 
 def smollm2_pool(human_train: np.ndarray, size: int, doc_words: int, cache: Path) -> np.ndarray:

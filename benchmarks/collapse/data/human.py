@@ -3,7 +3,7 @@ and a pool that generation 0 and the fresh human share of each later crawl are d
 from __future__ import annotations
 
 import hashlib
-from dataclasses import dataclass
+from dataclasses import dataclass, field
 from pathlib import Path
 
 import numpy as np
@@ -25,6 +25,8 @@ class HumanSplit:
     train: np.ndarray
     trusted: np.ndarray
     test: np.ndarray
+    validation: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))
+    """Articles nobody trains on, kept for choosing settings (steps, smoothing floors) off the test set."""
 
 
 @dataclass(frozen=True)
@@ -42,12 +44,14 @@ class SeedData:
 
 
 def load_text_split(data_dir: Path, doc_words: int, test_fraction: float, trusted_fraction: float,
-                    trusted_by: str = "row") -> HumanSplit:
+                    trusted_by: str = "row", sources: tuple[str, ...] = TEXT_SOURCES,
+                    validation_fraction: float = 0.0) -> HumanSplit:
     """Cut the shared human corpora into documents and split them with a fixed, seed-free hash: the test set by
     article; the trusted set by article, or (``trusted_by="row"``) by document among the training articles, so
-    that it is drawn as the crawl's fresh human rows are."""
+    that it is drawn as the crawl's fresh human rows are; a validation set by article, taken from the articles
+    the other parts would not hold (so that with ``validation_fraction=0`` the split is the one it always was)."""
     groups: dict[str, list[str]] = {}
-    for rel in TEXT_SOURCES:
+    for rel in sources:
         path = data_dir / rel
         if not path.is_file():
             raise FileNotFoundError(f"human corpus {path} is missing (see the shared data README)")
@@ -59,11 +63,13 @@ def load_text_split(data_dir: Path, doc_words: int, test_fraction: float, truste
             else:
                 docs = [" ".join(text.split()[:doc_words])]
             groups[f"{rel}:{row['id']}"] = [d for d in docs if d.strip()]
-    parts: dict[str, list[str]] = {"train": [], "trusted": [], "test": []}
+    parts: dict[str, list[str]] = {"train": [], "trusted": [], "test": [], "validation": []}
     for key in sorted(groups):
         u = _unit(key)
         if u < test_fraction:
             parts["test"].extend(groups[key])
+        elif u >= 1.0 - validation_fraction:
+            parts["validation"].extend(groups[key])
         elif trusted_by == "article":
             parts["trusted" if u < test_fraction + trusted_fraction else "train"].extend(groups[key])
         else:

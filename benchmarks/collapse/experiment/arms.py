@@ -5,7 +5,9 @@ at the retain rate of a reference arm, so a gain is not just less data; a detect
 ``filter`` (every installed detector) runs the real filterkit pipeline on the crawl written as Parquet;
 ``weight`` draws new rows without replacement by ``(1 - p_machine)^k``, each at most ``weight_cap`` times
 (Drayson et al. 2025); ``replay`` filters with a replay index of everything
-earlier generations produced. Only ``none``, ``oracle`` and ``random`` read the labels, by design.
+earlier generations produced; ``shipped`` and ``shipped_cal`` run the classifier as a user installs it (the default
+model in the package, never refitted), at its own threshold or at one calibrated on the run's trusted human text.
+Only ``none``, ``oracle`` and ``random`` read the labels, by design.
 """
 from __future__ import annotations
 
@@ -35,7 +37,7 @@ from filterkit.engine.calibrate import calibrate
 
 log = logging.getLogger(__name__)
 ROW = "collapse_row"
-BASE_ARMS = ("none", "oracle", "random", "filter", "weight", "replay")
+BASE_ARMS = ("none", "oracle", "random", "filter", "weight", "replay", "shipped", "shipped_cal")
 
 
 @dataclass
@@ -210,6 +212,24 @@ class PipelineArm(Arm):
         return dict(self._dropped)
 
 
+class ShippedArm(PipelineArm):
+    """The shipped detector as a user runs it: ``DetectorSpec("classifier")`` with no model path (the package's
+    default model, never refitted), at its out-of-the-box threshold or (``calibrated``) at ``max_fpr`` on the run's
+    trusted human text, as ``filterkit calibrate`` sets it."""
+
+    def __init__(self, settings: ArmSettings, calibrated: bool) -> None:
+        super().__init__("shipped_cal" if calibrated else "shipped", ["classifier"], settings)
+        self.calibrated = calibrated
+
+    def _one(self, name: str, ctx: ArmContext) -> tuple[DetectorSpec, list[Rule]]:
+        spec = DetectorSpec(name, {})
+        detector = registry.build(name, {})
+        detector.setup()
+        if self.calibrated:
+            return spec, [self._calibrate(spec, DEFAULT_CALIBRATION[name][0], ctx)]
+        return spec, detector.default_rules()
+
+
 def capped_weighted_draw(weights: np.ndarray, size: int, cap: int, rng: np.random.Generator) -> np.ndarray:
     """Positions of ``size`` weighted draws without replacement from ``cap`` copies of each row (sorted)."""
     w = np.asarray(weights, dtype=np.float64)
@@ -297,6 +317,8 @@ def parse(names: list[str], kind: str, settings: ArmSettings, random_reference: 
             arms.append(WeightArm(settings))
         elif name == "replay":
             arms.append(PipelineArm("replay", ["replay"], settings))
+        elif name in ("shipped", "shipped_cal"):
+            arms.append(ShippedArm(settings, calibrated=name == "shipped_cal"))
         elif name.startswith("filter:") and name[7:]:
             parts = name[7:].split("+")
             unknown = [p for p in parts if p not in available]

@@ -11,6 +11,7 @@ from benchmarks.collapse.learners.base import names as learner_names
 from filterkit.config import check_keys, load_mapping, with_changes
 
 REPLAY_PICKS = ("random", "oldest", "humanlike")
+FOREIGN_SOURCES = ("shared", "unseen", "smollm2", "older")
 
 DEFAULT_RULES = {
     "numeric": (CollapseRule("sigma_ratio", "<", 0.5, relative=False),),
@@ -67,8 +68,14 @@ class CollapseConfig:
     foreign_share: float = 0.0
     """Share of each crawl's synthetic rows written by models other than the learner's previous one."""
     foreign_source: str = "shared"
-    """Who writes them: ``shared`` (the shared sets' open and chat models), ``smollm2`` (the bundled model,
-    continuing human prefixes) or ``older`` (the learner's own earlier generations)."""
+    """Who writes them: ``shared`` (the shared sets' open and chat models), ``unseen`` (the shared ImBD and base-model
+    texts of the articles the shipped classifier never trained on: six chat and instruction models, five base
+    models), ``smollm2`` (the bundled model, continuing human prefixes) or ``older`` (the learner's own earlier
+    generations); several joined by ``+`` (``older+unseen``) share the foreign rows equally."""
+    human_sources: tuple[str, ...] = ("human/wikitext2.parquet", "human/news_wiki_stories.parquet")
+    """The shared human corpora the loop's human data come from (paths under the shared data directory)."""
+    validation_fraction: float = 0.0
+    """Share of the human articles set aside for choosing settings off the test set (0: none, the old split)."""
     replay_pick: str = "random"
     """With ``older``, which earlier outputs the replay adversary re-injects (Racca et al.): ``random`` (uniform
     over every earlier generation's samples), ``oldest`` (generation 0's model's, the least degenerate) or
@@ -112,8 +119,11 @@ class CollapseConfig:
             raise ValueError(f"trusted_by must be 'row' or 'article', got {self.trusted_by!r}")
         if not 0.0 <= self.foreign_share <= 1.0:
             raise ValueError(f"foreign_share must be in [0, 1], got {self.foreign_share}")
-        if self.foreign_source not in ("shared", "smollm2", "older"):
-            raise ValueError(f"foreign_source must be shared, smollm2 or older, got {self.foreign_source!r}")
+        if not set(self.foreign_parts()) <= set(FOREIGN_SOURCES):
+            raise ValueError(f"foreign_source must be one of {FOREIGN_SOURCES} or several joined by '+', "
+                             f"got {self.foreign_source!r}")
+        if not 0.0 <= self.validation_fraction < 1.0 - self.test_fraction - self.trusted_fraction:
+            raise ValueError(f"validation_fraction must leave training articles, got {self.validation_fraction}")
         if self.replay_pick not in REPLAY_PICKS or self.replay_window < 0:
             raise ValueError(f"replay_pick must be one of {REPLAY_PICKS} (got {self.replay_pick!r}) and "
                              f"replay_window >= 0 (got {self.replay_window})")
@@ -126,6 +136,10 @@ class CollapseConfig:
         if self.crawl_rows is not None:
             return self.crawl_rows
         return round(self.samples / self.alpha) if self.schedule == "fixed" else self.samples
+
+    def foreign_parts(self) -> tuple[str, ...]:
+        """The foreign sources, in order."""
+        return tuple(p.strip() for p in self.foreign_source.split("+"))
 
     def rules(self, kind: str) -> tuple[CollapseRule, ...]:
         """The collapse rules in force for a learner of ``kind``."""
@@ -144,8 +158,9 @@ class CollapseConfig:
             data["arms"] = tuple(a.strip() for a in data["arms"].split(",") if a.strip())
         elif data.get("arms") is not None:
             data["arms"] = tuple(data["arms"])
-        if data.get("probes") is not None:
-            data["probes"] = tuple(data["probes"])
+        for key in ("probes", "human_sources"):
+            if data.get(key) is not None:
+                data[key] = tuple(data[key])
         if data.get("collapse_rules") is not None:
             data["collapse_rules"] = tuple(r if isinstance(r, CollapseRule) else CollapseRule(**r)
                                            for r in data["collapse_rules"])

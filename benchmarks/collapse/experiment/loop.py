@@ -233,11 +233,17 @@ def _synthetic(setup: Setup, samples: np.ndarray, history: list[str], rng: np.ra
     k = round(setup.config.foreign_share * n)
     if k == 0:
         return own, own[:0]
-    if setup.config.foreign_source == "older":
-        # The history ends with the previous model's samples; the older generations' come before them.
-        others = adversary.pick(history, len(samples), k, setup.config.replay_pick, rng, setup.human_unigram)
-    else:
-        others = foreign.draw(setup.foreign, k, rng)
+    parts = setup.config.foreign_parts()
+    picked = []
+    for i, part in enumerate(parts):
+        k_part = k // len(parts) + (i < k % len(parts))  # equal shares; the first parts take the remainder
+        if part == "older":
+            # The history ends with the previous model's samples; the older generations' come before them.
+            picked.append(adversary.pick(history, len(samples), k_part, setup.config.replay_pick, rng,
+                                         setup.human_unigram))
+        else:
+            picked.append(foreign.draw(setup.foreign[part], k_part, rng))
+    others = np.concatenate(picked) if picked else own[:0]
     return np.concatenate([own[:n - len(others)], others]), others
 
 

@@ -43,8 +43,9 @@ class Setup:
     reference: TextReference | None
     """Word counts of the whole human training pool: the yardstick for types, tail and unigram KL."""
     checkpoints: Checkpoints | None = None
-    foreign: np.ndarray | None = None
-    """Synthetic documents by other models (``foreign_source`` shared or smollm2) that crawls draw from."""
+    foreign: dict[str, np.ndarray] = field(default_factory=dict)
+    """Synthetic documents by other models that crawls draw from, per pool source (``shared``, ``unseen``,
+    ``smollm2``; ``older`` is drawn from the lineage's history)."""
     probes: list[Probe] = field(default_factory=list)
     human_unigram: adversary.HumanUnigram | None = None
     """The ``humanlike`` replay adversary's model of human text (fitted on the trusted set)."""
@@ -82,7 +83,7 @@ def prepare(config: CollapseConfig, out: Path, resume: bool = False) -> Setup:
     checkpoints = (Checkpoints(out / "_state", config.to_dict(), resume, CollapseConfig().to_dict())
                    if config.checkpoint else None)
     unigram = (adversary.HumanUnigram().fit(split.trusted)
-               if config.foreign_source == "older" and config.replay_pick == "humanlike" else None)
+               if "older" in config.foreign_parts() and config.replay_pick == "humanlike" else None)
     return Setup(config, family, schedule, arms, split, workdir, trusted_path, skipped, reference, checkpoints,
                  pool, probes, unigram)
 
@@ -95,26 +96,33 @@ def _human_split(config: CollapseConfig, family: Family, workdir: Path) -> tuple
         test = family.draw_human(config.numeric_test_size, np.random.default_rng([0x7E57]))
         return HumanSplit(np.empty(0), np.empty(0), test), None
     split = load_text_split(shared_data_dir(), config.doc_words, config.test_fraction, config.trusted_fraction,
-                            config.trusted_by)
+                            config.trusted_by, config.human_sources, config.validation_fraction)
     if config.test_docs is not None:
-        split = HumanSplit(split.train, split.trusted, split.test[:config.test_docs])
+        split = HumanSplit(split.train, split.trusted, split.test[:config.test_docs],
+                           split.validation[:config.test_docs])
     workdir.mkdir(parents=True, exist_ok=True)
     trusted_path = workdir / "trusted.parquet"
     pq.write_table(pa.table({"text": pa.array(list(split.trusted), pa.string())}), trusted_path)
     return split, trusted_path
 
 
-def _foreign_pool(config: CollapseConfig, schedule: schedules.Schedule, split: HumanSplit) -> np.ndarray | None:
-    """The other models' documents crawls draw from (None: no foreign rows, or only the learner's own older ones)."""
-    if config.foreign_share <= 0 or config.foreign_source == "older":
-        return None
-    if config.learner in ("gaussian", "gmm"):
+def _foreign_pool(config: CollapseConfig, schedule: schedules.Schedule, split: HumanSplit) -> dict[str, np.ndarray]:
+    """The other models' documents crawls draw from, per pool source (empty: no foreign rows, or only the
+    learner's own older ones)."""
+    pools = [p for p in config.foreign_parts() if p != "older"] if config.foreign_share > 0 else []
+    if pools and config.learner in ("gaussian", "gmm"):
         raise ValueError("foreign synthetic rows are text: use them with a text learner")
-    need = round(config.foreign_share * schedule.synthetic_per_generation()) * config.generations
-    if config.foreign_source == "shared":
-        return foreign.shared_pool(shared_data_dir(), config.doc_words, split.test)
-    cache = Path(config.foreign_cache).expanduser()
-    return foreign.smollm2_pool(split.train, need, config.doc_words, cache)
+    out = {}
+    for part in pools:
+        if part == "shared":
+            out[part] = foreign.shared_pool(shared_data_dir(), config.doc_words, split.test)
+        elif part == "unseen":
+            out[part] = foreign.unseen_pool(shared_data_dir(), config.doc_words, split.test)
+        else:
+            need = round(config.foreign_share * schedule.synthetic_per_generation()) * config.generations
+            out[part] = foreign.smollm2_pool(split.train, need, config.doc_words,
+                                             Path(config.foreign_cache).expanduser())
+    return out
 
 
 def _fix_random_reference(arms: list[Arm], skipped: dict[str, str]) -> list[Arm]:

@@ -23,8 +23,9 @@ def markdown(config: CollapseConfig, summary: dict[str, Any], details: dict[str,
               "counting at most G; RMST delay = RMST(arm) - RMST(none). Area vs none: per seed, the sum over "
               f"generations 1..G of none - arm in `{config.benefit_metric}`, averaged; oracle benefit = that area "
               "over the oracle's (1.0 = as good as perfect detection), left out with a note when the oracle's "
-              "interval holds 0. Brackets: 95% paired bootstrap over seeds. TPR/FPR: on each generation's new rows.",
-              ""]
+              "interval holds 0. Brackets: 95% paired bootstrap over seeds. TPR/FPR: on each generation's new rows. "
+              f"Final {config.benefit_metric}: mean over seeds [lowest, highest seed], the between-seed spread.",
+              "", _conditioning(config), ""]
     lines += ["| arm | collapse T per seed | KM median | RMST [95% CI] | RMST delay vs none [95% CI] | "
               "area vs none [95% CI] | oracle benefit [95% CI] | mean TPR | mean FPR | mean retain | "
               f"final {config.benefit_metric} |", "|---|---|---|---|---|---|---|---|---|---|---|"]
@@ -37,7 +38,7 @@ def markdown(config: CollapseConfig, summary: dict[str, Any], details: dict[str,
         lines.append(f"| {arm} | {times} | {median} | {_ci(sv['rmst'], sv['rmst_ci'], 2)} | "
                      f"{_ci(sv['rmst_delay'], sv['rmst_delay_ci'], 2)} | {_ci(s['area'], s['area_ci'], 3)} | "
                      f"{benefit} | {_f(det['mean_filter_tpr'], 3)} | {_f(det['mean_filter_fpr'], 3)}"
-                     f" | {_f(det['mean_retain_rate'], 3)} | {_f(det[f'final_{config.benefit_metric}'], 3)} |")
+                     f" | {_f(det['mean_retain_rate'], 3)} | {_final(records, arm, config, det)} |")
     if skipped:
         lines += ["", "Skipped arms and detectors left out:", *[f"- `{a}`: {why}" for a, why in skipped.items()]]
     lines += _provenance(details, config)
@@ -50,12 +51,34 @@ def markdown(config: CollapseConfig, summary: dict[str, Any], details: dict[str,
     return "\n".join(lines) + "\n"
 
 
+def _conditioning(config: CollapseConfig) -> str:
+    """What a seed redraws and what every seed shares, so a reader knows what the intervals condition on."""
+    start = {"hf": "the released pretrained weights (no pretraining seed to vary)",
+             "transformer": ("one pretraining on the human pool" if config.learner_params.get("pretrain_steps")
+                             else "a random initialisation per seed and generation")}.get(config.learner,
+                                                                                          "no pretrained start")
+    return ("What the intervals condition on: a seed redraws generation 0's human documents, each crawl's fresh "
+            "human and foreign rows, the learner's initialisation and its samples; every seed shares the test "
+            f"documents ({config.test_docs or 'all'} of them), the split of the human articles (trusted text by "
+            f"`{config.trusted_by}`) and the starting model: {start}.")
+
+
+def _final(records: list[dict[str, Any]], arm: str, config: CollapseConfig, det: dict[str, Any]) -> str:
+    """The final generation's metric: mean [lowest, highest seed]."""
+    metric = config.benefit_metric
+    vals = [r[metric] for r in records if r["arm"] == arm and r["generation"] == config.generations
+            and r.get(metric) is not None and math.isfinite(r[metric])]
+    mean = _f(det[f"final_{metric}"], 3)
+    return f"{mean} [{min(vals):.3f}, {max(vals):.3f}]" if vals and mean else mean
+
+
 def _provenance(details: dict[str, Any], config: CollapseConfig) -> list[str]:
     """Which synthetic rows each arm (and each probe) catches: the previous model's own or the foreign ones."""
     if not any(d.get("mean_filter_tpr_foreign") == d.get("mean_filter_tpr_foreign") for d in details.values()):
         return []
-    what = (f"re-injected by the replay adversary (`replay_pick: {config.replay_pick}`)"
-            if config.foreign_source == "older" else f"written by other models (`{config.foreign_source}`)")
+    parts = config.foreign_parts()
+    what = " and ".join(f"re-injected by the replay adversary (`replay_pick: {config.replay_pick}`)" if p == "older"
+                        else f"written by other models (`{p}`)" for p in parts)
     out = ["", f"Mean TPR per generation on the crawl's synthetic rows apart: `own` = the previous model's samples, "
            f"`foreign` = {what}:", "", "| arm or probe | TPR own | TPR foreign |", "|---|---|---|"]
     for arm, d in details.items():

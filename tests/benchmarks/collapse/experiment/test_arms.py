@@ -207,3 +207,30 @@ def test_weight_arm_keeps_old_rows_and_never_draws_zero_weight_rows(tmp_path):
     mask[keep] = True
     diag = filter_metrics(crawl.synthetic, crawl.new, mask)
     assert diag.filter_tpr == 1.0 and diag.filter_fpr < 0.5
+
+
+def test_shipped_arms_use_the_packaged_model_at_its_own_or_a_trusted_threshold(tmp_path, shared_data):
+    """``shipped`` is the default classifier untouched (no model path, its manifest's threshold); ``shipped_cal``
+    puts the threshold at ``max_fpr`` on the trusted human text, so at most the allowed share of it is removed."""
+    import pyarrow as pa
+    import pyarrow.parquet as pq
+
+    from benchmarks.collapse.experiment.arms import ShippedArm, run_pipeline
+    from detectors.classifier.detector import ClassifierDetector
+    from filterkit.stage.rules import allowed_false_positives
+
+    texts = pq.read_table(shared_data / "human" / "wikitext2.parquet")["text"].to_pylist()
+    trusted = [" ".join(t.split()[:60]) for t in texts if len(t.split()) >= 60][:300]
+    path = tmp_path / "trusted.parquet"
+    pq.write_table(pa.table({"text": trusted}), path)
+    fit = FitContext(1, tmp_path / "w", np.array(trusted, dtype=object), lambda n: np.array([]), [], 0.01)
+    ctx = ArmContext(fit, np.random.default_rng(0), path)
+    settings = ArmSettings(max_fpr=0.01)
+    shipped = ShippedArm(settings, calibrated=False).config(ctx)
+    expected = ClassifierDetector().default_rules()[0]
+    assert shipped.detectors[0].name == "classifier" and dict(shipped.detectors[0].params) == {}
+    assert [(r.column, r.threshold) for r in shipped.rules] == [(expected.column, expected.threshold)]
+    cal = ShippedArm(settings, calibrated=True).config(ctx)
+    assert [r.column for r in cal.rules] == ["classifier.p_machine"] and cal.rules[0].threshold != expected.threshold
+    kept = run_pipeline(np.array(trusted, dtype=object), cal, tmp_path / "p")
+    assert len(trusted) - kept.num_rows <= allowed_false_positives(len(trusted), 0.01)

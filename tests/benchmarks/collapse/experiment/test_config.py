@@ -63,3 +63,23 @@ def test_every_shipped_text_config_fits_the_shared_human_pool():
         need = cfg.samples + schedule.human_per_generation() * cfg.generations
         assert need <= len(split.train), f"{path.name} needs {need} human documents, the pool holds {len(split.train)}"
         assert (cfg.test_docs or 0) <= len(split.test), f"{path.name}: test_docs {cfg.test_docs} > {len(split.test)}"
+
+
+def test_foreign_sources_and_validation_share_are_checked():
+    assert CollapseConfig(foreign_source="older+unseen").foreign_parts() == ("older", "unseen")
+    with pytest.raises(ValueError, match="foreign_source"):
+        CollapseConfig(foreign_source="older+nobody")
+    with pytest.raises(ValueError, match="validation_fraction"):
+        CollapseConfig(validation_fraction=0.9)
+    cfg = CollapseConfig.from_dict({"human_sources": ["human/wikitext2.parquet"]})
+    assert cfg.human_sources == ("human/wikitext2.parquet",)
+
+
+def test_validation_articles_come_only_from_training_articles():
+    """With ``validation_fraction`` the test and trusted parts stay as they were; validation takes training rows."""
+    base = load_text_split(shared_data_dir(), 40, 0.1, 0.1, "article", ("human/wikitext2.parquet",))
+    split = load_text_split(shared_data_dir(), 40, 0.1, 0.1, "article", ("human/wikitext2.parquet",), 0.1)
+    assert list(split.test) == list(base.test) and list(split.trusted) == list(base.trusted)
+    assert len(split.validation) > 0 and set(split.validation) <= set(base.train)
+    assert not set(split.validation) & set(split.train)
+    assert len(split.train) + len(split.validation) == len(base.train)

@@ -145,3 +145,11 @@ def test_a_probe_scores_each_crawl_of_the_none_arm_at_a_trusted_threshold(tmp_pa
                           calibrate={"lm.fastdetect": ">"}), tmp_path / "bad")
     with pytest.raises(ValueError, match="probes score text"):
         run_collapse(_small(learner="gaussian", probes=("lm",)), tmp_path / "g")
+
+
+def test_foreign_sources_joined_by_plus_share_the_foreign_rows(tmp_path):
+    """``older+shared``: half of the foreign rows each; at generation 1 nothing is older than the previous model."""
+    result = run_collapse(_small(arms=("none",), foreign_share=0.5, foreign_source="older+shared", seeds=1),
+                          tmp_path)
+    later = [r for r in result["records"] if r["generation"] > 0]
+    assert [r["crawl_foreign_rows"] for r in later] == [7, 15, 15]  # 15 foreign rows: 8 older, 7 shared

@@ -1,0 +1,79 @@
+"""What the shipped classifier can catch at the document lengths of the collapse crawls.
+
+    python -m benchmarks.collapse reach -o benchmarks/results/collapse_shipped_reach.md
+
+Machine text: the ``unseen`` pool of the realistic crawls (base-model and ImBD text of the articles the shipped
+classifier never trained on). Human text: WikiText-2 documents of the realistic configs' test articles (never in a
+crawl, never in its training). Each is cut to its first 40, 60, 100 and 200 words and scored by
+``DetectorSpec("classifier")`` with no model path (the default model) through ``RowScorer``, as ``filterkit filter``
+scores a crawl; TPR and human FPR at its out-of-the-box threshold, and AUROC, per length. Texts shorter than a cut
+are left out of that cut's row, so every row compares texts of one length.
+"""
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+from sklearn.metrics import roc_auc_score
+
+from benchmarks.collapse.data.foreign import unseen_pool
+from benchmarks.collapse.data.human import load_text_split
+from filterkit import DetectorSpec, FilterConfig
+from filterkit.adapters.row_scorer import RowScorer
+from filterkit.testing.shared import shared_data_dir
+
+CUTS = (40, 60, 100, 200)
+
+
+def _cut(texts: list[str], words: int) -> list[str]:
+    return [" ".join(t.split()[:words]) for t in texts if len(t.split()) >= words]
+
+
+def measure(machine_n: int, cuts: tuple[int, ...]) -> dict[str, Any]:
+    """Per cut: rows, TPR and FPR at the default threshold, AUROC."""
+    data = shared_data_dir()
+    split = load_text_split(data, max(cuts), 0.1, 0.1, "article", ("human/wikitext2.parquet",))
+    humans = [str(t) for t in split.test]
+    machine = [str(t) for t in unseen_pool(data, 10_000, np.array([], dtype=object))[:machine_n]]
+    scorer = RowScorer(FilterConfig(detectors=(DetectorSpec("classifier"),)))
+    out: dict[str, Any] = {}
+    for words in cuts:
+        h, m = _cut(humans, words), _cut(machine, words)
+        batch = scorer.score(h + m)
+        p = np.array([np.nan if v is None else v for v in batch.scores["classifier.p_machine"]], dtype=float)
+        removed = np.array([d == "remove" for d in batch.decision])
+        y = np.r_[np.zeros(len(h), bool), np.ones(len(m), bool)]
+        judged = ~np.isnan(p)
+        out[str(words)] = {"human": len(h), "machine": len(m), "tpr": float(removed[y].mean()),
+                           "fpr": float(removed[~y].mean()), "unjudged": float(1 - judged.mean()),
+                           "auroc": float(roc_auc_score(y[judged], p[judged]))}
+    return out
+
+
+def main(argv: list[str] | None = None) -> int:
+    parser = argparse.ArgumentParser(prog="python -m benchmarks.collapse reach", description=__doc__.split("\n")[0])
+    parser.add_argument("--machine", type=int, default=2000, help="machine texts (the first of the pool)")
+    parser.add_argument("-o", "--out", type=Path, required=True, help="markdown file (JSON beside it)")
+    args = parser.parse_args(argv)
+    result = measure(args.machine, CUTS)
+    command = ("python -m benchmarks.collapse reach " + " ".join(sys.argv[1:] if argv is None else argv)).strip()
+    args.out.with_suffix(".json").write_text(json.dumps({"command": command, "cuts": result}, indent=1) + "\n")
+    lines = ["# The shipped classifier by document length", "", "```", command, "```", "",
+             __doc__.split("\n\n", 2)[2].strip(), "",
+             "| words | human / machine texts | TPR at the default threshold | human FPR | AUROC | not judged |",
+             "|---:|---|---|---|---|---|"]
+    for words, r in result.items():
+        lines.append(f"| {words} | {r['human']} / {r['machine']} | {r['tpr']:.3f} | {r['fpr']:.3f} | "
+                     f"{r['auroc']:.3f} | {r['unjudged']:.3f} |")
+    text = "\n".join(lines) + "\n"
+    args.out.write_text(text)
+    sys.stdout.write(text)
+    return 0
+
+
+if __name__ == "__main__":
+    raise SystemExit(main())
