@@ -6,6 +6,7 @@ from pathlib import Path
 from typing import Any
 
 from benchmarks.collapse.analysis.rules import CollapseRule
+from benchmarks.collapse.data.human import TEXT_SOURCES
 from benchmarks.collapse.experiment import schedules
 from benchmarks.collapse.learners.base import names as learner_names
 from filterkit.config import check_keys, load_mapping, with_changes
@@ -72,7 +73,7 @@ class CollapseConfig:
     texts of the articles the shipped classifier never trained on: six chat and instruction models, five base
     models), ``smollm2`` (the bundled model, continuing human prefixes) or ``older`` (the learner's own earlier
     generations); several joined by ``+`` (``older+unseen``) share the foreign rows equally."""
-    human_sources: tuple[str, ...] = ("human/wikitext2.parquet", "human/news_wiki_stories.parquet")
+    human_sources: tuple[str, ...] = TEXT_SOURCES
     """The shared human corpora the loop's human data come from (paths under the shared data directory)."""
     validation_fraction: float = 0.0
     """Share of the human articles set aside for choosing settings off the test set (0: none, the old split)."""
