@@ -74,6 +74,3 @@ def main(argv: list[str] | None = None) -> int:
     sys.stdout.write(text)
     return 0
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())

@@ -185,6 +185,3 @@ def main(argv: list[str] | None = None) -> int:
     print(markdown(payload))
     return 0
 
-
-if __name__ == "__main__":
-    raise SystemExit(main())
