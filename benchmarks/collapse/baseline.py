@@ -18,12 +18,12 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.collapse.data.human import load_text_split, seed_data
+from benchmarks.collapse.data.human import seed_data
 from benchmarks.collapse.experiment import config as collapse_config
 from benchmarks.collapse.experiment.schedules import build as build_schedule
+from benchmarks.collapse.experiment.setup import text_split
 from benchmarks.collapse.experiment.streams import learner_seed
 from benchmarks.collapse.learners.ngram import NGramFamily
-from filterkit.testing.shared import shared_data_dir
 
 FLOORS = (1e-4, 1e-3, 1e-2, 3e-2, 0.1, 0.2, 0.3, 0.5, 0.7)
 
@@ -32,10 +32,8 @@ def ngram_table(cfg: collapse_config.CollapseConfig, floors: tuple[float, ...]) 
     """Validation and test NLL per word of the n-gram on every seed's generation-0 documents, per floor."""
     if cfg.validation_fraction <= 0:
         raise SystemExit("baseline: the config sets no validation articles (validation_fraction: 0)")
-    split = load_text_split(shared_data_dir(), cfg.doc_words, cfg.test_fraction, cfg.trusted_fraction,
-                            cfg.trusted_by, cfg.human_sources, cfg.validation_fraction)
-    test = split.test[:cfg.test_docs] if cfg.test_docs is not None else split.test
-    validation = split.validation[:cfg.test_docs] if cfg.test_docs is not None else split.validation
+    split = text_split(cfg)
+    test, validation = split.test, split.validation
     schedule = build_schedule(cfg.schedule, cfg.samples, cfg.alpha, cfg.budget, cfg.crawl())
     out: dict[str, Any] = {"validation_docs": len(validation), "test_docs": len(test), "floors": {}}
     for floor in floors:

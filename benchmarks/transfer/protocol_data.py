@@ -125,18 +125,11 @@ def load_rows(shared: Path | None = None, share: float = 0.5) -> tuple[Rows, Row
 def unseen_by_ship(shared: Path | None = None, share: float = 0.5) -> list[str]:
     """English machine texts of the sampled files (base models, ImBD) whose articles ``load_rows(share=share)``
     leaves out: text the shipped classifier (trained on ``load_rows()``) never saw, normalised as it sees text."""
-    shared = Path(shared or shared_data_dir())
-    seen = set(load_rows(shared, share)[0].text)  # a text repeated under another article was seen there
-    out: list[str] = []
-    for name in SAMPLED:
-        t = pq.read_table(shared / "detect" / f"{name}.parquet").to_pydict()
-        texts = training_texts(t["text"])
-        keys = {t["pair_id"][i]: article_key(texts[i]) for i in range(len(texts)) if t["label"][i] == "human"}
-        langs = t.get("language", ["en"] * len(texts))
-        out += [texts[i] for i in range(len(texts))
-                if t["label"][i] == "machine" and langs[i] == "en"
-                and (_hash(keys[t["pair_id"][i]]) % 1000) >= share * 1000 and texts[i] not in seen]
-    return out
+    rows, _ = load_rows(shared, share=1.0)
+    held = np.isin(rows.source, SAMPLED) & (rows.article % np.uint64(1000) >= share * 1000)
+    seen = {t for t, h in zip(rows.text, held, strict=True) if not h}  # a text repeated under another article
+    return [t for t, h, y, lang in zip(rows.text, held, rows.y, rows.language, strict=True)
+            if h and y and lang == "en" and t not in seen]
 
 
 class EmbeddingCache:

@@ -95,15 +95,20 @@ def _human_split(config: CollapseConfig, family: Family, workdir: Path) -> tuple
         assert isinstance(family, NumericFamily)
         test = family.draw_human(config.numeric_test_size, np.random.default_rng([0x7E57]))
         return HumanSplit(np.empty(0), np.empty(0), test), None
-    split = load_text_split(shared_data_dir(), config.doc_words, config.test_fraction, config.trusted_fraction,
-                            config.trusted_by, config.human_sources, config.validation_fraction)
-    if config.test_docs is not None:
-        split = HumanSplit(split.train, split.trusted, split.test[:config.test_docs],
-                           split.validation[:config.test_docs])
+    split = text_split(config)
     workdir.mkdir(parents=True, exist_ok=True)
     trusted_path = workdir / "trusted.parquet"
     pq.write_table(pa.table({"text": pa.array(list(split.trusted), pa.string())}), trusted_path)
     return split, trusted_path
+
+
+def text_split(config: CollapseConfig) -> HumanSplit:
+    """The run's human documents split by article, test and validation cut to ``test_docs``."""
+    split = load_text_split(shared_data_dir(), config.doc_words, config.test_fraction, config.trusted_fraction,
+                            config.trusted_by, config.human_sources, config.validation_fraction)
+    if config.test_docs is None:
+        return split
+    return HumanSplit(split.train, split.trusted, split.test[:config.test_docs], split.validation[:config.test_docs])
 
 
 def _foreign_pool(config: CollapseConfig, schedule: schedules.Schedule, split: HumanSplit) -> dict[str, np.ndarray]:

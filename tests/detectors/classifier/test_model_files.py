@@ -40,10 +40,16 @@ def test_a_file_outside_the_model_directory_is_refused(tmp_path):
         ClassifierModel.load(model)
 
 
-def test_an_absolute_path_is_refused(tmp_path):
-    model = _saved(tmp_path)
+def _copy_outside(tmp_path, model):
+    """A copy of the model's text head outside its directory."""
     copy = tmp_path / "copy.skops"
     copy.write_bytes((model / "text.skops").read_bytes())
+    return copy
+
+
+def test_an_absolute_path_is_refused(tmp_path):
+    model = _saved(tmp_path)
+    copy = _copy_outside(tmp_path, model)
     _name(model, str(copy), copy.read_bytes())
     with pytest.raises(ModelFileError, match="must be a name inside the model directory"):
         ClassifierModel.load(model)
@@ -51,9 +57,7 @@ def test_an_absolute_path_is_refused(tmp_path):
 
 def test_a_symbolic_link_out_of_the_directory_is_refused(tmp_path):
     model = _saved(tmp_path)
-    copy = tmp_path / "copy.skops"
-    copy.write_bytes((model / "text.skops").read_bytes())
-    (model / "link.skops").symlink_to(copy)
+    (model / "link.skops").symlink_to(_copy_outside(tmp_path, model))
     _name(model, "link.skops")
     with pytest.raises(ModelFileError, match="leads out of the model directory"):
         ClassifierModel.load(model)
