@@ -1,0 +1,41 @@
+"""The LM default threshold's analysis: the cut removes at most 1% of the humans that set it, a held-out group is
+judged by a cut set without it, and the report renders what it computed."""
+from __future__ import annotations
+
+import numpy as np
+import pandas as pd
+
+from benchmarks.lm.default import evaluate, render, rounded_up
+
+
+def _scored(seed: int = 0) -> pd.DataFrame:
+    rng = np.random.default_rng(seed)
+    n = 1200
+    shifted = np.arange(n) % 3 == 0  # one domain whose humans score higher, as news did for the old default
+    human = pd.DataFrame({"kind": "human", "source": "s", "domain": np.where(shifted, "news", "wiki"),
+                          "language": "en", "article": np.arange(n) // 2,
+                          "lm.fastdetect": rng.normal(0, 0.1, n) + np.where(shifted, 0.15, 0.0)})
+    machine = pd.DataFrame({"kind": "machine", "source": "m", "domain": "wiki", "language": "en",
+                            "article": 10_000 + np.arange(200), "lm.fastdetect": rng.normal(0.5, 0.2, 200)})
+    foreign = pd.DataFrame({"kind": "foreign", "source": "f", "domain": "x", "language": "de",
+                            "article": 20_000 + np.arange(60), "lm.fastdetect": np.nan})
+    return pd.concat([human, machine, foreign], ignore_index=True)
+
+
+def test_the_cut_removes_at_most_one_percent_of_its_humans_and_held_out_groups_see_a_cut_without_them():
+    result = evaluate(_scored())
+    assert result["threshold_shipped"] >= result["threshold"]
+    assert result["by_kind"]["human"]["new"] <= 0.01
+    lo, hi = result["threshold_interval"]
+    assert lo <= result["threshold"] <= hi
+    # Set without the high-scoring domain, the cut lies lower and that domain's FPR is well above 1%.
+    news = result["held_out_group"]["s/news"]
+    assert news["threshold"] < result["threshold"] and news["fpr"] > 0.03
+    assert result["foreign_by_language"]["de"] == {"n": 60, "nan": 1.0, "new": 0.0, "old": 0.0}
+    assert result["machine_by_source"]["m"]["new"] > 0.5
+    text = render({"commands": ["cmd"], **result})
+    assert f"lm.fastdetect >= {result['threshold_shipped']:.2f}" in text and "s/news" in text
+
+
+def test_rounding_up_never_lowers_the_cut():
+    assert rounded_up(0.3312) == 0.34 and rounded_up(0.34) == 0.34 and rounded_up(-0.051) == -0.05
