@@ -62,3 +62,12 @@ def test_a_torch_learner_resumes_from_its_saved_weights(tmp_path, warm):
     assert not (lineage / "g001" / "model").exists()
     assert _records(run_collapse(cfg, tmp_path / "grown", resume=True)) == _records(fresh)
     assert all("nll_per_word" in r and "nll_tail" in r for r in fresh["records"])
+
+
+def test_a_continued_run_may_add_arms_but_never_drop_one(tmp_path):
+    fresh = run_collapse(_cfg(generations=2), tmp_path / "fresh")
+    run_collapse(_cfg(generations=2, arms=("none", "oracle")), tmp_path / "grown")
+    grown = run_collapse(_cfg(generations=2), tmp_path / "grown", resume=True)
+    assert _records(grown) == _records(fresh)
+    with pytest.raises(ResumeError, match=r"differs in \['arms'\]"):
+        run_collapse(_cfg(generations=2, arms=("oracle", "random")), tmp_path / "grown", resume=True)
