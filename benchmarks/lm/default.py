@@ -121,13 +121,17 @@ def rates(df: pd.DataFrame, by: str, thresholds: dict[str, float]) -> dict[str, 
     return out
 
 
+def distinct(df: pd.DataFrame) -> pd.DataFrame:
+    """Each text once. The shared files repeat human texts (one xsum article sits under several ImBD tasks and
+    base-model pairs, up to 8 times in this sample); counted per row, a few repeated articles would set the cut."""
+    return df.drop_duplicates("text") if "text" in df.columns else df
+
+
 def evaluate(df: pd.DataFrame) -> dict:
     """The threshold, its interval, and what it and the old default remove per kind, source and domain, each
     distinct text counted once."""
     rows = len(df)
-    # The shared files repeat human texts (one xsum article sits under several ImBD tasks and base-model pairs, up
-    # to 8 times in this sample); counted per row, a few repeated articles would set the cut.
-    df = df.drop_duplicates("text") if "text" in df.columns else df
+    df = distinct(df)
     humans = df[(df["kind"] == "human") & np.isfinite(df["lm.fastdetect"])]
     t = threshold_for_fpr(humans["lm.fastdetect"].to_numpy(float), FPR)
     shipped = rounded_up(t)
@@ -195,6 +199,7 @@ def plot(df: pd.DataFrame, result: dict, path: Path) -> None:
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(7, 3.6))
+    df = distinct(df)
     finite = df[np.isfinite(df["lm.fastdetect"])]
     bins = np.linspace(finite["lm.fastdetect"].quantile(0.001), finite["lm.fastdetect"].quantile(0.999), 60)
     for kind in ("human", "machine", "derived"):

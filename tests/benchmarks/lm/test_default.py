@@ -39,3 +39,9 @@ def test_the_cut_removes_at_most_one_percent_of_its_humans_and_held_out_groups_s
 
 def test_rounding_up_never_lowers_the_cut():
     assert rounded_up(0.3312) == 0.34 and rounded_up(0.34) == 0.34 and rounded_up(-0.051) == -0.05
+
+
+def test_a_repeated_human_text_counts_once():
+    df = _scored().assign(text=lambda d: [f"t{i}" for i in range(len(d))])
+    copies = pd.concat([df.iloc[[0]].assign(**{"lm.fastdetect": 9.0, "text": "repeated"})] * 30)
+    assert evaluate(pd.concat([df, copies]))["threshold"] == evaluate(pd.concat([df, copies.iloc[:1]]))["threshold"]
