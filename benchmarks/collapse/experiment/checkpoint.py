@@ -25,9 +25,8 @@ from benchmarks.collapse.experiment.records import Record, StartRecord
 
 # Fields a continued run may change: more generations or seeds extend a run, the rest only shape the outputs.
 MAY_CHANGE = ("generations", "seeds", "bootstrap", "plots", "keep_work", "checkpoint")
-# Fields a continued run may extend: every saved arm must stay (its lineage is on disk), new ones start afresh.
-# An arm's random streams are keyed by its label, never by its place in the list, so adding one changes no other.
-MAY_GROW = ("arms",)
+# A continued run may add arms and drop those that never ran; an arm with a lineage on disk must stay. An arm's
+# random streams are keyed by its label, never by its place in the list, so adding one changes no other.
 
 
 class ResumeError(ValueError):
@@ -65,17 +64,21 @@ class Checkpoints:
             # A setting added since the run started, left at its default (``defaults``), changes nothing.
             added = {k: v for k, v in (defaults or {}).items() if k not in MAY_CHANGE}
             before = json.loads(json.dumps(added, default=str)) | saved
+            ran = {a for a in before.get("arms") or () if self._ran(a)}
             changed = sorted(k for k in set(before) | set(fixed) if before.get(k) != fixed.get(k)
-                             and not (k in MAY_GROW and set(before.get(k) or ()) <= set(fixed.get(k) or ())))
+                             and not (k == "arms" and ran <= set(fixed.get(k) or ())))
             if changed:
                 raise ResumeError(f"{root}: cannot resume, the config differs in {changed} (only {list(MAY_CHANGE)} "
-                                  f"may change, and {list(MAY_GROW)} may gain entries, between a run and its "
-                                  "continuation)")
+                                  "may change, and arms may be added, between a run and its continuation)")
             if fixed != before:
                 marker.write_text(json.dumps(fixed, indent=1) + "\n", encoding="utf-8")
         else:
             root.mkdir(parents=True, exist_ok=True)
             marker.write_text(json.dumps(fixed, indent=1) + "\n", encoding="utf-8")
+
+    def _ran(self, arm: str) -> bool:
+        """Whether any seed holds a lineage of ``arm``."""
+        return any(self.lineage(int(p.name[4:]), arm).exists() for p in self.root.glob("seed[0-9]*"))
 
     def lineage(self, seed: int, arm: str | None) -> Path:
         """The directory of one lineage (``arm`` None: the seed's shared generation 0)."""

@@ -64,10 +64,15 @@ def test_a_torch_learner_resumes_from_its_saved_weights(tmp_path, warm):
     assert all("nll_per_word" in r and "nll_tail" in r for r in fresh["records"])
 
 
-def test_a_continued_run_may_add_arms_but_never_drop_one(tmp_path):
+def test_a_continued_run_may_add_arms_but_never_drop_one_that_ran(tmp_path):
     fresh = run_collapse(_cfg(generations=2), tmp_path / "fresh")
     run_collapse(_cfg(generations=2, arms=("none", "oracle")), tmp_path / "grown")
     grown = run_collapse(_cfg(generations=2), tmp_path / "grown", resume=True)
     assert _records(grown) == _records(fresh)
     with pytest.raises(ResumeError, match=r"differs in \['arms'\]"):
         run_collapse(_cfg(generations=2, arms=("oracle", "random")), tmp_path / "grown", resume=True)
+    # An arm named but never run (its lineage is not on disk) may be dropped again.
+    marker = tmp_path / "grown" / "_state" / "config.json"
+    saved = json.loads(marker.read_text())
+    marker.write_text(json.dumps(saved | {"arms": [*saved["arms"], "replay"]}))
+    assert _records(run_collapse(_cfg(generations=2), tmp_path / "grown", resume=True)) == _records(fresh)
