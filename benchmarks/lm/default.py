@@ -131,12 +131,11 @@ def evaluate(df: pd.DataFrame) -> dict:
     """The threshold, its interval, and what it and the old default remove per kind, source and domain, each
     distinct text counted once."""
     rows = len(df)
-    df = distinct(df)
+    df = distinct(df).pipe(lambda d: d.assign(group=d["source"] + "/" + d["domain"]))
     humans = df[(df["kind"] == "human") & np.isfinite(df["lm.fastdetect"])]
     t = threshold_for_fpr(humans["lm.fastdetect"].to_numpy(float), FPR)
     shipped = rounded_up(t)
     thresholds = {"new": shipped, "old": OLD_THRESHOLD}
-    df = df.assign(group=df["source"] + "/" + df["domain"])
     return {
         "rows": rows, "distinct": len(df), "kinds": df["kind"].value_counts().to_dict(),
         "human_nan": int((df["kind"] == "human").sum() - len(humans)),
@@ -147,7 +146,7 @@ def evaluate(df: pd.DataFrame) -> dict:
         "human_by_group": rates(df[df["kind"] == "human"], "group", thresholds),
         "machine_by_source": rates(df[df["kind"] == "machine"], "source", thresholds),
         "foreign_by_language": rates(df[df["kind"] == "foreign"], "language", thresholds),
-        "held_out_group": held_out(humans.assign(group=humans["source"] + "/" + humans["domain"]), "group"),
+        "held_out_group": held_out(humans, "group"),
         "held_out_source": held_out(humans, "source"),
     }
 

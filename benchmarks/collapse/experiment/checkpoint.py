@@ -25,8 +25,6 @@ from benchmarks.collapse.experiment.records import Record, StartRecord
 
 # Fields a continued run may change: more generations or seeds extend a run, the rest only shape the outputs.
 MAY_CHANGE = ("generations", "seeds", "bootstrap", "plots", "keep_work", "checkpoint")
-# A continued run may add arms and drop those that never ran; an arm with a lineage on disk must stay. An arm's
-# random streams are keyed by its label, never by its place in the list, so adding one changes no other.
 
 
 class ResumeError(ValueError):
@@ -64,6 +62,8 @@ class Checkpoints:
             # A setting added since the run started, left at its default (``defaults``), changes nothing.
             added = {k: v for k, v in (defaults or {}).items() if k not in MAY_CHANGE}
             before = json.loads(json.dumps(added, default=str)) | saved
+            # Arms may be added, and those that never ran dropped; an arm with a lineage on disk must stay. An arm's
+            # random streams are keyed by its label, never by its place in the list, so adding one changes no other.
             ran = {a for a in before.get("arms") or () if self._ran(a)}
             changed = sorted(k for k in set(before) | set(fixed) if before.get(k) != fixed.get(k)
                              and not (k == "arms" and ran <= set(fixed.get(k) or ())))
@@ -78,7 +78,8 @@ class Checkpoints:
 
     def _ran(self, arm: str) -> bool:
         """Whether any seed holds a lineage of ``arm``."""
-        return any(self.lineage(int(p.name[4:]), arm).exists() for p in self.root.glob("seed[0-9]*"))
+        name = self.lineage(0, arm).name
+        return any((seed / name).exists() for seed in self.root.glob("seed[0-9]*"))
 
     def lineage(self, seed: int, arm: str | None) -> Path:
         """The directory of one lineage (``arm`` None: the seed's shared generation 0)."""
