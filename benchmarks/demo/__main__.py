@@ -14,6 +14,8 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Run the demo into OUT and print its measures as a table."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("-o", "--out", type=Path, default=Path("demo-out"), help="Where the demo writes.")
+    parser.add_argument("--model", choices=("default", "lora"), default="default",
+                        help="The classifier's packaged model: TF-IDF n-grams, or the LoRA fine-tuned encoder.")
     parser.add_argument("-v", "--verbose", action="store_true", help="Log progress details.")
     args = parser.parse_args(argv)
     log_warnings(args.verbose)
@@ -24,7 +26,7 @@ def main(argv: Sequence[str] | None = None) -> None:
 
     try:
         with progress() as update:
-            result = run_demo(args.out, progress=update)
+            result = run_demo(args.out, progress=update, model=args.model)
     except FileNotFoundError as exc:
         fail(exc)
     table = Table(title="filterkit demo")

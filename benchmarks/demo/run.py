@@ -265,22 +265,25 @@ def _near_copy(text: str, rng: np.random.Generator) -> str:
     return " ".join(words) + " Share this article. Copyright 2024 Example Media."
 
 
-def run_demo(out: Path, sizes: DemoSizes = DemoSizes(), progress: Progress | None = None) -> dict[str, Any]:
+def run_demo(out: Path, sizes: DemoSizes = DemoSizes(), progress: Progress | None = None,
+             model: str = "default") -> dict[str, Any]:
     """Build the crawl, filter it with every demo detector that is installed, and measure what was caught.
 
+    ``model``: the classifier's packaged model (``default``: TF-IDF n-grams; ``lora``: the fine-tuned encoder).
     The classifier's rule is calibrated on the trusted human texts; its out-of-the-box verdicts (the shipped
     manifest's threshold) are read off the same run's scores, which removed rows carry too.
     """
     start = time.perf_counter()
     crawl = build_crawl(out / "crawl", sizes)
     names = [n for n in DEMO_DETECTORS if n in registry.available()]
-    config = FilterConfig(detectors=tuple(DetectorSpec(n) for n in names), rows_per_shard=200)
+    specs = {n: DetectorSpec(n, {"model": model} if n == "classifier" and model != "default" else {}) for n in names}
+    config = FilterConfig(detectors=tuple(specs.values()), rows_per_shard=200)
     rules = filter_stage(config).rules
     shipped = next((r for r in rules if r.column == SCORE), None)
     calibration = None
     if shipped:
         # The training data's 1%-FPR threshold need not transfer to this crawl's human text; trusted human text does.
-        classifier_only = config.replace(detectors=(DetectorSpec("classifier"),), rules=(shipped,))
+        classifier_only = config.replace(detectors=(specs["classifier"],), rules=(shipped,))
         calibrated, calibration = calibrate([str(out / TRUSTED)], classifier_only, SCORE, MAX_FPR)
         config = config.replace(rules=tuple(r for r in rules if r.column != SCORE) + calibrated.rules)
     result = run([str(crawl)], out / "filtered", config, overwrite=True, progress=progress)
@@ -358,6 +361,7 @@ def run_demo(out: Path, sizes: DemoSizes = DemoSizes(), progress: Progress | Non
     valid = len(everything)
     summary: dict[str, Any] = {
         "detectors": names,
+        "classifier_model": model,
         "documents_in": result.report["counts"]["rows_in"],
         "quarantined": result.report["counts"]["quarantined"],
         "removed_by_reason": result.report["filter_reasons"],

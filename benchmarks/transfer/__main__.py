@@ -13,6 +13,9 @@ SUBCOMMANDS = {
     "protocol": Subcommand("benchmarks.transfer.protocol", "Feature arms (n-grams, MiniLM embeddings, style, stacks) "
                                                            "held out by source, domain, generator family and job, "
                                                            "out of the box and calibrated: transfer_protocol.*."),
+    "lora": Subcommand("benchmarks.transfer.lora", "MiniLM fine-tuned through a LoRA adapter against its frozen "
+                                                   "embeddings and the n-gram head, held out by source and domain: "
+                                                   "transfer_lora.{json,md,png}."),
     "local": Subcommand("benchmarks.transfer.local", "A threshold that follows the domain (neighbour or cluster "
                                                      "normalised) against one calibration, on a pooled crawl of "
                                                      "unseen domains: transfer_local.{json,md}."),

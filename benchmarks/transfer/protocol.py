@@ -30,7 +30,7 @@ import os
 import platform
 import sys
 import time
-from collections.abc import Callable
+from collections.abc import Callable, Iterable
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -314,6 +314,22 @@ def summarise(result: dict[str, Any]) -> dict[str, Any]:
     return out
 
 
+def headline_table(arms: Iterable[tuple[str, dict[str, Any]]]) -> list[str]:
+    """Markdown rows of each ``(arm label, summarise() output)``: mean (worst) per axis, both regimes."""
+    lines = ["| arm | axis | out of box AUROC | TPR | worst FPR | calibrated AUROC | TPR | worst FPR |",
+             "|---|---|---|---|---|---|---|---|"]
+    for label, summ in arms:
+        for axis in ("source", "domain", "family", "job"):
+            o, c = summ.get(f"{axis}/out_of_box"), summ.get(f"{axis}/calibrated")
+            if o is None:
+                continue
+            cal = (f"{c['mean_auroc']:.3f} ({c['min_auroc']:.3f}) | {c['mean_tpr']:.3f} ({c['min_tpr']:.3f}) | "
+                   f"{c['max_fpr']:.3f}") if c else "- | - | -"
+            lines.append(f"| {label} | {axis} | {o['mean_auroc']:.3f} ({o['min_auroc']:.3f}) | "
+                         f"{o['mean_tpr']:.3f} ({o['min_tpr']:.3f}) | {o['max_fpr']:.3f} | {cal} |")
+    return lines
+
+
 def _f(x: float, ci: list[float] | None = None, digits: int = 2) -> str:
     s = f"{x:.{digits}f}"
     return s + (f" [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]" if ci else "")
@@ -331,18 +347,7 @@ def markdown(payload: dict[str, Any]) -> str:
              "rate is reported apart) except where that job is the held-out value. See the module docstring of "
              "`benchmarks/transfer/protocol.py` for the splits.", "",
              "## Headline: mean (worst) per axis", "",
-             "| arm | axis | out of box AUROC | TPR | worst FPR | calibrated AUROC | TPR | worst FPR |",
-             "|---|---|---|---|---|---|---|---|"]
-    for a in payload["arms"].values():
-        summ = a["summary"]
-        for axis in ("source", "domain", "family", "job"):
-            o, c = summ.get(f"{axis}/out_of_box"), summ.get(f"{axis}/calibrated")
-            if o is None:
-                continue
-            cal = (f"{c['mean_auroc']:.3f} ({c['min_auroc']:.3f}) | {c['mean_tpr']:.3f} ({c['min_tpr']:.3f}) | "
-                   f"{c['max_fpr']:.3f}") if c else "- | - | -"
-            lines.append(f"| {a['arm']} | {axis} | {o['mean_auroc']:.3f} ({o['min_auroc']:.3f}) | "
-                         f"{o['mean_tpr']:.3f} ({o['min_tpr']:.3f}) | {o['max_fpr']:.3f} | {cal} |")
+             *headline_table((a["arm"], a["summary"]) for a in payload["arms"].values())]
     lines += ["", "## Non-English human text removed (each arm trained on every English row, out-of-fold threshold)",
               "", "`gated`: with the detector's language gate (only text `py3langid` identifies as English is scored).",
               "", "| arm | threshold | all | gated | per language |", "|---|---|---|---|---|"]

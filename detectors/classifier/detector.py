@@ -18,9 +18,15 @@ from filterkit.contract import registry
 from filterkit.contract.detector import TEXT, Column, Detector, RowDetector
 from filterkit.stage.rules import Rule
 
-Head = Literal["auto", "text", "stacked", "cascade", "embed"]
+SINGLE_HEADS = ("text", "embed", "lora")
+"""Heads that score from the text alone (no LM columns)."""
+Head = Literal["auto", "text", "stacked", "cascade", "embed", "lora"]
 DEFAULT_MODEL_DIR = Path(__file__).parent / "default"
 """The model shipped in the package, used when no ``model_dir`` is given (``python -m benchmarks.classifier ship``)."""
+PACKAGED_MODELS = {"default": DEFAULT_MODEL_DIR, "lora": Path(__file__).parent / "default_lora"}
+"""The models in the package, by the name ``model`` takes: the TF-IDF n-gram head (thousands of documents per
+second, no torch) and the LoRA fine-tuned encoder (tens per second on two cores; it drifts less than the n-grams on
+some domains it never saw and more on others: ``benchmarks/results/transfer_lora.md``, ``demo_models.md``)."""
 
 
 @dataclass
@@ -31,8 +37,10 @@ class ClassifierDetector(RowDetector):
     ``head``: ``text`` (hashed n-grams, thousands of documents per second), ``stacked`` (LM scores and style
     statistics; runs the LM detector when its columns are missing), ``cascade`` (the text head everywhere, the
     stacked head only where the text head's probability falls inside ``band``), ``embed`` (frozen sentence
-    embeddings, ``detectors.classifier.embed``, for a model that has that head), ``auto`` (the model's default
-    head: stacked if trained). Texts are layout-normalised first (``detectors.classifier.layout``), as in training.
+    embeddings, ``detectors.classifier.embed``, for a model that has that head), ``lora`` (an encoder fine-tuned
+    through a LoRA adapter, ``detectors.classifier.lora``), ``auto`` (the model's default head: stacked if trained).
+    ``model`` names the packaged model used when ``model_dir`` is empty: ``default`` or ``lora``. Texts are
+    layout-normalised first (``detectors.classifier.layout``), as in training.
 
     With ``router_dir`` (a router from ``filterkit train-router``, distilled on the crawl), the cascade sends the
     router's top ``route_share`` of rows (default: the share it was trained for) to the stacked head and leaves
@@ -52,6 +60,8 @@ class ClassifierDetector(RowDetector):
                          "too_short, not_routed or lm_abstained"),
               Column("p_route", when="router_dir", doc="the router's probability, with a router"))
     model_dir: str = ""
+    model: str = "default"
+    """The packaged model (``PACKAGED_MODELS``) used when ``model_dir`` is empty."""
     head: Head = "auto"
     band: tuple[float, float] = (0.1, 0.9)
     router_dir: str = ""
@@ -70,13 +80,17 @@ class ClassifierDetector(RowDetector):
     """The LM detector the stacked head runs when the batch lacks the LM columns, built on first need."""
     router_: ClassifierModel | None = field(default=None, init=False, repr=False, compare=False)
     device_: str | None = field(default=None, init=False, repr=False, compare=False)
+    """``device`` resolved by ``setup`` (``auto`` to ``cuda`` or ``cpu``)."""
     encoder_: Any = field(default=None, init=False, repr=False, compare=False)
     """The sentence encoder of an embedding head (``detectors.classifier.embed.Encoder``), built on first use."""
-    """``device`` resolved by ``setup`` (``auto`` to ``cuda`` or ``cpu``)."""
+    lora_: Any = field(default=None, init=False, repr=False, compare=False)
+    """The fine-tuned encoder of a LoRA head (``detectors.classifier.lora.LoraClassifier``), built on first use."""
 
     def __post_init__(self) -> None:
         if not isinstance(self.model_dir, (str, os.PathLike)):
             raise self._not_a_model()
+        if self.model not in PACKAGED_MODELS:
+            raise ValueError(f"classifier: model must be one of {list(PACKAGED_MODELS)}, got {self.model!r}")
         if self.head not in get_args(Head):
             raise ValueError(f"classifier: head must be one of {list(get_args(Head))}, got {self.head!r}")
         band = tuple(self.band)
@@ -107,11 +121,13 @@ class ClassifierDetector(RowDetector):
         self.device_ = resolve_device(self.device)
         if self.resolved_head == "embed":
             self._encoder().load()
+        elif self.resolved_head == "lora":
+            self._lora()
 
     @property
     def model_path(self) -> Path:
-        """``model_dir``, or the default model shipped in the package when it is empty."""
-        return Path(self.model_dir) if str(self.model_dir) else DEFAULT_MODEL_DIR
+        """``model_dir``, or the packaged model ``model`` names when it is empty."""
+        return Path(self.model_dir) if str(self.model_dir) else PACKAGED_MODELS[self.model]
 
     @property
     def resolved_head(self) -> str:
@@ -140,7 +156,7 @@ class ClassifierDetector(RowDetector):
 
     def default_rules(self) -> list[Rule]:
         """Remove at the threshold that kept out-of-fold human false positives at the training target FPR."""
-        head = self.resolved_head if self.resolved_head in ("text", "embed") else "stacked"
+        head = self.resolved_head if self.resolved_head in SINGLE_HEADS else "stacked"
         threshold = self._manifest()["metrics_out_of_fold"][head]["threshold"]
         threshold = 0.5 if threshold is None or np.isnan(threshold) else threshold
         return [Rule(f"{self.name}.p_machine", ">=", float(threshold), reason="machine_text")]
@@ -165,10 +181,12 @@ class ClassifierDetector(RowDetector):
             extra[f"{self.name}.p_route"] = pa.array(p_route, pa.float64())
         elif head == "stacked":
             rows = np.flatnonzero(judged)
-        elif head == "embed":
+        elif head in ("embed", "lora"):
             rows = np.flatnonzero(judged)
             if rows.size:
-                p[rows] = self._embed_scores(model, [texts[i] for i in rows])
+                judged_texts = [texts[i] for i in rows]
+                p[rows] = (self._embed_scores(model, judged_texts) if head == "embed" else
+                           predict_machine(self._lora(), model.heads["lora_calibration"], judged_texts))
         else:
             scored = np.flatnonzero(judged)  # the text head scores each row alone: the unjudged ones need no work
             if scored.size:
@@ -176,7 +194,7 @@ class ClassifierDetector(RowDetector):
                                             [texts[i] for i in scored])
             used[:] = "text"
             rows = np.flatnonzero((p > self.band[0]) & (p < self.band[1]))  # NaN is in no band
-        if head not in ("text", "embed") and rows.size:
+        if head not in SINGLE_HEADS and rows.size:
             lm_table = self._lm_scores(batch, rows)
             features = stack_features(lm_table, self.lm_columns, [texts[i] for i in rows])
             p[rows] = predict_machine(model.heads["stacked"], model.heads["stacked_calibration"], features)
@@ -208,6 +226,15 @@ class ClassifierDetector(RowDetector):
         features = embed_features(embeddings, texts, style=self._manifest()["features"]["embed"].get("style", False))
         return predict_machine(model.heads["embed"], model.heads["embed_calibration"], features)
 
+    def _lora(self) -> Any:
+        if self.lora_ is None:
+            from detectors.classifier.lora import LoraClassifier, LoraSettings
+
+            self.lora_ = LoraClassifier.from_weights(LoraSettings.from_dict(self._manifest()["features"]["lora"]),
+                                                     self._load().heads["lora"],
+                                                     device=self.device_ or resolve_device(self.device))
+        return self.lora_
+
     def _lm_scores(self, batch: pa.Table, rows: np.ndarray) -> pa.Table:
         if all(c in batch.column_names for c in self.lm_columns):
             return batch.take(pa.array(rows))
@@ -228,6 +255,9 @@ class ClassifierDetector(RowDetector):
             manifest = ClassifierModel.read_manifest(self.model_path)
             if self.head in ("stacked", "cascade") and "stacked" not in manifest["files"]:
                 raise ModelFileError(f"classifier: {self.model_path} has no stacked head; retrain with --stack lm")
+            if self.head in ("embed", "lora") and self.head not in manifest["files"]:
+                raise ModelFileError(f"classifier: {self.model_path} has no {self.head} head (it has "
+                                     f"{sorted(h for h in manifest['files'] if not h.endswith('_calibration'))})")
             self.manifest_ = manifest
         return self.manifest_
 

@@ -3,6 +3,7 @@ import json
 
 import pyarrow.dataset as ds
 import pyarrow.parquet as pq
+import pytest
 
 import benchmarks.demo
 from benchmarks.demo import DemoSizes, build_crawl, run_demo
@@ -42,9 +43,10 @@ def test_demo_crawl_holds_no_row_the_shipped_classifier_trained_on(tmp_path, sha
     assert all(_hash(article_key(t)) % 1000 >= 500 for t in training_texts(list(held_out & set(trusted))))
 
 
-def test_demo_reports_both_regimes_of_the_shipped_classifier(tmp_path, shared_data):
-    result = run_demo(tmp_path, SMALL)
-    assert result["detectors"] == ["exact", "minhash", "classifier"]
+@pytest.mark.parametrize("model", ["default", pytest.param("lora", marks=pytest.mark.slow)])
+def test_demo_reports_both_regimes_of_the_shipped_classifier(tmp_path, shared_data, model):
+    result = run_demo(tmp_path, SMALL, model=model)
+    assert result["detectors"] == ["exact", "minhash", "classifier"] and result["classifier_model"] == model
     assert result["documents_in"] == 120 + 40 + 15 + 10 + 4
     assert result["quarantined"] == 4
     assert set(result["machine_documents_removed"]) == {"out of box", "calibrated"}
@@ -68,7 +70,7 @@ def test_demo_reports_both_regimes_of_the_shipped_classifier(tmp_path, shared_da
 
 
 def test_entry_point_prints_every_measure_as_a_table(tmp_path, shared_data, monkeypatch, capsys):
-    monkeypatch.setattr(benchmarks.demo, "run_demo", lambda out, progress: run_demo(out, SMALL, progress))
+    monkeypatch.setattr(benchmarks.demo, "run_demo", lambda out, progress, model: run_demo(out, SMALL, progress, model))
     main(["-o", str(tmp_path / "demo")])
     printed = capsys.readouterr().out
     assert "filterkit demo" in printed and "documents in" in printed and "exact copies removed" in printed

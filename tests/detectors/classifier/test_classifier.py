@@ -129,7 +129,8 @@ def test_construction_does_no_io_and_setup_fails_fast(tmp_path):
     routed = ClassifierDetector(model_dir=str(tmp_path / "nope"), head="cascade", router_dir=str(tmp_path / "r"))
     assert routed.columns == ["classifier.p_machine", "classifier.head", "classifier.p_route"]
     assert routed.reason_column == "classifier.head"
-    assert det.get_params() == {"model_dir": str(tmp_path / "nope"), "head": "text", "band": (0.1, 0.9),
+    assert det.get_params() == {"model_dir": str(tmp_path / "nope"), "model": "default", "head": "text",
+                                "band": (0.1, 0.9),
                                 "router_dir": "", "route_share": None, "lm": {}, "languages": None, "min_chars": 40,
                                 "device": "auto"}
     with pytest.raises(ModelFileError, match="not a trained model directory"):

