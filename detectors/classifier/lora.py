@@ -121,11 +121,11 @@ class LoraClassifier:
         do not fit it (missing, extra or misshapen arrays)."""
         import torch
 
-        self = cls(settings, threads=threads, device=device)
+        clf = cls(settings, threads=threads, device=device)
         with torch_threads(threads):
-            self._build()
-            params = {**{n: p for n, p in self.model_.named_parameters() if p.requires_grad},
-                      **{HEAD + n: p for n, p in self.head_.named_parameters()}}
+            clf._build()
+            params = {**{n: p for n, p in clf.model_.named_parameters() if p.requires_grad},
+                      **{HEAD + n: p for n, p in clf.head_.named_parameters()}}
             if set(params) != set(weights):
                 raise ValueError(f"LoRA weights do not fit the encoder: missing {sorted(set(params) - set(weights))},"
                                  f" unexpected {sorted(set(weights) - set(params))}")
@@ -135,8 +135,8 @@ class LoraClassifier:
                     if w.shape != tuple(p.shape):
                         raise ValueError(f"LoRA weight {n}: shape {w.shape}, the encoder needs {tuple(p.shape)}")
                     p.copy_(torch.from_numpy(w.astype(np.float32)))
-            self.model_.eval()
-        return self
+            clf.model_.eval()
+        return clf
 
     def _build(self) -> None:
         """Tokenizer, base encoder with a fresh adapter, and a fresh head, seeded."""
