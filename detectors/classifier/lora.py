@@ -9,7 +9,8 @@ from __future__ import annotations
 
 import logging
 import time
-from collections.abc import Mapping, Sequence
+from collections.abc import Iterator, Mapping, Sequence
+from contextlib import contextmanager
 from dataclasses import dataclass, field
 from typing import Any
 
@@ -65,7 +66,7 @@ class LoraClassifier:
         from transformers import get_linear_schedule_with_warmup
 
         s = self.settings
-        with torch_threads(self.threads):
+        with self._seeded():
             self._build()
             params = [p for p in self.model_.parameters() if p.requires_grad] + list(self.head_.parameters())
             opt = torch.optim.AdamW(params, lr=s.lr, weight_decay=s.weight_decay)
@@ -122,7 +123,7 @@ class LoraClassifier:
         import torch
 
         clf = cls(settings, threads=threads, device=device)
-        with torch_threads(threads):
+        with clf._seeded():
             clf._build()
             params = {**{n: p for n, p in clf.model_.named_parameters() if p.requires_grad},
                       **{HEAD + n: p for n, p in clf.head_.named_parameters()}}
@@ -138,15 +139,24 @@ class LoraClassifier:
             clf.model_.eval()
         return clf
 
+    @contextmanager
+    def _seeded(self) -> Iterator[None]:
+        # Initialisation and dropout draw from torch's global generator: seed a fork of it, leave the caller's be.
+        import torch
+
+        devices = [] if self.device == "cpu" else None
+        with torch_threads(self.threads), torch.random.fork_rng(devices=devices):
+            torch.manual_seed(self.seed)
+            yield
+
     def _build(self) -> None:
-        """Tokenizer, base encoder with a fresh adapter, and a fresh head, seeded."""
+        """Tokenizer, base encoder with a fresh adapter, and a fresh head (call inside ``_seeded``)."""
         import torch
         from peft import LoraConfig, get_peft_model
         from transformers import AutoModel, AutoTokenizer
 
         s = self.settings
         path = encoder_path(s.encoder)
-        torch.manual_seed(self.seed)
         self.tokenizer_ = AutoTokenizer.from_pretrained(path)
         base = AutoModel.from_pretrained(path)
         self.model_ = get_peft_model(base, LoraConfig(r=s.r, lora_alpha=s.alpha, lora_dropout=s.dropout,

@@ -125,3 +125,16 @@ def test_a_head_the_model_lacks_or_an_unknown_packaged_model_is_refused(tiny_lor
         ClassifierDetector(model_dir=tiny_lora_model, head="embed").setup()
     with pytest.raises(ValueError, match="model must be one of"):
         ClassifierDetector(model="gpt-detector")
+
+
+def test_fitting_leaves_the_callers_torch_generator_as_it_was(settings):
+    import torch
+
+    from detectors.classifier.lora import LoraClassifier
+
+    train, y = _texts(16, 8)
+    torch.manual_seed(123)
+    expected = torch.rand(3)
+    torch.manual_seed(123)
+    LoraClassifier(settings, seed=5, threads=1).fit(train, y)
+    assert torch.equal(torch.rand(3), expected)
