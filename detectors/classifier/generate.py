@@ -4,6 +4,7 @@ from __future__ import annotations
 import logging
 from collections.abc import Callable
 from dataclasses import dataclass
+from typing import Any
 
 log = logging.getLogger(__name__)
 
@@ -32,18 +33,26 @@ def generate_continuations(texts: list[str], cfg: GenerationConfig,
 
     model, tokenizer = load_causal_lm(resolve_model(cfg.model))
     tokenizer.padding_side = "left"  # decoder-only models continue from the right edge
-    torch.manual_seed(cfg.seed)
     prompts = [" ".join(t.split()[: cfg.prompt_words]) for t in texts]
     out: list[str] = []
-    for start in range(0, len(prompts), cfg.batch_size):
-        chunk = prompts[start: start + cfg.batch_size]
-        enc = tokenizer(chunk, return_tensors="pt", padding=True)
-        with torch.inference_mode():
-            ids = model.generate(**enc, do_sample=cfg.temperature > 0, temperature=cfg.temperature or None,
-                                 top_p=cfg.top_p, top_k=cfg.top_k or None, repetition_penalty=cfg.repetition_penalty,
-                                 max_new_tokens=cfg.max_new_tokens, pad_token_id=tokenizer.pad_token_id)
-        new = tokenizer.batch_decode(ids[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
-        out += [f"{p} {n.strip()}" for p, n in zip(chunk, new, strict=True)]
-        if progress:
-            progress(len(out), len(prompts))
+    # generate() samples from torch's global generator: seed a fork of it, so the caller's stream is left as it was.
+    with torch.random.fork_rng(devices=[] if model.device.type == "cpu" else None):
+        torch.manual_seed(cfg.seed)
+        for start in range(0, len(prompts), cfg.batch_size):
+            out += _continue(model, tokenizer, prompts[start: start + cfg.batch_size], cfg)
+            if progress:
+                progress(len(out), len(prompts))
     return out
+
+
+def _continue(model: Any, tokenizer: Any, chunk: list[str], cfg: GenerationConfig) -> list[str]:
+    """One batch of prompts, each followed by the model's continuation."""
+    import torch
+
+    enc = tokenizer(chunk, return_tensors="pt", padding=True)
+    with torch.inference_mode():
+        ids = model.generate(**enc, do_sample=cfg.temperature > 0, temperature=cfg.temperature or None,
+                             top_p=cfg.top_p, top_k=cfg.top_k or None, repetition_penalty=cfg.repetition_penalty,
+                             max_new_tokens=cfg.max_new_tokens, pad_token_id=tokenizer.pad_token_id)
+    new = tokenizer.batch_decode(ids[:, enc["input_ids"].shape[1]:], skip_special_tokens=True)
+    return [f"{p} {n.strip()}" for p, n in zip(chunk, new, strict=True)]

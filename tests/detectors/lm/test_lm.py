@@ -480,3 +480,16 @@ def test_cli_cascade_trains_a_router_on_the_crawl_and_routes_its_share_to_the_lm
     assert set(heads) <= {"stacked", "not_routed", "lm_abstained"}
     assert 0.05 < (heads != "not_routed").mean() < 0.6
     assert np.isnan(rows["classifier.p_machine"].to_numpy()[heads == "not_routed"]).all()
+
+
+def test_generation_is_seeded_and_leaves_the_callers_generator_alone(tiny):
+    from detectors.classifier.generate import GenerationConfig, generate_continuations
+
+    cfg = GenerationConfig(model=tiny["llama"], prompt_words=3, max_new_tokens=6, batch_size=2, seed=5)
+    texts = ["the cat sat on the mat", "a b c d e f", "one two three four"]
+    torch.manual_seed(123)
+    before = torch.random.get_rng_state()
+    first = generate_continuations(texts, cfg)
+    assert torch.equal(torch.random.get_rng_state(), before)
+    assert generate_continuations(texts, cfg) == first
+    assert all(out.startswith(" ".join(t.split()[:3])) for out, t in zip(first, texts, strict=True))
