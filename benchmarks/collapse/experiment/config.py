@@ -41,7 +41,9 @@ class CollapseConfig:
     alpha: float = 0.1
     """Human share of each crawl under the fixed schedule."""
     budget: int | None = None
-    """Training size under the subsample schedule (default: samples)."""
+    """Training size: under the subsample schedule (default: samples); under the fixed schedule, when set, each
+    model trains on this many of the rows its filter kept (drawn uniformly), so that a filter that keeps fewer rows
+    does not also train on less data (None: on every kept row)."""
     learner_params: dict[str, Any] = field(default_factory=dict)
     detector_params: dict[str, dict[str, Any]] = field(default_factory=dict)
     calibrate: dict[str, str] = field(default_factory=dict)

@@ -40,6 +40,13 @@ class Schedule(ABC):
         return pool
 
 
+def draw_budget(pool: Rows, budget: int, rng: np.random.Generator) -> Rows:
+    """``budget`` rows of ``pool`` without replacement, in pool order (all of them while it is smaller)."""
+    if len(pool) <= budget:
+        return pool
+    return pool.take(np.sort(rng.choice(len(pool), size=budget, replace=False)))
+
+
 @dataclass(frozen=True)
 class Replace(Schedule):
     """Each generation trains only on the previous model's output."""
@@ -54,10 +61,15 @@ class Fixed(Schedule):
     """A fixed share ``alpha`` of each crawl is fresh human data, the rest synthetic."""
 
     alpha: float = 0.1
+    budget: int | None = None
+    """Train on at most this many of the kept rows, drawn uniformly (None: every kept row). With a budget every
+    arm that keeps enough rows trains on as much data, so a filter changes what the learner sees, not how much."""
 
     def __post_init__(self) -> None:
         if not 0.0 < self.alpha < 1.0:
             raise ValueError(f"the fixed schedule needs 0 < alpha < 1, got {self.alpha}")
+        if self.budget is not None and self.budget < 1:
+            raise ValueError(f"the fixed schedule's budget must be at least 1, got {self.budget}")
 
     def human_per_generation(self) -> int:
         """round(alpha * C), at least one."""
@@ -66,6 +78,10 @@ class Fixed(Schedule):
     def crawl(self, pool: Rows, synthetic: np.ndarray, human: np.ndarray) -> Rows:
         """Fresh human rows then synthetic rows."""
         return Rows.concat(Rows.of(human, synthetic=False, new=True), Rows.of(synthetic, synthetic=True, new=True))
+
+    def training(self, pool: Rows, rng: np.random.Generator) -> Rows:
+        """The kept rows, or ``budget`` of them."""
+        return pool if self.budget is None else draw_budget(pool, self.budget, rng)
 
 
 @dataclass(frozen=True)
@@ -89,10 +105,7 @@ class Subsample(Accumulate):
 
     def training(self, pool: Rows, rng: np.random.Generator) -> Rows:
         """``budget`` rows without replacement (all of them while the corpus is smaller)."""
-        budget = self.budget or self.samples
-        if len(pool) <= budget:
-            return pool
-        return pool.take(np.sort(rng.choice(len(pool), size=budget, replace=False)))
+        return draw_budget(pool, self.budget or self.samples, rng)
 
 
 SCHEDULES = {"replace": Replace, "fixed": Fixed, "accumulate": Accumulate, "subsample": Subsample}
@@ -104,7 +117,7 @@ def build(name: str, samples: int, alpha: float, budget: int | None, crawl_rows:
         raise ValueError(f"unknown schedule {name!r}; valid schedules: {', '.join(SCHEDULES)}")
     crawl = crawl_rows or samples
     if name == "fixed":
-        return Fixed(samples, crawl, alpha)
+        return Fixed(samples, crawl, alpha, budget)
     if name == "subsample":
         return Subsample(samples, crawl, budget or samples)
     return SCHEDULES[name](samples, crawl)

@@ -16,6 +16,8 @@ def markdown(config: CollapseConfig, summary: dict[str, Any], details: dict[str,
               f"{config.seeds} seeds x {config.generations} generations, N = {config.samples} per generation"
               + f", {config.crawl()} new rows per crawl"
               + (f", alpha = {config.alpha}" if config.schedule == "fixed" else "")
+              + (f", each model trains on {config.budget} of the kept rows" if config.schedule == "fixed"
+                 and config.budget else "")
               + (f", learner params {config.learner_params}" if config.learner_params else "") + ".",
               "Collapse when " + " or ".join(_rule(r) for r in rules) + "; right-censored at the last generation "
               f"G = {config.generations} (`>G`). KM median: where the Kaplan–Meier survival curve over seeds falls "

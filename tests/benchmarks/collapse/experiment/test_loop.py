@@ -111,6 +111,19 @@ def test_subsample_trains_on_a_fixed_budget(tmp_path):
     assert 0.2 <= records[1]["synthetic_share"] <= 0.8  # 30 human and 30 synthetic rows, subsampled to 20
 
 
+def test_fixed_with_a_budget_trains_every_arm_on_as_many_rows(tmp_path):
+    fields = dict(learner="gaussian", schedule="fixed", arms=("none", "oracle"), generations=2, seeds=1,
+                  samples=30, alpha=0.25, numeric_test_size=500)
+    records = [r for r in run_collapse(_cfg(budget=30, **fields), tmp_path)["records"] if r["generation"] > 0]
+    # A 120-row crawl of 30 human rows: the oracle keeps exactly those, no filter keeps all 120 and trains on 30.
+    assert all(r["train_size"] == 30 for r in records)
+    assert all(r["synthetic_share"] == 0.0 for r in records if r["arm"] == "oracle")
+    assert all(0.5 <= r["synthetic_share"] <= 0.95 for r in records if r["arm"] == "none")
+    assert "each model trains on 30 of the kept rows" in (tmp_path / "results.md").read_text()
+    unbudgeted = run_collapse(_cfg(**fields), tmp_path / "all")["records"]
+    assert {r["train_size"] for r in unbudgeted if r["arm"] == "none" and r["generation"] > 0} == {120}
+
+
 @pytest.mark.parametrize("source", ["shared", "older"])
 def test_crawls_carry_synthetic_rows_of_other_models(tmp_path, source):
     result = run_collapse(_small(arms=("none", "oracle"), foreign_share=0.5, foreign_source=source, seeds=1),
