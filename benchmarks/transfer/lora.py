@@ -21,8 +21,6 @@ from __future__ import annotations
 import argparse
 import json
 import logging
-import os
-import platform
 import sys
 import time
 from dataclasses import asdict
@@ -31,7 +29,18 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.transfer.protocol import ARMS, FPR, Features, Split, evaluate, headline_table, splits, summarise
+from benchmarks.transfer.protocol import (
+    ARMS,
+    FPR,
+    Features,
+    Split,
+    evaluate,
+    headline_table,
+    machine,
+    splits,
+    summarise,
+    write_report,
+)
 from benchmarks.transfer.protocol_data import EmbeddingCache, Rows, load_rows
 from detectors.classifier.embed import Encoder
 from detectors.classifier.lora import LoraClassifier, LoraSettings
@@ -200,14 +209,9 @@ def main(argv: list[str] | None = None) -> int:
         arms[name] = {"splits": {key: s["arms"][name] for key, s in done.items()}}
         arms[name]["summary"] = summarise(arms[name])
     command = ("python -m benchmarks.transfer lora " + " ".join(sys.argv[1:] if argv is None else argv)).strip()
-    payload = {"command": command, "machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} CPUs",
-               "load_average": [round(x, 2) for x in os.getloadavg()], "rows": len(rows),
+    payload = {"command": command, **machine(), "rows": len(rows),
                "train_rows": args.train_rows, "settings": asdict(settings), "arms": arms,
                "splits": {key: {k: v for k, v in s.items() if k != "arms"} for key, s in done.items()}}
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "transfer_lora.json").write_text(json.dumps(payload, indent=1))
-    (args.out / "transfer_lora.md").write_text(markdown(payload))
-    plot(payload, args.out / "transfer_lora.png")
-    print(markdown(payload))
+    write_report(args.out, "transfer_lora", payload, markdown, plot)
     return 0
 

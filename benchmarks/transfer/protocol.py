@@ -435,14 +435,24 @@ def main(argv: list[str] | None = None) -> int:
         arms[n] = run_arm(n, ARMS[n], rows, foreign_feats, feats, split_list, args.bootstrap, state)
         arms[n]["summary"] = summarise(arms[n])
     command = ("python -m benchmarks.transfer protocol " + " ".join(sys.argv[1:] if argv is None else argv)).strip()
-    payload = {"command": command,
-               "machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} CPUs",
-               "load_average": [round(x, 2) for x in os.getloadavg()], "rows": len(rows),
-               "foreign_rows": len(foreign), "arms": arms}
-    args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "transfer_protocol.json").write_text(json.dumps(payload, indent=1))
-    (args.out / "transfer_protocol.md").write_text(markdown(payload))
-    plot(payload, args.out / "transfer_protocol.png")
-    print(markdown(payload))
+    payload = {"command": command, **machine(), "rows": len(rows), "foreign_rows": len(foreign), "arms": arms}
+    write_report(args.out, "transfer_protocol", payload, markdown, plot)
     return 0
+
+
+def machine() -> dict[str, Any]:
+    """Where a benchmark ran and under what load, for its report's header."""
+    return {"machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} CPUs",
+            "load_average": [round(x, 2) for x in os.getloadavg()]}
+
+
+def write_report(out: Path, stem: str, payload: dict[str, Any], markdown: Callable[[dict[str, Any]], str],
+                 plot: Callable[[dict[str, Any], Path], Any]) -> None:
+    """``stem``.json, .md and .png under ``out``; the markdown also goes to stdout."""
+    out.mkdir(parents=True, exist_ok=True)
+    (out / f"{stem}.json").write_text(json.dumps(payload, indent=1))
+    text = markdown(payload)
+    (out / f"{stem}.md").write_text(text)
+    plot(payload, out / f"{stem}.png")
+    print(text)
 
