@@ -19,6 +19,9 @@ SUBCOMMANDS = {
     "local": Subcommand("benchmarks.transfer.local", "A threshold that follows the domain (neighbour or cluster "
                                                      "normalised) against one calibration, on a pooled crawl of "
                                                      "unseen domains: transfer_local.{json,md}."),
+    "thresholds": Subcommand("benchmarks.transfer.thresholds", "Out-of-the-box thresholds for an unseen domain: "
+                                                               "training humans scored out of fold against leave "
+                                                               "one domain out: transfer_thresholds.*."),
     "mixture": Subcommand("benchmarks.transfer.mixture", "Planted mixes: is a crawl's machine share recovered? "
                                                          "mixture.{json,md}."),
     "cascade": Subcommand("benchmarks.transfer.cascade", "A distilled cascade, simulated on the scored set: "

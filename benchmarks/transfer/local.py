@@ -37,7 +37,7 @@ from sklearn.feature_extraction.text import TfidfTransformer
 from sklearn.metrics import roc_auc_score
 from sklearn.preprocessing import normalize
 
-from benchmarks.transfer.protocol import ARMS, HUMAN_DERIVED, Features, splits
+from benchmarks.transfer.protocol import ARMS, HUMAN_DERIVED, Features, report_head, splits
 from benchmarks.transfer.protocol_data import load_rows
 from filterkit.stage.rules import threshold_for_fpr
 
@@ -143,13 +143,12 @@ def evaluate(rows: Any, feats: Features, idx: np.ndarray, s: np.ndarray, draws: 
 
 def markdown(payload: dict[str, Any]) -> str:
     """The comparison as a markdown page."""
-    lines = ["# A threshold that follows the domain: one calibration against per-neighbourhood ones", "",
-             "```", payload["command"], "```", "",
-             f"Machine: {payload['machine']}, load average at the end {payload['load_average']}. The pooled crawl: "
-             f"{payload['rows']} rows ({payload['machine_rows']} machine) of four domains, each scored by the "
-             f"TF-IDF n-gram arm trained without its domain; {TRUSTED} trusted humans (one per article) drawn "
-             f"{payload['draws']} times, measured on the rest. Target 1% FPR. Cells: median [2.5%, 97.5%] over "
-             "draws. See the module docstring of `benchmarks/transfer/local.py`.", "",
+    lines = [*report_head(
+        "A threshold that follows the domain: one calibration against per-neighbourhood ones", payload,
+        f"The pooled crawl: {payload['rows']} rows ({payload['machine_rows']} machine) of four domains, each scored "
+        f"by the TF-IDF n-gram arm trained without its domain; {TRUSTED} trusted humans (one per article) drawn "
+        f"{payload['draws']} times, measured on the rest. Target 1% FPR. Cells: median [2.5%, 97.5%] over draws. See "
+        "the module docstring of `benchmarks/transfer/local.py`."),
              "| method | AUROC | TPR at the 1% threshold | realised FPR | worst domain FPR | FPR by domain | "
              "TPR by domain | AUROC within each domain |", "|---|---|---|---|---|---|---|---|"]
     for name, r in payload["methods"].items():

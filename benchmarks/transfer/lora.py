@@ -37,6 +37,7 @@ from benchmarks.transfer.protocol import (
     evaluate,
     headline_table,
     machine,
+    report_head,
     splits,
     summarise,
     write_report,
@@ -93,14 +94,13 @@ def run_split(rows: Rows, feats: Features, sp: Split, k: int, args: argparse.Nam
 
 def markdown(payload: dict[str, Any]) -> str:
     """Headline per arm and axis, every split, and how often the fine-tuned encoder beats the n-gram head."""
-    lines = ["# A LoRA fine-tuned encoder on the transfer protocol's held-out sources and domains", "",
-             "```", payload["command"], "```", "",
-             f"Machine: {payload['machine']}, load average at the end {payload['load_average']}. Every arm trains on "
-             f"the same seeded sample of the training side ({payload['train_rows']} rows of two thirds of its "
-             "articles) and takes its out-of-the-box threshold at 1% FPR on the last third's distinct human texts; "
-             "calibrated: 1% FPR on 200 humans of the held-out side, measured on the rest (the protocol's "
-             "`evaluate`). Intervals: 95% bootstrap over test articles and calibration humans. Adapter settings, "
-             f"fixed in advance: `{json.dumps(payload['settings'])}`. See `benchmarks/transfer/lora.py`.", "",
+    lines = [*report_head(
+        "A LoRA fine-tuned encoder on the transfer protocol's held-out sources and domains", payload,
+        f"Every arm trains on the same seeded sample of the training side ({payload['train_rows']} rows of two thirds "
+        "of its articles) and takes its out-of-the-box threshold at 1% FPR on the last third's distinct human texts; "
+        "calibrated: 1% FPR on 200 humans of the held-out side, measured on the rest (the protocol's `evaluate`). "
+        "Intervals: 95% bootstrap over test articles and calibration humans. Adapter settings, fixed in advance: "
+        f"`{json.dumps(payload['settings'])}`. See `benchmarks/transfer/lora.py`."),
              "## Headline: mean (worst) per axis", "",
              *headline_table((name, a["summary"]) for name, a in payload["arms"].items())]
     keys = list(payload["splits"])

@@ -337,15 +337,14 @@ def _f(x: float, ci: list[float] | None = None, digits: int = 2) -> str:
 
 def markdown(payload: dict[str, Any]) -> str:
     """Headline per arm and axis, then every split, then the shipped configuration's non-English FPR."""
-    lines = ["# Transfer protocol: feature arms on sources, domains, generator families and jobs they never saw",
-             "", "```", payload["command"], "```", "",
-             f"Machine: {payload['machine']}, load average at the end {payload['load_average']}. "
-             f"{payload['rows']} rows. Out of the box: threshold at 1% FPR on the training side's humans scored "
-             "out of fold; calibrated: threshold at 1% FPR on 200 humans of the held-out side, measured on the "
-             "rest. Intervals: 95% bootstrap over test articles (and, calibrated, over the 200 calibration humans). "
-             "Polished and rewritten human texts (ImBD polish/rewrite) are left out of the headline rows (their flag "
-             "rate is reported apart) except where that job is the held-out value. See the module docstring of "
-             "`benchmarks/transfer/protocol.py` for the splits.", "",
+    lines = [*report_head(
+        "Transfer protocol: feature arms on sources, domains, generator families and jobs they never saw", payload,
+        f"{payload['rows']} rows. Out of the box: threshold at 1% FPR on the training side's humans scored out of "
+        "fold; calibrated: threshold at 1% FPR on 200 humans of the held-out side, measured on the rest. Intervals: "
+        "95% bootstrap over test articles (and, calibrated, over the 200 calibration humans). Polished and rewritten "
+        "human texts (ImBD polish/rewrite) are left out of the headline rows (their flag rate is reported apart) "
+        "except where that job is the held-out value. See the module docstring of `benchmarks/transfer/protocol.py` "
+        "for the splits."),
              "## Headline: mean (worst) per axis", "",
              *headline_table((a["arm"], a["summary"]) for a in payload["arms"].values())]
     lines += ["", "## Non-English human text removed (each arm trained on every English row, out-of-fold threshold)",
@@ -444,6 +443,12 @@ def machine() -> dict[str, Any]:
     """Where a benchmark ran and under what load, for its report's header."""
     return {"machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} CPUs",
             "load_average": [round(x, 2) for x in os.getloadavg()]}
+
+
+def report_head(title: str, payload: dict[str, Any], text: str) -> list[str]:
+    """A report's opening lines: its title, its command, where it ran and under what load, then ``text``."""
+    return [f"# {title}", "", "```", payload["command"], "```", "",
+            f"Machine: {payload['machine']}, load average at the end {payload['load_average']}. {text}", ""]
 
 
 def write_report(out: Path, stem: str, payload: dict[str, Any], markdown: Callable[[dict[str, Any]], str],

@@ -155,9 +155,13 @@ class ClassifierDetector(RowDetector):
         return tuple(self.lm_columns) if self.resolved_head != "text" else ()
 
     def default_rules(self) -> list[Rule]:
-        """Remove at the threshold that kept out-of-fold human false positives at the training target FPR."""
+        """Remove at the model's default threshold: its ``default_threshold`` for this head (the packaged models:
+        each training domain scored as unseen, ``benchmarks.classifier.ship``), else the out-of-fold one."""
         head = self.resolved_head if self.resolved_head in SINGLE_HEADS else "stacked"
-        threshold = self._manifest()["metrics_out_of_fold"][head]["threshold"]
+        manifest = self._manifest()
+        chosen = manifest.get("default_threshold") or {}
+        threshold = (chosen["value"] if chosen.get("head") == head
+                     else manifest["metrics_out_of_fold"][head]["threshold"])
         threshold = 0.5 if threshold is None or np.isnan(threshold) else threshold
         return [Rule(f"{self.name}.p_machine", ">=", float(threshold), reason="machine_text")]
 

