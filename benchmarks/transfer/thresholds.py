@@ -83,10 +83,10 @@ def evaluate_thresholds(rows: Rows, split: Split, s_test: np.ndarray, thresholds
     y = rows.y[idx]
     weights = _article_weights(rows.article[idx], np.random.default_rng(seed), reps)
     out: dict[str, Any] = {"machine_rows": int(y.sum()), "human_rows": int((~y).sum())}
+    domains = rows.domain[idx]
     for name, t in thresholds.items():
         point = _rates(y, s, t)
-        boots = [_rates(y, s, t, w) for w in weights]
-        domains = rows.domain[idx]
+        boots = [_rates(y, s, t, w, auroc=False) for w in weights]
         per = {d: float(np.mean(s[(domains == d) & ~y] >= t)) for d in sorted(set(domains[~y]))
                if np.sum((domains == d) & ~y) >= MIN_DOMAIN_HUMANS}
         out[name] = {**point, **{f"{k}_ci": _ci([b[k] for b in boots]) for k in ("tpr", "fpr")},
