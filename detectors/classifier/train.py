@@ -231,6 +231,12 @@ def train_embedding_head(X: np.ndarray, y: np.ndarray, groups: np.ndarray, C: fl
     return heads, {"embed": _metrics(y, p, target_fpr)}
 
 
+def lora_holdout(groups: np.ndarray) -> np.ndarray:
+    """The LoRA head's held-out third: rows whose group hashes to 0 mod 3 (the same rows on every run)."""
+    return np.array([int.from_bytes(hashlib.blake2b(str(g).encode(), digest_size=4).digest(), "little") % 3 == 0
+                     for g in np.asarray(groups)], dtype=bool)
+
+
 def train_lora_head(texts: list[str], y: np.ndarray, groups: np.ndarray, settings: Any, seed: int = 0,
                     threads: int = 0, target_fpr: float = 0.01) -> tuple[dict[str, Any], dict[str, Any]]:
     """An encoder fine-tuned through a LoRA adapter (``detectors.classifier.lora``) on two thirds of the groups,
@@ -242,9 +248,7 @@ def train_lora_head(texts: list[str], y: np.ndarray, groups: np.ndarray, setting
     """
     from detectors.classifier.lora import LoraClassifier
 
-    groups = np.asarray(groups)
-    held = np.array([int.from_bytes(hashlib.blake2b(str(g).encode(), digest_size=4).digest(), "little") % 3 == 0
-                     for g in groups])
+    held = lora_holdout(groups)
     if held.all() or not held.any() or y[held].all() or not y[held].any():
         raise ValueError("the LoRA head needs both classes in two thirds and in the last third of the groups")
     fit, val = np.flatnonzero(~held), np.flatnonzero(held)

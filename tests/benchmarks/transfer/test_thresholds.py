@@ -7,29 +7,14 @@ import numpy as np
 from benchmarks.transfer.protocol import ARMS, Features, Split
 from benchmarks.transfer.protocol_data import Rows
 from benchmarks.transfer.thresholds import evaluate_thresholds, lodo_thresholds
+from tests.support.domain_rows import domain_rows
 
-WORDS = {"a": "river stone field", "b": "market price bank", "c": "goal match team"}
+WORDS = {"a": ("river", "stone", "field"), "b": ("market", "price", "bank"), "c": ("goal", "match", "team")}
 
 
 def _rows(seed: int = 0, articles: int = 60) -> Rows:
-    """Three domains of ``articles`` articles, one human and one machine text each; machine text leans on 'moreover'."""
-    rng = np.random.default_rng(seed)
-    text, y, domain, article = [], [], [], []
-    for i, (d, words) in enumerate(WORDS.items()):
-        vocab = words.split() + ["the", "a", "of", "and", "it", "was"]
-        for k in range(articles):
-            for machine in (False, True):
-                w = list(rng.choice(vocab, size=25))
-                if machine:
-                    w[rng.integers(25)] = "moreover"
-                text.append(" ".join(w))
-                y.append(machine)
-                domain.append(d)
-                article.append(1000 * i + k)
-    n = len(text)
-    return Rows(text=text, y=np.array(y), source=np.full(n, "s"), domain=np.array(domain),
-                generator=np.full(n, "g"), family=np.full(n, "f"), job=np.full(n, "generation"),
-                language=np.full(n, "en"), article=np.array(article, dtype=np.uint64))
+    """Three domains of ``articles`` articles, one human and one machine text each."""
+    return domain_rows(WORDS, articles, size=25, seed=seed)
 
 
 def test_lodo_thresholds_read_only_the_training_side_and_worst_is_the_max():

