@@ -3,7 +3,9 @@
     python -m benchmarks.collapse benefit RUN_DIR... --out OUT.md
 
 Per run (one results.json each) and arm: the area between its held-out cross-entropy curve and no filter's, the
-share of the oracle's area it recovers, both with the run's paired bootstrap interval over seeds; the final
+share of the oracle's area it recovers, both with the run's paired bootstrap interval over seeds; where the run has
+a random arm, each arm's area less the random arm's, seed by seed, with a paired bootstrap interval (above 0: the
+filter beat dropping as many rows at random; with ``common_draws`` the pairs share their training draws); the final
 cross-entropy's mean and its lowest and highest seed; the filter's TPR on the previous model's own samples and on
 the other synthetic rows; the realised human FPR (mean, and its highest seed-generation); and the synthetic share
 of the rows the learner trained on. The figure draws the oracle-benefit shares with their intervals, one panel a run.
@@ -20,9 +22,13 @@ from typing import Any
 
 import numpy as np
 
+from benchmarks.collapse.analysis.summary import seed_areas
+from benchmarks.collapse.analysis.survival import percentile_ci, resample
+
 PROG = "python -m benchmarks.collapse benefit"
-HEADER = ("| run | arm | area vs none [95% CI] | oracle benefit [95% CI] | final test_ce, mean [seed range] | "
-          "TPR own / foreign | human FPR, mean (max) | synthetic share trained on |")
+HEADER = ("| run | arm | area vs none [95% CI] | oracle benefit [95% CI] | area - random's [95% CI] | "
+          "final test_ce, mean [seed range] | TPR own / foreign | human FPR, mean (max) | synthetic share trained on |")
+BOOTSTRAP = 2000
 
 
 def arm_rows(run: Path) -> list[dict[str, Any]]:
@@ -30,6 +36,8 @@ def arm_rows(run: Path) -> list[dict[str, Any]]:
     data = json.loads((run / "results.json").read_text())
     records, out = data["records"], []
     last = max(r["generation"] for r in records)
+    seeds = 1 + max(r["seed"] for r in records)
+    random = seed_areas(records, "random", "test_ce", last, seeds)[0] if "random" in data["summary"] else None
     for arm, s in data["summary"].items():
         later = [r for r in records if r["arm"] == arm and r["generation"] > 0]
         final = np.array([r["test_ce"] for r in later if r["generation"] == last], dtype=float)
@@ -39,8 +47,18 @@ def arm_rows(run: Path) -> list[dict[str, Any]]:
                     "benefit_ci": s["oracle_benefit_ci"], "note": s.get("benefit_note"),
                     "final": final, "fpr_mean": float(np.nanmean(fpr)), "fpr_max": float(np.nanmax(fpr)),
                     "tpr_own": _mean(later, "filter_tpr_own"), "tpr_foreign": _mean(later, "filter_tpr_foreign"),
-                    "share": _mean(later, "synthetic_share")})
+                    "share": _mean(later, "synthetic_share"),
+                    "vs_random": None if random is None or arm == "random" else
+                    _paired(seed_areas(records, arm, "test_ce", last, seeds)[0] - random)})
     return out
+
+
+def _paired(diff: np.ndarray) -> tuple[float, list[float]]:
+    """The mean per-seed difference and its bootstrap interval over seeds."""
+    diff = diff[np.isfinite(diff)]
+    if not diff.size:
+        return float("nan"), [float("nan"), float("nan")]
+    return float(diff.mean()), percentile_ci(diff[resample(diff.size, BOOTSTRAP)].mean(axis=1))
 
 
 def _num(value: float | None) -> float:
@@ -63,12 +81,13 @@ def _ci(value: float, ci: Sequence[float | None] | None, digits: int) -> str:
 def markdown(runs: dict[str, list[dict[str, Any]]], command: str, plot_name: str | None) -> str:
     """The table, and the figure beside it."""
     lines = ["# What each filter bought, run by run", "", "```", command, "```", "", __doc__.split("\n\n")[2]
-             .replace("\n", " "), "", HEADER, "|---|---|---|---|---|---|---|---|"]
+             .replace("\n", " "), "", HEADER, "|---|---|---|---|---|---|---|---|---|"]
     for name, rows in runs.items():
         for r in rows:
             benefit = _ci(r["benefit"], r["benefit_ci"], 2) if r["benefit"] == r["benefit"] else (r["note"] or "-")
             f = r["final"]
-            lines.append(f"| {name} | {r['arm']} | {_ci(r['area'], r['area_ci'], 3)} | {benefit} | "
+            vs = _ci(*r["vs_random"], 3) if r["vs_random"] else "-"
+            lines.append(f"| {name} | {r['arm']} | {_ci(r['area'], r['area_ci'], 3)} | {benefit} | {vs} | "
                          f"{f.mean():.3f} [{f.min():.3f}, {f.max():.3f}] | "
                          f"{r['tpr_own']:.3f} / {r['tpr_foreign']:.3f} | {r['fpr_mean']:.3f} ({r['fpr_max']:.3f}) | "
                          f"{r['share']:.3f} |")

@@ -44,6 +44,10 @@ class CollapseConfig:
     """Training size: under the subsample schedule (default: samples); under the fixed schedule, when set, each
     model trains on this many of the rows its filter kept (drawn uniformly), so that a filter that keeps fewer rows
     does not also train on less data (None: on every kept row)."""
+    common_draws: bool = False
+    """With a budget, every arm of a seed draws its training rows by the smallest of one set of uniform keys over
+    the crawl's rows (common random numbers): arms that keep nearly the same rows train on nearly the same draw, so
+    their difference is their filters', not the draw's. False: each arm draws on its own (the runs before it)."""
     learner_params: dict[str, Any] = field(default_factory=dict)
     detector_params: dict[str, dict[str, Any]] = field(default_factory=dict)
     calibrate: dict[str, str] = field(default_factory=dict)

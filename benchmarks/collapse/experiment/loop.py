@@ -23,7 +23,7 @@ from benchmarks.collapse.experiment.practitioner import ArmUnavailable, FitConte
 from benchmarks.collapse.experiment.probes import ProbeStats
 from benchmarks.collapse.experiment.records import CrawlOutcome, Record, StartRecord, Verdict
 from benchmarks.collapse.experiment.setup import Setup
-from benchmarks.collapse.experiment.streams import learner_seed, rng_for
+from benchmarks.collapse.experiment.streams import common_keys, learner_seed, rng_for
 from benchmarks.collapse.learners.base import Family, NumericFamily
 
 log = logging.getLogger(__name__)
@@ -193,7 +193,8 @@ def _generation(setup: Setup, seed: int, arm: Arm, t: int, start: Start, state: 
         retain[t] = filtering.retain_rate
     kept = crawl.take(keep)
     state.pool = kept.as_old() if schedule.carries_pool() else kept
-    train = schedule.training(state.pool, rng_for(seed, t, "subsample", salt))
+    keys = common_keys(seed, t, len(crawl), keep) if setup.config.common_draws else None
+    train = schedule.training(state.pool, rng_for(seed, t, "subsample", salt), keys)
     outcome = CrawlOutcome(filtering, len(others), _probe(setup, seed, t, arm, crawl, foreign_rows), dict(fit.notes))
     share = float(train.synthetic.mean()) if len(train) else math.nan
     failed = _train(setup, seed, t, train, state)

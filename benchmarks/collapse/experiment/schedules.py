@@ -35,15 +35,22 @@ class Schedule(ABC):
         """Whether earlier kept rows stay in the corpus."""
         return False
 
-    def training(self, pool: Rows, rng: np.random.Generator) -> Rows:
-        """What the next model trains on, given the kept rows."""
+    def training(self, pool: Rows, rng: np.random.Generator, keys: np.ndarray | None = None) -> Rows:
+        """What the next model trains on, given the kept rows (``keys``: see ``draw_budget``)."""
         return pool
 
 
-def draw_budget(pool: Rows, budget: int, rng: np.random.Generator) -> Rows:
-    """``budget`` rows of ``pool`` without replacement, in pool order (all of them while it is smaller)."""
+def draw_budget(pool: Rows, budget: int, rng: np.random.Generator, keys: np.ndarray | None = None) -> Rows:
+    """``budget`` rows of ``pool`` without replacement, in pool order (all of them while it is smaller).
+
+    With ``keys`` (one uniform number per pool row) the rows with the smallest keys: still a uniform draw, and when
+    every arm's keys come from one draw over the crawl, two arms that kept nearly the same rows train on nearly the
+    same rows (common random numbers), so what differs between them is what their filters removed.
+    """
     if len(pool) <= budget:
         return pool
+    if keys is not None:
+        return pool.take(np.sort(np.argsort(keys, kind="stable")[:budget]))
     return pool.take(np.sort(rng.choice(len(pool), size=budget, replace=False)))
 
 
@@ -79,9 +86,9 @@ class Fixed(Schedule):
         """Fresh human rows then synthetic rows."""
         return Rows.concat(Rows.of(human, synthetic=False, new=True), Rows.of(synthetic, synthetic=True, new=True))
 
-    def training(self, pool: Rows, rng: np.random.Generator) -> Rows:
+    def training(self, pool: Rows, rng: np.random.Generator, keys: np.ndarray | None = None) -> Rows:
         """The kept rows, or ``budget`` of them."""
-        return pool if self.budget is None else draw_budget(pool, self.budget, rng)
+        return pool if self.budget is None else draw_budget(pool, self.budget, rng, keys)
 
 
 @dataclass(frozen=True)
@@ -103,9 +110,9 @@ class Subsample(Accumulate):
 
     budget: int = 0
 
-    def training(self, pool: Rows, rng: np.random.Generator) -> Rows:
+    def training(self, pool: Rows, rng: np.random.Generator, keys: np.ndarray | None = None) -> Rows:
         """``budget`` rows without replacement (all of them while the corpus is smaller)."""
-        return draw_budget(pool, self.budget or self.samples, rng)
+        return draw_budget(pool, self.budget or self.samples, rng, keys)
 
 
 SCHEDULES = {"replace": Replace, "fixed": Fixed, "accumulate": Accumulate, "subsample": Subsample}

@@ -23,3 +23,8 @@ def test_the_benefit_table_reports_each_runs_arms_with_their_own_numbers(tmp_pat
     assert f"| budget | random | {summary['random']['area']:.3f} [" in text
     assert 0.0 <= rows["random"]["fpr_mean"] <= rows["random"]["fpr_max"] <= 1.0
     assert sum(line.startswith("| plain |") for line in text.splitlines()) == 2
+    # Each arm against random dropping, seed by seed: the oracle's lead is its area less random's.
+    lead, (low, high) = rows["oracle"]["vs_random"]
+    assert abs(lead - (summary["oracle"]["area"] - summary["random"]["area"])) < 1e-9 and low <= lead <= high
+    assert rows["random"]["vs_random"] is None and rows["none"]["vs_random"][0] == -summary["random"]["area"]
+    assert all(r["vs_random"] is None for r in benefit.arm_rows(tmp_path / "plain"))

@@ -166,3 +166,18 @@ def test_foreign_sources_joined_by_plus_share_the_foreign_rows(tmp_path):
                           tmp_path)
     later = [r for r in result["records"] if r["generation"] > 0]
     assert [r["crawl_foreign_rows"] for r in later] == [7, 15, 15]  # 15 foreign rows: 8 older, 7 shared
+
+
+def test_common_draws_give_arms_that_keep_the_same_rows_the_same_training_draw(tmp_path):
+    # The random arm at no filter's retain rate (1.0) keeps every row, as no filter does: with common draws both
+    # train on the same budget draw, so their lineages are identical; drawn apart, they differ from generation 1.
+    fields = dict(learner="gaussian", schedule="fixed", arms=("none", "random"), random_reference="none",
+                  generations=3, seeds=2, samples=30, alpha=0.25, budget=30, numeric_test_size=500)
+
+    def sigma(records: list[dict], arm: str) -> list[float]:
+        return [r["sigma_ratio"] for r in records if r["arm"] == arm and r["generation"] > 0]
+
+    common = run_collapse(_cfg(common_draws=True, **fields), tmp_path / "common")["records"]
+    assert sigma(common, "none") == sigma(common, "random")
+    apart = run_collapse(_cfg(**fields), tmp_path / "apart")["records"]
+    assert sigma(apart, "none") != sigma(apart, "random")
