@@ -38,7 +38,7 @@ import pyarrow as pa
 
 from benchmarks.transfer.protocol import ARMS, TRAIN_JOBS, Features
 from benchmarks.transfer.protocol_data import EmbeddingCache, Rows, load_rows
-from benchmarks.transfer.thresholds import lodo_thresholds
+from benchmarks.transfer.thresholds import domain_held_out, lodo_thresholds
 from detectors.classifier.embed import DEFAULT_ENCODER, MAX_TOKENS, Encoder
 from detectors.classifier.lora import LoraSettings
 from detectors.classifier.model import ClassifierModel
@@ -50,7 +50,6 @@ from detectors.classifier.train import (
     train_embedding_head,
     train_lora_head,
 )
-from filterkit.stage.rules import threshold_for_fpr
 
 log = logging.getLogger("classifier.ship")
 DEFAULT_ARM = "ngram_idf"
@@ -155,22 +154,18 @@ def lora_default_threshold(rows: Rows, calibration: Any, settings: LoraSettings,
 
     fit = ~lora_holdout(rows.article)
     state.mkdir(parents=True, exist_ok=True)
-    per_domain, scores = {}, []
-    for d in sorted(set(rows.domain)):
-        inside = rows.domain == d
+
+    def score(d: str, outside: np.ndarray, humans: np.ndarray) -> np.ndarray:
         file = state / f"{d}.npy"
         if not file.is_file():
-            idx = np.flatnonzero(fit & ~inside)
+            idx = outside[fit[outside]]
             log.info("LoRA without %s: fine-tuning on %d rows", d, idx.size)
             model = LoraClassifier(settings, threads=threads).fit([rows.text[i] for i in idx], rows.y[idx])
-            humans = list({rows.text[i]: i for i in np.flatnonzero(inside & ~rows.y)})
-            np.save(file.with_suffix(".tmp.npy"), model.decision_function(humans))
+            np.save(file.with_suffix(".tmp.npy"), model.decision_function([rows.text[i] for i in humans]))
             file.with_suffix(".tmp.npy").replace(file)
-        s = np.load(file)
-        per_domain[d] = threshold_for_fpr(s, 0.01, ">=")
-        scores.append(s)
-    lodo = {"lodo": threshold_for_fpr(np.concatenate(scores), 0.01, ">="), "per_domain": per_domain}
-    return threshold_entry(lodo, calibration, "lora")
+        return np.load(file)
+
+    return threshold_entry(domain_held_out(rows, np.arange(len(rows)), score), calibration, "lora")
 
 
 def threshold_entry(lodo: dict[str, Any], calibration: Any, head: str) -> dict[str, Any]:

@@ -24,6 +24,7 @@ import json
 import logging
 import sys
 import time
+from collections.abc import Callable
 from pathlib import Path
 from typing import Any
 
@@ -58,14 +59,20 @@ MIN_DOMAIN_HUMANS = 50
 def lodo_thresholds(feats: Features, arm: Arm, rows: Rows, train: np.ndarray) -> dict[str, Any]:
     """``lodo`` and ``lodo_worst`` from the training side's distinct human texts, each scored by a model fitted
     without its domain."""
+    return domain_held_out(rows, train, lambda d, fit_idx, humans: feats.fit(arm, fit_idx, rows.y[fit_idx])(humans))
+
+
+def domain_held_out(rows: Rows, train: np.ndarray,
+                    score: Callable[[str, np.ndarray, np.ndarray], np.ndarray]) -> dict[str, Any]:
+    """``lodo`` and ``lodo_worst`` where ``score(domain, fit_idx, humans)`` scores a domain's distinct human rows
+    with a model fitted on ``fit_idx`` (the rows of ``train`` outside that domain)."""
     per_domain: dict[str, float] = {}
     scores = []
     for d in sorted(set(rows.domain[train])):
         inside = rows.domain[train] == d
-        fit_idx = train[~inside]
         # Each distinct text once: the shared files repeat an article's human text (up to 13 times in xsum).
         humans = np.array(list({rows.text[i]: i for i in train[inside & ~rows.y[train]]}.values()), dtype=int)
-        s = feats.fit(arm, fit_idx, rows.y[fit_idx])(humans)
+        s = score(str(d), train[~inside], humans)
         per_domain[d] = threshold_for_fpr(s, FPR, ">=")
         scores.append(s)
     return {"lodo": threshold_for_fpr(np.concatenate(scores), FPR, ">="),
