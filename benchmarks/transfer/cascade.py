@@ -3,7 +3,7 @@
     python -m benchmarks.transfer cascade transfer_scored.parquet --out benchmarks/results
 
 A simulation on the scored transfer set (English rows, whitespace-collapsed): the expensive decision is the LM
-detector's default rule (``lm.fastdetect >= FASTDETECT_THRESHOLD``; 0.40 in the committed results). A random
+detector's default rule (``lm.fastdetect >= FASTDETECT_THRESHOLD``; 0.86 in the committed results). A random
 sample of ``--labelled`` rows is "scored by the LM"; a cheap head (the classifier's hashed n-gram text head, or a
 logistic regression on the seven style statistics) is fitted to predict the LM's decision on that sample; every
 other row is ranked by the cheap head and the top ``share`` go to the LM, whose decision stands; the rest
