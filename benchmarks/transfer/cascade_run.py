@@ -19,6 +19,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import platform
 import subprocess
 import sys
@@ -61,10 +62,12 @@ def build(scored: Path, work: Path, held_out: str, machine: int, foreign: int, s
 
 
 def timed(step: str, args: list[str], work: Path, done: Path) -> float:
-    """Run ``filterkit ARGS`` once (skipped if ``done`` exists from an earlier run) and return its wall seconds."""
+    """Run ``filterkit ARGS`` once (skipped if ``done`` exists from an earlier run) and return its wall seconds;
+    the 1-minute load average at its start goes to ``STEP.load`` (the machine is shared)."""
     record = work / f"{step}.seconds"
     if done.exists() and record.exists():
         return float(record.read_text())
+    (work / f"{step}.load").write_text(f"{os.getloadavg()[0]:.2f}\n")
     start = time.perf_counter()
     with open(work / f"{step}.log", "w") as log:
         subprocess.run([sys.executable, "-m", "cli", *args], check=True, stdout=log, stderr=subprocess.STDOUT)
@@ -89,7 +92,8 @@ def outcome(out: Path) -> dict[str, float]:
     return {"rows": t.num_rows, "tpr": float(removed[machine].mean()),
             "fpr": float(removed[~machine & ~foreign].mean()),
             "foreign_removed": float(removed[foreign].mean()) if foreign.any() else float("nan"),
-            "share_to_lm": float((heads != "not_routed").mean()),
+            # Rows the language gate or the length check left unjudged never reach the LM, in either run.
+            "share_to_lm": float(np.isin(heads, ["stacked", "lm_abstained"]).mean()),
             "lm_flags": int(removed.sum())}
 
 
@@ -128,7 +132,9 @@ def main(argv: Sequence[str]) -> None:
     router_speed = _router_speed(router, crawl)
     results = {"command": command, "machine": f"{platform.machine()}, 2 cores", "seconds": seconds,
                "full": outcome(full), "cascade": outcome(cascade), "router_docs_per_s": router_speed,
-               "router": json.loads((router / "manifest.json").read_text())["router"]}
+               "router": json.loads((router / "manifest.json").read_text())["router"],
+               "load_before": {step: float((args.work / f"{step}.load").read_text())
+                               for step in seconds if (args.work / f"{step}.load").exists()}}
     n = results["full"]["rows"]
     results["docs_per_s"] = {"full": n / seconds["full"], "cascade": n / (seconds["router"] + seconds["cascade"]),
                              "cascade_filter": n / seconds["cascade"]}
@@ -159,11 +165,14 @@ def render(r: dict) -> str:
     lines = ["# The distilled cascade, end to end", "", "```", r["command"], "```", "",
              f"Machine: {r['machine']}. Crawl: {f['rows']} rows of a domain the detector never trained on (its human "
              "rows, chat-model rows, non-English human text). Wall seconds per `filterkit` command, measured around "
-             "the subprocess side by side in this one run (model loading included).", "",
+             "the subprocess side by side in this one run (model loading included); 1-minute load average at "
+             "each step's start: " + (", ".join(f"{k} {v:.2f}" for k, v in r.get("load_before", {}).items())
+                                      or "not recorded") + ".", "",
              ("| run | seconds | docs/s | share sent to the LM | TPR | FPR (English humans) | "
               "non-English humans removed |"),
              "|---|---:|---:|---:|---:|---:|---:|",
-             f"| LM + stacked head on every row | {s['full']:.0f} | {r['docs_per_s']['full']:.1f} | "
+             f"| LM + stacked head on every row the language gate passes | {s['full']:.0f} | "
+             f"{r['docs_per_s']['full']:.1f} | "
              f"{f['share_to_lm']:.2f} | {f['tpr']:.3f} | {f['fpr']:.3f} | {f['foreign_removed']:.3f} |",
              f"| cascade: train-router ({r['router']['sample_rows']} rows labelled) + filter | "
              f"{s['router']:.0f} + {s['cascade']:.0f} | {r['docs_per_s']['cascade']:.1f} | {c['share_to_lm']:.2f} | "
