@@ -12,6 +12,8 @@ SUBCOMMANDS = {
                           "each one's no-filter arm drifts from generation 0."),
     "drift": Subcommand("benchmarks.collapse.analysis.drift", "Two runs that differ in one setting, paired by seed, "
                         "against the first run's seed-to-seed spread."),
+    "pretraining": Subcommand("benchmarks.collapse.analysis.pretraining", "Runs that differ only in the "
+                              "pretraining seed: the spread one pretraining hides from intervals over seeds."),
     "benefit": Subcommand("benchmarks.collapse.analysis.benefit", "What each filter bought, several runs side by "
                           "side: oracle-benefit shares, realised TPR and FPR, one table and one figure."),
     "baseline": Subcommand("benchmarks.collapse.baseline", "Generation 0 of a run's learner against the word n-gram, "

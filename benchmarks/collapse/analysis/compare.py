@@ -15,8 +15,10 @@ import json
 import math
 import shlex
 import sys
-from collections.abc import Sequence
+from collections.abc import Iterator, Sequence
+from contextlib import contextmanager
 from pathlib import Path
+from typing import Any
 
 import numpy as np
 
@@ -96,24 +98,31 @@ def render(runs: list[dict], plot: str | None, command: str = PROG) -> str:
     return "\n".join(lines) + "\n"
 
 
-def draw(runs: list[dict], path: Path) -> None:
-    """Mean perplexity ratio per generation, one line per schedule."""
+@contextmanager
+def ratio_plot(path: Path, title: str) -> Iterator[Any]:
+    """Axes for perplexity ratios per generation, labelled and saved to ``path`` when the block ends."""
     import matplotlib
 
     matplotlib.use("Agg")
     import matplotlib.pyplot as plt
 
     fig, ax = plt.subplots(figsize=(6, 4))
-    for r in runs:
-        ax.plot(range(len(r["ratio_mean"])), r["ratio_mean"], marker="o", label=r["schedule"])
+    yield ax
     ax.axhline(1.0, color="grey", lw=0.8)
     ax.set_xlabel("generation")
     ax.set_ylabel("held-out human perplexity / generation 0")
-    ax.set_title(f"{runs[0]['learner']}: no filter, by schedule")
+    ax.set_title(title)
     ax.legend()
     fig.tight_layout()
     fig.savefig(path, dpi=120)
     plt.close(fig)
+
+
+def draw(runs: list[dict], path: Path) -> None:
+    """Mean perplexity ratio per generation, one line per schedule."""
+    with ratio_plot(path, f"{runs[0]['learner']}: no filter, by schedule") as ax:
+        for r in runs:
+            ax.plot(range(len(r["ratio_mean"])), r["ratio_mean"], marker="o", label=r["schedule"])
 
 
 def main(argv: Sequence[str] | None = None) -> None:

@@ -39,6 +39,10 @@ class TransformerFamily(CausalLMFamily):
     """Optimizer steps of pretraining on the whole human pool before generation 0 (0: start from scratch)."""
     pretrain_batch_size: int = 32
     pretrain_lr: float = 2e-3
+    pretrain_seed: int = 0
+    """Seed of the pretraining's initialisation and batch order: every seed of a run starts from this one
+    pretraining, so a run's intervals over seeds are conditional on it; runs that differ only here measure its
+    spread (``python -m benchmarks.collapse pretraining``)."""
     pretrain_cache: str = "~/.cache/filterkit/collapse"
     """Where pretrained weights are kept between runs (a file per tokenizer, model shape, settings and pool)."""
     _tokenizer: Any = field(default=None, init=False, repr=False)
@@ -46,8 +50,9 @@ class TransformerFamily(CausalLMFamily):
 
     def __post_init__(self) -> None:
         super().__post_init__()
-        if min(self.pretrain_steps, self.pretrain_batch_size - 1) < 0 or not self.pretrain_lr > 0:
-            raise ValueError("need pretrain_steps >= 0, pretrain_batch_size >= 1 and pretrain_lr > 0")
+        if min(self.pretrain_steps, self.pretrain_batch_size - 1, self.pretrain_seed) < 0 or not self.pretrain_lr > 0:
+            raise ValueError("need pretrain_steps >= 0, pretrain_batch_size >= 1, pretrain_seed >= 0 and "
+                             "pretrain_lr > 0")
 
     def prepare(self, human_train: np.ndarray) -> None:
         """Train the BPE tokenizer on the human training pool (never on test or synthetic text), and keep the pool."""
@@ -66,20 +71,21 @@ class TransformerFamily(CausalLMFamily):
             self._pretrained = self._pretrain(human_train)
 
     def _pretrain(self, human_train: np.ndarray) -> dict[str, Any]:
-        """Weights trained on the pool with seed 0 (cosine schedule), from the cache when it has them."""
+        """Weights trained on the pool with ``pretrain_seed`` (cosine schedule), from the cache when it has them."""
         from safetensors.torch import load_file, save
 
         settings = {"tokenizer": self._tokenizer.to_str(), "shape": [self.vocab_size, self.layers, self.width,
                     self.heads, self.block], "steps": self.pretrain_steps, "batch": self.pretrain_batch_size,
                     "lr": self.pretrain_lr, "warmup": self.warmup, "dtype": self.dtype, "precision": self.precision,
-                    "pool": hashlib.sha256("\x00".join(map(str, human_train)).encode()).hexdigest()}
+                    "pool": hashlib.sha256("\x00".join(map(str, human_train)).encode()).hexdigest(),
+                    "seed": self.pretrain_seed}
         key = hashlib.sha256(json.dumps(settings, sort_keys=True).encode()).hexdigest()[:20]
         path = Path(self.pretrain_cache).expanduser() / f"transformer-{key}.safetensors"
         if path.is_file():
             log.info("pretrained weights from %s", path)
             return load_file(str(path))
         log.info("pretraining for %d steps on %d documents (cached at %s)", self.pretrain_steps, len(human_train), path)
-        base = self.learner(self._load, 0)
+        base = self.learner(self._load, self.pretrain_seed)
         base.settings = replace(base.settings, steps=self.pretrain_steps, batch_size=self.pretrain_batch_size,
                                 lr=self.pretrain_lr, schedule="cosine")
         base.fit(human_train)

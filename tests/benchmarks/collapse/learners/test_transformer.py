@@ -34,8 +34,14 @@ def test_pretraining_is_cached_and_every_learner_starts_from_it(tmp_path):
     assert _start(first) == _start(again) < _start(_family()) - 0.5  # far better than a random initialisation
     _family(**params | {"pretrain_steps": 30})
     assert len(list(tmp_path.glob("transformer-*.safetensors"))) == 2
+    other = _family(**params | {"pretrain_seed": 1})  # another pretraining: its own file, other weights
+    assert len(list(tmp_path.glob("transformer-*.safetensors"))) == 3
+    assert not all(np.array_equal(first._pretrained[k].numpy(), other._pretrained[k].numpy())
+                   for k in first._pretrained)
     with pytest.raises(ValueError, match="pretrain"):
         build("transformer", TINY | {"pretrain_steps": -1})
+    with pytest.raises(ValueError, match="pretrain_seed"):
+        build("transformer", TINY | {"pretrain_seed": -1})
 
 
 @pytest.mark.slow
