@@ -23,6 +23,7 @@ from pathlib import Path
 import numpy as np
 
 from benchmarks.collapse.analysis.compare import interval, per_seed, ratio_plot
+from benchmarks.collapse.analysis.survival import percentile_ci
 
 PROG = "python -m benchmarks.collapse pretraining"
 METRICS = {"g0_ce": "generation-0 test CE (nats)", "last_ce": "last-generation test CE (nats)",
@@ -49,8 +50,7 @@ def nested_interval(groups: list[np.ndarray], boots: int = 4000, seed: int = 0) 
     for b in range(boots):
         picked = [groups[i] for i in rng.integers(0, len(groups), len(groups))]
         means[b] = np.mean([g[rng.integers(0, g.size, g.size)].mean() for g in picked])
-    centre = float(np.mean([g.mean() for g in groups]))
-    return centre, float(np.percentile(means, 2.5)), float(np.percentile(means, 97.5))
+    return float(np.mean([g.mean() for g in groups])), *percentile_ci(means)
 
 
 def components(groups: list[np.ndarray]) -> tuple[float, float]:
@@ -71,7 +71,7 @@ def summarise(runs: list[dict]) -> dict:
     for m in METRICS:
         groups = [r["values"][m] for r in runs]
         between, within = components(groups)
-        conditional = np.mean([hi - lo for _, lo, hi in (interval(g) for g in groups)])
+        conditional = np.mean([r[m][2] - r[m][1] for r in out["runs"]])
         pooled = nested_interval(groups)
         out["pooled"][m] = {"interval": pooled, "sd_between": between, "sd_within": within,
                             "width_pooled_over_conditional": (pooled[2] - pooled[1]) / conditional}
