@@ -61,9 +61,17 @@ def log_warnings(verbose: bool = False) -> None:
 @contextmanager
 def progress() -> Iterator[Callable[[str, int, int], None]]:
     """A ``progress(phase, done, total)`` callback drawing one bar per phase on stderr, as ``filterkit`` does."""
-    from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn
+    from rich.progress import (
+        BarColumn,
+        MofNCompleteColumn,
+        Progress,
+        TextColumn,
+        TimeElapsedColumn,
+        TimeRemainingColumn,
+    )
 
-    columns = (TextColumn("{task.description:>8}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn())
+    columns = (TextColumn("{task.description:>8}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
+               TimeRemainingColumn())
     with Progress(*columns, console=console, transient=False) as bar:
         tasks: dict[str, Any] = {}
 

@@ -18,6 +18,8 @@ SUBCOMMANDS = {
                           "side: oracle-benefit shares, realised TPR and FPR, one table and one figure."),
     "baseline": Subcommand("benchmarks.collapse.baseline", "Generation 0 of a run's learner against the word n-gram, "
                            "the n-gram's floor chosen on validation articles, the margin at every floor."),
+    "tune": Subcommand("benchmarks.collapse.tune", "Learner settings (steps, learning rate...) chosen on validation "
+                       "articles at generation 0; the test documents only measure."),
     "reach": Subcommand("benchmarks.collapse.reach", "The shipped classifier's TPR, human FPR and AUROC at the "
                         "document lengths of the collapse crawls (40 to 200 words)."),
     "fp-error": Subcommand("benchmarks.collapse.fp_error", "Floating-point precision as a collapse mechanism: "

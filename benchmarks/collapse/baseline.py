@@ -18,35 +18,21 @@ from typing import Any
 
 import numpy as np
 
-from benchmarks.collapse.data.human import seed_data
 from benchmarks.collapse.experiment import config as collapse_config
-from benchmarks.collapse.experiment.schedules import build as build_schedule
-from benchmarks.collapse.experiment.setup import text_split
-from benchmarks.collapse.experiment.streams import learner_seed
 from benchmarks.collapse.learners.ngram import NGramFamily
+from benchmarks.collapse.tune import gen0_scores, validation_split
 
 FLOORS = (1e-4, 1e-3, 1e-2, 3e-2, 0.1, 0.2, 0.3, 0.5, 0.7)
 
 
 def ngram_table(cfg: collapse_config.CollapseConfig, floors: tuple[float, ...]) -> dict[str, Any]:
     """Validation and test NLL per word of the n-gram on every seed's generation-0 documents, per floor."""
-    if cfg.validation_fraction <= 0:
-        raise SystemExit("baseline: the config sets no validation articles (validation_fraction: 0)")
-    split = text_split(cfg)
-    test, validation = split.test, split.validation
-    schedule = build_schedule(cfg.schedule, cfg.samples, cfg.alpha, cfg.budget, cfg.crawl())
-    out: dict[str, Any] = {"validation_docs": len(validation), "test_docs": len(test), "floors": {}}
+    split = validation_split(cfg)
+    out: dict[str, Any] = {"validation_docs": len(split.validation), "test_docs": len(split.test), "floors": {}}
     for floor in floors:
         family = NGramFamily(floor=floor)
         family.prepare(split.train)
-        rows = []
-        for seed in range(cfg.seeds):
-            gen0 = seed_data(split.train, seed, cfg.samples, schedule.human_per_generation(), cfg.generations).gen0
-            model = family.new(learner_seed(seed, 0))
-            model.fit(gen0)
-            rows.append({"validation": model.evaluate(validation)["nll_per_word"],
-                         "test": model.evaluate(test)["nll_per_word"]})
-        out["floors"][f"{floor:g}"] = rows
+        out["floors"][f"{floor:g}"] = gen0_scores(cfg, split, family)
     means = {f: float(np.mean([r["validation"] for r in rows])) for f, rows in out["floors"].items()}
     out["chosen"] = min(means, key=means.__getitem__)
     return out

@@ -67,12 +67,13 @@ def summarise(path: Path, arm: str) -> dict:
     return out
 
 
-def render(runs: list[dict], plot: str | None, command: str = PROG) -> str:
+def render(runs: list[dict], plot: str | None, command: str = PROG, title: str = "Replace vs fixed vs accumulate"
+           ) -> str:
     """The comparison as Markdown; ``command`` is the command line that made it."""
     def ci(t: tuple[float, float, float], digits: int = 3) -> str:
         return f"{t[0]:.{digits}f} [{t[1]:.{digits}f}, {t[2]:.{digits}f}]" if math.isfinite(t[0]) else ""
 
-    lines = ["# Replace vs fixed vs accumulate", "", "```"] + [r["command"] or r["dir"] for r in runs] + [
+    lines = [f"# {title}", "", "```"] + [r["command"] or r["dir"] for r in runs] + [
         command, "```", "",
         "No-filter arm. Perplexity ratio = held-out human perplexity at a generation over generation 0's, per seed; "
         "mean and 95% bootstrap interval over seeds. Band rises: NLL (nats per token) of held-out human tokens at "
@@ -134,8 +135,13 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     runs = [summarise(p, args.arm) for p in args.runs]
+    title = "Replace vs fixed vs accumulate"
+    if len({r["schedule"] for r in runs}) < len(runs):  # runs of one schedule differ elsewhere: name their directories
+        title = "Runs of one schedule, differing in another setting"
+        for r in runs:
+            r["schedule"] = f"{r['schedule']} ({Path(r['dir']).name})"
     png = args.out.with_suffix(".png")
     draw(runs, png)
-    text = render(runs, png.name, shlex.join([*shlex.split(PROG), *argv]))
+    text = render(runs, png.name, shlex.join([*shlex.split(PROG), *argv]), title)
     args.out.write_text(text, encoding="utf-8")
     print(text)
