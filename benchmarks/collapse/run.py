@@ -29,6 +29,14 @@ log = logging.getLogger(__name__)
 PROG = "python -m benchmarks.collapse run"
 
 
+def _earlier_seconds(path: Path) -> list[float]:
+    """Seconds of each finished invocation a continued run's ``run.json`` recorded (none if there is none)."""
+    if not path.is_file():
+        return []
+    saved = json.loads(path.read_text(encoding="utf-8"))
+    return list(saved.get("seconds_per_invocation") or [saved["seconds"]])
+
+
 def run_collapse(config: CollapseConfig, out: str | Path, *, command: str | None = None,
                  progress: Progress | None = None, resume: bool = False) -> dict[str, Any]:
     """Run every arm over every seed and generation; write the outputs into ``out`` and return results.json.
@@ -55,10 +63,14 @@ def run_collapse(config: CollapseConfig, out: str | Path, *, command: str | None
     results = {"records": records, "summary": summary}
     write_json(results, out / "results.json")
     left_out = {a.label: a.notes() for a in setup.arms if isinstance(a, PipelineArm) and a.notes()}
+    # A continued run adds its time to the finished invocations' (a killed one's time is not known).
+    earlier = _earlier_seconds(out / "run.json") if resume else []
+    this = round(time.perf_counter() - started, 1)
     write_json({"command": command, "config": config.to_dict(), "arms_run": [a.label for a in setup.arms],
                 "skipped": setup.skipped, "detectors_left_out": left_out,
                 "collapse_rules": [r.__dict__ for r in rules], "details": details,
-                "seconds": round(time.perf_counter() - started, 1)}, out / "run.json")
+                "seconds": round(sum(earlier) + this, 1), "seconds_per_invocation": [*earlier, this]},
+               out / "run.json")
     png = plot(records, setup.family.kind, out / "results.png", f"{config.learner} / {config.schedule}"
                ) if config.plots else None
     skipped = setup.skipped | {f"{arm} (detector {name})": why for arm, notes in left_out.items()

@@ -18,8 +18,13 @@ def _records(result: dict) -> list[dict]:
 def test_an_extended_run_continues_and_matches_a_fresh_one(tmp_path):
     fresh = run_collapse(_cfg(generations=3), tmp_path / "fresh")
     run_collapse(_cfg(generations=1, seeds=1), tmp_path / "grown")
+    first = json.loads((tmp_path / "grown" / "run.json").read_text())["seconds"]
     grown = run_collapse(_cfg(generations=3), tmp_path / "grown", resume=True)
     assert _records(grown) == _records(fresh)
+    # the continued run's time adds to the first invocation's, which it keeps
+    timing = json.loads((tmp_path / "grown" / "run.json").read_text())
+    assert timing["seconds_per_invocation"][0] == first and len(timing["seconds_per_invocation"]) == 2
+    assert timing["seconds"] == pytest.approx(sum(timing["seconds_per_invocation"]), abs=0.11)
 
 
 def test_a_killed_run_resumes_from_its_last_generation(tmp_path):
