@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from detectors.classifier.detector import LM_SCORED_HEADS
 from detectors.classifier.train import LM_FEATURES
 
 TRAIN_COLUMNS = ("text", "label", "article")
@@ -93,7 +94,7 @@ def outcome(out: Path) -> dict[str, float]:
             "fpr": float(removed[~machine & ~foreign].mean()),
             "foreign_removed": float(removed[foreign].mean()) if foreign.any() else float("nan"),
             # Rows the language gate or the length check left unjudged never reach the LM, in either run.
-            "share_to_lm": float(np.isin(heads, ["stacked", "lm_abstained"]).mean()),
+            "share_to_lm": float(np.isin(heads, LM_SCORED_HEADS).mean()),
             "lm_flags": int(removed.sum())}
 
 

@@ -19,6 +19,8 @@ from filterkit.contract.detector import TEXT, Column, Detector, RowDetector
 from filterkit.stage.rules import Rule
 
 SINGLE_HEADS = ("text", "embed", "lora")
+LM_SCORED_HEADS = ("stacked", "lm_abstained")
+"""Values of the ``head`` column on rows the LM detector scored: the stacked head judged them, or the LM abstained."""
 """Heads that score from the text alone (no LM columns)."""
 Head = Literal["auto", "text", "stacked", "cascade", "embed", "lora"]
 DEFAULT_MODEL_DIR = Path(__file__).parent / "default"
