@@ -17,7 +17,7 @@ import itertools
 import json
 import shlex
 import sys
-from collections.abc import Callable, Sequence
+from collections.abc import Sequence
 from pathlib import Path
 from typing import Any
 
@@ -25,6 +25,7 @@ import numpy as np
 
 from benchmarks.collapse.data.human import HumanSplit, seed_data
 from benchmarks.collapse.experiment import config as collapse_config
+from benchmarks.collapse.experiment.loop import Progress
 from benchmarks.collapse.experiment.schedules import build as build_schedule
 from benchmarks.collapse.experiment.setup import text_split
 from benchmarks.collapse.experiment.streams import learner_seed
@@ -34,7 +35,6 @@ from benchmarks.entry import fail, log_warnings, progress
 from filterkit.config import parse_params
 
 PROG = "python -m benchmarks.collapse tune"
-Progress = Callable[[str, int, int], None]
 
 
 def validation_split(cfg: collapse_config.CollapseConfig) -> HumanSplit:
