@@ -20,7 +20,7 @@ import numpy as np
 
 from benchmarks.collapse.experiment import config as collapse_config
 from benchmarks.collapse.learners.ngram import NGramFamily
-from benchmarks.collapse.tune import gen0_scores, validation_split
+from benchmarks.collapse.tune import gen0_scores, spread, validation_split
 
 FLOORS = (1e-4, 1e-3, 1e-2, 3e-2, 0.1, 0.2, 0.3, 0.5, 0.7)
 
@@ -55,14 +55,13 @@ def markdown(table: dict[str, Any], learner: dict[int, float], command: str, lea
     for floor, rows in table["floors"].items():
         v, t = np.array([r["validation"] for r in rows]), np.array([r["test"] for r in rows])
         margins = np.array([t[s] - learner[s] for s in range(len(t)) if s in learner])
-        m = f"{margins.mean():+.2f} [{margins.min():+.2f}, {margins.max():+.2f}]" if margins.size else "-"
+        m = spread(margins, "+.2f") if margins.size else "-"
         mark = " (chosen)" if floor == table["chosen"] else ""
-        lines.append(f"| {floor}{mark} | {v.mean():.2f} [{v.min():.2f}, {v.max():.2f}] | "
-                     f"{t.mean():.2f} [{t.min():.2f}, {t.max():.2f}] | {m} |")
+        lines.append(f"| {floor}{mark} | {spread(v)} | {spread(t)} | {m} |")
     if learner:
         vals = np.array(list(learner.values()))
-        lines += ["", f"`{learner_name}` generation 0 on the test documents: {vals.mean():.2f} "
-                      f"[{vals.min():.2f}, {vals.max():.2f}] nats per word over {len(vals)} seeds."]
+        lines += ["", f"`{learner_name}` generation 0 on the test documents: {spread(vals)} nats per word over "
+                      f"{len(vals)} seeds."]
     return "\n".join(lines) + "\n"
 
 

@@ -86,8 +86,9 @@ def _label(params: dict[str, Any]) -> str:
     return ", ".join(f"{k}={v}" for k, v in params.items())
 
 
-def _spread(values: list[float]) -> str:
-    return f"{np.mean(values):.2f} [{min(values):.2f}, {max(values):.2f}]"
+def spread(values: Sequence[float], fmt: str = ".2f") -> str:
+    """``mean [min, max]`` of per-seed values, each written with ``fmt``."""
+    return f"{np.mean(values):{fmt}} [{min(values):{fmt}}, {max(values):{fmt}}]"
 
 
 def markdown(table: dict[str, Any], learner: str, command: str, png: str) -> str:
@@ -102,8 +103,8 @@ def markdown(table: dict[str, Any], learner: str, command: str, png: str) -> str
     for p in table["points"]:
         marks = [m for m, ref in (("chosen", table["chosen"]), ("config", table["configured"])) if p["params"] == ref]
         mark = f" ({', '.join(marks)})" if marks else ""
-        lines.append(f"| {_label(p['params'])}{mark} | {_spread([r['validation'] for r in p['seeds']])} | "
-                     f"{_spread([r['test'] for r in p['seeds']])} |")
+        lines.append(f"| {_label(p['params'])}{mark} | {spread([r['validation'] for r in p['seeds']])} | "
+                     f"{spread([r['test'] for r in p['seeds']])} |")
     by_params = {_label(p["params"]): p["seeds"] for p in table["points"]}
     chosen, configured = _label(table["chosen"]), _label(table["configured"])
     lines.append("")
@@ -112,8 +113,8 @@ def markdown(table: dict[str, Any], learner: str, command: str, png: str) -> str
     elif configured in by_params:
         diff = [c["test"] - o["test"] for c, o in zip(by_params[chosen], by_params[configured], strict=True)]
         lines.append(f"The validation articles choose {chosen}, not the config's {configured}. On the test documents "
-                     f"the chosen setting is {np.mean(diff):+.3f} [{min(diff):+.3f}, {max(diff):+.3f}] nats per word "
-                     f"from the config's, paired by seed (negative: better).")
+                     f"the chosen setting is {spread(diff, '+.3f')} nats per word from the config's, paired by seed "
+                     f"(negative: better).")
     else:
         lines.append(f"The validation articles choose {chosen}; the config's {configured} is not in the grid.")
     edges = [k for k, v in table["chosen"].items()

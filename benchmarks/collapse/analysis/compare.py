@@ -24,6 +24,7 @@ import numpy as np
 
 BANDS = ("head", "torso", "tail")
 PROG = "python -m benchmarks.collapse compare"
+TITLE = "Replace vs fixed vs accumulate"
 
 
 def per_seed(records: list[dict], arm: str, metric: str) -> np.ndarray:
@@ -67,8 +68,7 @@ def summarise(path: Path, arm: str) -> dict:
     return out
 
 
-def render(runs: list[dict], plot: str | None, command: str = PROG, title: str = "Replace vs fixed vs accumulate"
-           ) -> str:
+def render(runs: list[dict], plot: str | None, command: str = PROG, title: str = TITLE) -> str:
     """The comparison as Markdown; ``command`` is the command line that made it."""
     def ci(t: tuple[float, float, float], digits: int = 3) -> str:
         return f"{t[0]:.{digits}f} [{t[1]:.{digits}f}, {t[2]:.{digits}f}]" if math.isfinite(t[0]) else ""
@@ -135,7 +135,7 @@ def main(argv: Sequence[str] | None = None) -> None:
     parser.add_argument("--out", type=Path, required=True)
     args = parser.parse_args(argv)
     runs = [summarise(p, args.arm) for p in args.runs]
-    title = "Replace vs fixed vs accumulate"
+    title = TITLE
     if len({r["schedule"] for r in runs}) < len(runs):  # runs of one schedule differ elsewhere: name their directories
         title = "Runs of one schedule, differing in another setting"
         for r in runs:
