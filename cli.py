@@ -7,9 +7,8 @@ import json
 import logging
 import os
 import sys
-import time
-from collections.abc import Callable, Iterator
-from contextlib import contextmanager
+from collections.abc import Callable
+from contextlib import AbstractContextManager
 from dataclasses import MISSING, dataclass, fields
 from enum import StrEnum
 from pathlib import Path
@@ -18,9 +17,7 @@ from typing import TYPE_CHECKING, Annotated, Any, NoReturn, get_type_hints
 import typer
 from rich.console import Console
 from rich.markup import escape
-from rich.progress import BarColumn, Progress, ProgressColumn, Task, TextColumn
 from rich.table import Table
-from rich.text import Text
 
 if TYPE_CHECKING:
     from filterkit import FilterConfig, RunResult
@@ -133,91 +130,11 @@ def _with_run_options(command: Callable[..., None]) -> Callable[..., None]:
     return wrapper
 
 
-class _Count(ProgressColumn):
-    """``1,200/50,000 rows``."""
+def _progress(units: dict[str, str] | None = None) -> AbstractContextManager[Callable[[str, int, int], None]]:
+    """A ``progress(phase, done, total)`` callback on stderr: bars on a terminal, plain lines elsewhere."""
+    from filterkit.engine.progress import PIPELINE_UNITS, progress_display
 
-    def render(self, task: Task) -> Text:
-        count = f"{int(task.completed):,}/{int(task.total or 0):,} {task.fields['unit']}"
-        return Text(count, style="progress.download")
-
-
-class _Rate(ProgressColumn):
-    """``40 rows/s`` (over the last half minute; the mean once finished)."""
-
-    def render(self, task: Task) -> Text:
-        speed = task.finished_speed or task.speed
-        if not speed and task.finished and task.elapsed:
-            speed = task.completed / task.elapsed
-        shown = speed and task.fields["unit"] == "rows"
-        return Text(f"{speed:,.0f} rows/s" if shown else "", style="progress.data.speed")
-
-
-class _Times(ProgressColumn):
-    """``0:01:12 elapsed, 0:20:00 left``."""
-
-    def render(self, task: Task) -> Text:
-        elapsed = _clock(task.finished_time if task.finished else task.elapsed)
-        if task.finished:
-            return Text(f"{elapsed} elapsed", style="progress.elapsed")
-        left = task.time_remaining
-        return Text(f"{elapsed} elapsed, {_clock(left) if left is not None else '?'} left", style="progress.remaining")
-
-
-def _clock(seconds: float | None) -> str:
-    s = int(seconds or 0)
-    return f"{s // 3600}:{s // 60 % 60:02d}:{s % 60:02d}"
-
-
-_UNITS = {"dedup": "detectors"}
-"""What each phase of a run counts, where not rows."""
-_LOG_EVERY_S = 30.0
-"""Off a terminal, progress is a plain line per phase this often (and when the phase ends)."""
-
-
-@contextmanager
-def _progress(units: dict[str, str] | None = None) -> Iterator[Callable[[str, int, int], None]]:
-    """A ``progress(phase, done, total)`` callback: on a terminal a bar per phase with rows, rows/s and time left;
-    elsewhere (a log file, CI) a plain line per phase every 30 s, never a line of carriage returns."""
-    units = {**_UNITS, **(units or {})}
-    if not console.is_terminal:
-        yield _ProgressLines(units)
-        return
-    columns = (TextColumn("{task.description:>8}"), BarColumn(), _Count(), _Rate(), _Times())
-    with Progress(*columns, console=console, transient=False, speed_estimate_period=60) as bar:
-        tasks: dict[str, Any] = {}
-
-        def update(phase: str, done: int, total: int) -> None:
-            if phase not in tasks:
-                tasks[phase] = bar.add_task(phase, total=total, unit=units.get(phase, "rows"))
-            bar.update(tasks[phase], completed=done, total=total)
-
-        yield update
-
-
-class _ProgressLines:
-    """Progress as plain lines on stderr: ``score: 1,200/50,000 rows (2%), 40 rows/s, about 0:20:00 left``."""
-
-    def __init__(self, units: dict[str, str]) -> None:
-        self.units = units
-        self.phases: dict[str, tuple[float, int]] = {}  # phase: when it started, and where
-        self.shown: dict[str, float] = {}
-
-    def __call__(self, phase: str, done: int, total: int) -> None:
-        now = time.monotonic()
-        started, first = self.phases.setdefault(phase, (now, done))
-        finished = done >= total
-        if self.shown.get(phase) == float("inf") or not finished and now - self.shown.get(phase, started) < \
-                _LOG_EVERY_S:
-            return
-        self.shown[phase] = float("inf") if finished else now
-        unit, elapsed = self.units.get(phase, "rows"), now - started
-        rate = (done - first) / elapsed if elapsed > 0 else 0.0
-        line = f"{phase}: {done:,}/{total:,} {unit}" + (f" ({done / total:.0%})" if total and not finished else "")
-        if rate and unit == "rows":
-            line += f", {rate:,.0f} {unit}/s"
-        line += f", {_clock(elapsed)} elapsed" if finished else (
-            f", about {_clock((total - done) / rate)} left" if rate else "")
-        console.print(line, markup=False, highlight=False, soft_wrap=True)
+    return progress_display(console, {**PIPELINE_UNITS, **(units or {})})
 
 
 def _safe(text: object) -> str:

@@ -12,10 +12,10 @@ import argparse
 import importlib
 import logging
 import sys
-from collections.abc import Callable, Iterator, Mapping, Sequence
-from contextlib import contextmanager
+from collections.abc import Callable, Mapping, Sequence
+from contextlib import AbstractContextManager
 from dataclasses import dataclass
-from typing import TYPE_CHECKING, Any, NoReturn
+from typing import TYPE_CHECKING, NoReturn
 
 from rich.console import Console
 
@@ -58,29 +58,14 @@ def log_warnings(verbose: bool = False) -> None:
                         format="%(levelname)s %(name)s: %(message)s")
 
 
-@contextmanager
-def progress() -> Iterator[Callable[[str, int, int], None]]:
-    """A ``progress(phase, done, total)`` callback drawing one bar per phase on stderr, as ``filterkit`` does."""
-    from rich.progress import (
-        BarColumn,
-        MofNCompleteColumn,
-        Progress,
-        TextColumn,
-        TimeElapsedColumn,
-        TimeRemainingColumn,
-    )
+def progress(units: Mapping[str, str] | None = None,
+             default_unit: str = "") -> AbstractContextManager[Callable[[str, int, int], None]]:
+    """A ``progress(phase, done, total)`` callback on stderr as ``filterkit`` shows it: a bar per phase on a
+    terminal, a plain line per phase every 30 s elsewhere (a log under ``nohup``). ``units``: what each phase counts
+    (``default_unit`` where unnamed); a run of the filterkit pipeline passes ``PIPELINE_UNITS`` and ``"rows"``."""
+    from filterkit.engine.progress import progress_display
 
-    columns = (TextColumn("{task.description:>8}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-               TimeRemainingColumn())
-    with Progress(*columns, console=console, transient=False) as bar:
-        tasks: dict[str, Any] = {}
-
-        def update(phase: str, done: int, total: int) -> None:
-            if phase not in tasks:
-                tasks[phase] = bar.add_task(phase, total=total)
-            bar.update(tasks[phase], completed=done, total=total)
-
-        yield update
+    return progress_display(console, units, default_unit)
 
 
 def fail(exc: Exception) -> NoReturn:

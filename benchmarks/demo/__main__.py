@@ -23,9 +23,10 @@ def main(argv: Sequence[str] | None = None) -> None:
     from rich.table import Table
 
     from benchmarks.demo import run_demo
+    from filterkit.engine.progress import PIPELINE_UNITS
 
     try:
-        with progress() as update:
+        with progress(PIPELINE_UNITS, "rows") as update:
             result = run_demo(args.out, progress=update, model=args.model)
     except FileNotFoundError as exc:
         fail(exc)

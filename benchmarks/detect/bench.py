@@ -23,6 +23,7 @@ from detectors.classifier.train import opening_groups
 from filterkit.config import FilterConfig
 from filterkit.contract.normalize import defend_texts
 from filterkit.engine.pipeline import Progress, score
+from filterkit.engine.progress import PIPELINE_UNITS
 from filterkit.engine.scoring import load_detectors
 from filterkit.io.readers import read_table
 from filterkit.io.sources import discover
@@ -326,7 +327,7 @@ def main(argv: Sequence[str]) -> None:
         bench = BenchConfig(label_column=a.label_column, positive=a.positive, attacks=tuple(names),
                             group_columns=tuple(g for g in a.group_columns.split(",") if g),
                             attack_sample=a.attack_sample)
-        with progress() as update:
+        with progress(PIPELINE_UNITS, "rows") as update:
             bench_detect(a.data, cfg, bench, a.out, progress=update)
     except (ValueError, FileNotFoundError) as exc:
         fail(exc)
