@@ -23,6 +23,7 @@ import numpy as np
 from sklearn.linear_model import LogisticRegression
 from sklearn.preprocessing import StandardScaler
 
+from benchmarks.transfer.data import input_note
 from benchmarks.transfer.run import LM_COLUMNS, load
 from detectors.classifier.train import text_vectorizer
 from detectors.lm.detector import FASTDETECT_THRESHOLD
@@ -64,8 +65,10 @@ def main(argv: Sequence[str]) -> None:
                          "lm_flags_caught": float(cascade.sum() / max(1, flag.sum()))})
     command = "python -m benchmarks.transfer cascade " + " ".join(argv)
     args.out.mkdir(parents=True, exist_ok=True)
-    (args.out / "cascade.json").write_text(json.dumps({"command": command, "rows": rows}, indent=2) + "\n")
-    lines = ["# A distilled cascade, simulated on the transfer set", "", "```", command, "```", "",
+    note = input_note(args.scored)
+    (args.out / "cascade.json").write_text(json.dumps({"command": command, "input": note, "rows": rows}, indent=2)
+                                           + "\n")
+    lines = ["# A distilled cascade, simulated on the transfer set", "", "```", command, "```", "", note, "",
              f"{len(d.y)} English rows; {args.labelled} of them labelled by the LM rule (`lm.fastdetect >= "
              f"{FASTDETECT_THRESHOLD}`) to fit the cheap head, the rest ranked by it; {SEEDS} random samples. "
              "Mean over samples (min-max).", "",

@@ -32,6 +32,7 @@ import pyarrow as pa
 import pyarrow.compute as pc
 import pyarrow.parquet as pq
 
+from benchmarks.transfer.data import input_note
 from detectors.classifier.detector import LM_SCORED_HEADS
 from detectors.classifier.train import LM_FEATURES
 
@@ -131,7 +132,8 @@ def main(argv: Sequence[str]) -> None:
                                            "--param", f"classifier.router_dir={router}"], args.work,
                                cascade / "report.json")
     router_speed = _router_speed(router, crawl)
-    results = {"command": command, "machine": f"{platform.machine()}, 2 cores", "seconds": seconds,
+    results = {"command": command, "input": input_note(args.scored), "machine": f"{platform.machine()}, 2 cores",
+               "seconds": seconds,
                "full": outcome(full), "cascade": outcome(cascade), "router_docs_per_s": router_speed,
                "router": json.loads((router / "manifest.json").read_text())["router"],
                "load_before": {step: float((args.work / f"{step}.load").read_text())
@@ -164,6 +166,7 @@ def render(r: dict) -> str:
     """The results as Markdown."""
     f, c, s = r["full"], r["cascade"], r["seconds"]
     lines = ["# The distilled cascade, end to end", "", "```", r["command"], "```", "",
+             *([r["input"], ""] if "input" in r else []),
              f"Machine: {r['machine']}. Crawl: {f['rows']} rows of a domain the detector never trained on (its human "
              "rows, chat-model rows, non-English human text). Wall seconds per `filterkit` command, measured around "
              "the subprocess side by side in this one run (model loading included); 1-minute load average at "

@@ -43,6 +43,15 @@ def text_id(texts: list[str]) -> pa.Array:
     return pa.array([hashlib.blake2b(t.encode(), digest_size=8).hexdigest() for t in texts], pa.string())
 
 
+def input_note(path: Path) -> str:
+    """A result's line naming the scored transfer set it read (rows, hash, the commands that build it), since that
+    file is a work file outside the repository."""
+    digest = hashlib.sha256(Path(path).read_bytes()).hexdigest()
+    return (f"Input: `{path}` ({pq.ParquetFile(path).metadata.num_rows:,} rows, sha256 `{digest[:16]}`), the scored "
+            "transfer set that `data texts`, `filterkit score --detectors lm --param 'lm.hidden_layers=[10, 20, 30]'` "
+            "and `data gather` build (the README's \"Transfer to unseen generators and domains\").")
+
+
 def flat(texts: list[str]) -> list[str]:
     """Whitespace collapsed to single spaces: no human text of the shared files has a line break, and about 90%
     of their machine texts do, so any feature that sees layout (an n-gram, the LM's newline tokens) would separate

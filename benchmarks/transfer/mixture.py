@@ -17,6 +17,7 @@ from pathlib import Path
 
 import numpy as np
 
+from benchmarks.transfer.data import input_note
 from benchmarks.transfer.run import LM_COLUMNS, Data, load, stacked, zero_shot
 from filterkit.stage.mixture import machine_share
 
@@ -63,8 +64,10 @@ def main(argv: Sequence[str]) -> None:
                          "max_abs_error": float(np.max(np.abs(err))), "interval_covers": float(np.mean(covered))})
         results[name] = rows
     command = "python -m benchmarks.transfer mixture " + " ".join(argv)
-    (args.out / "mixture.json").write_text(json.dumps({"command": command, "results": results}, indent=2) + "\n")
-    lines = ["# How much of a crawl is machine-written: planted mixes", "", "```", command, "```", "",
+    note = input_note(args.scored)
+    (args.out / "mixture.json").write_text(json.dumps({"command": command, "input": note, "results": results},
+                                                      indent=2) + "\n")
+    lines = ["# How much of a crawl is machine-written: planted mixes", "", "```", command, "```", "", note, "",
              f"Reference: {int((~ref.y).sum())} English human rows of a quarter of the articles, scored out of "
              f"sample: each score is fitted on another quarter ({fit.y.size} rows, labelled). Crawls: the "
              f"{int((~test.y).sum())} human rows of the other half plus its machine rows (chat and base models) "

@@ -34,6 +34,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.pipeline import Pipeline
 from sklearn.preprocessing import StandardScaler
 
+from benchmarks.transfer.data import input_note
 from detectors.classifier.metrics import auroc
 from detectors.classifier.train import text_vectorizer
 from detectors.surface.style import style_features
@@ -288,7 +289,7 @@ def main(argv: Sequence[str]) -> None:
         results[name]["worst_fpr"] = float(max(r["fpr"] for r in results[name]["groups"].values()))
     command = "python -m benchmarks.transfer run " + " ".join(argv)
     payload = {"command": command, "machine": f"{platform.machine()}, {os.cpu_count()} cores",
-               "rows": int(len(d.y)), "arms": results}
+               "input": input_note(args.scored), "rows": int(len(d.y)), "arms": results}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "transfer.json").write_text(json.dumps(payload, indent=2) + "\n", encoding="utf-8")
     (args.out / "transfer.md").write_text(markdown(payload), encoding="utf-8")
@@ -313,7 +314,8 @@ def markdown(payload: dict) -> str:
     arms_ = payload["arms"]
     groups = list(next(iter(arms_.values()))["groups"])
     lines = ["# Transfer: detectors on generators and domains they never saw", "", "```", payload["command"], "```",
-             "", f"Machine: {payload['machine']}. {payload['rows']} rows (`benchmarks.transfer.data`). Each cell: "
+             "", *([payload["input"], ""] if "input" in payload else []),
+             f"Machine: {payload['machine']}. {payload['rows']} rows (`benchmarks.transfer.data`). Each cell: "
              "AUROC / TPR at the threshold that removes 1% of the training side's human rows (scored out of fold) "
              "[95% bootstrap interval over test articles] / the realised FPR on the test humans.", ""]
     for g in groups:
