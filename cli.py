@@ -5,7 +5,6 @@ import functools
 import inspect
 import json
 import logging
-import os
 import sys
 from collections.abc import Callable
 from contextlib import AbstractContextManager
@@ -235,11 +234,9 @@ def _main(verbose: Verbose = False) -> None:
     handler = logging.StreamHandler()
     handler.setFormatter(_Printable("%(levelname)s %(name)s: %(message)s"))
     logging.basicConfig(level=logging.INFO if verbose else logging.WARNING, handlers=[handler])
-    if not sys.stderr.isatty():
-        # Off a terminal the libraries' own progress bars (GGUF conversion, weight loading, downloads) would write
-        # a line of carriage returns into the log; filterkit reports progress itself. Workers inherit these.
-        for name in ("TQDM_DISABLE", "HF_HUB_DISABLE_PROGRESS_BARS"):
-            os.environ.setdefault(name, "1")
+    from filterkit.engine.progress import quiet_library_bars
+
+    quiet_library_bars(sys.stderr)
 
 
 def _filter_or_score(opts: RunOptions, score_only: bool, **changes: object) -> None:

@@ -37,6 +37,9 @@ class Subcommand:
 def dispatch(family: str, description: str, subcommands: Mapping[str, Subcommand],
              argv: Sequence[str] | None = None) -> None:
     """Run ``python -m benchmarks.<family> SUBCOMMAND ...``: the subcommand's module gets the words after it."""
+    from filterkit.engine.progress import quiet_library_bars
+
+    quiet_library_bars(sys.stderr)  # before the subcommand's module imports tqdm
     words = list(sys.argv[1:] if argv is None else argv)
     if words and words[0] in subcommands:
         module = importlib.import_module(subcommands[words[0]].module)

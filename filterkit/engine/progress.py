@@ -7,10 +7,11 @@ so there each phase is a plain line every ``every_s`` seconds and once when it e
 """
 from __future__ import annotations
 
+import os
 import time
 from collections.abc import Callable, Iterator, Mapping
 from contextlib import contextmanager
-from typing import Any
+from typing import Any, TextIO
 
 from rich.console import Console
 from rich.progress import BarColumn, Progress, ProgressColumn, Task, TextColumn
@@ -20,6 +21,17 @@ PIPELINE_UNITS = {"dedup": "detectors"}
 """What the run engine's phases count, where not rows (``filterkit.engine.pipeline``)."""
 EVERY_S = 30.0
 """Off a terminal, a phase's plain line comes this often (and when the phase ends)."""
+
+
+def quiet_library_bars(stream: TextIO) -> None:
+    """Off a terminal, turn off other libraries' progress bars (tqdm's, the Hugging Face hub's) unless already set.
+
+    They would write a line of carriage returns into the log (weight loading, GGUF conversion, downloads) while the
+    front end reports progress itself. Call it before those libraries are imported: tqdm reads ``TQDM_*`` variables
+    once, at import. Worker processes inherit the variables."""
+    if not stream.isatty():
+        for name in ("TQDM_DISABLE", "HF_HUB_DISABLE_PROGRESS_BARS"):
+            os.environ.setdefault(name, "1")
 
 
 def clock(seconds: float | None) -> str:

@@ -2,10 +2,11 @@
 from __future__ import annotations
 
 import io
+import os
 
 from rich.console import Console
 
-from filterkit.engine.progress import PIPELINE_UNITS, ProgressLines, progress_display
+from filterkit.engine.progress import PIPELINE_UNITS, ProgressLines, progress_display, quiet_library_bars
 
 
 def _lines(buffer: io.StringIO) -> list[str]:
@@ -51,3 +52,22 @@ def test_progress_display_off_a_terminal_writes_lines_not_a_bar():
     text = buffer.getvalue()
     assert "\r" not in text and "\x1b" not in text
     assert text.startswith("score: 3/3 rows") and text.count("\n") == 1
+
+
+class _Stream(io.StringIO):
+    def __init__(self, tty: bool) -> None:
+        super().__init__()
+        self.tty = tty
+
+    def isatty(self) -> bool:
+        return self.tty
+
+
+def test_other_libraries_bars_are_turned_off_only_off_a_terminal_and_never_against_the_users_setting(monkeypatch):
+    for name in ("TQDM_DISABLE", "HF_HUB_DISABLE_PROGRESS_BARS"):
+        monkeypatch.delenv(name, raising=False)
+    quiet_library_bars(_Stream(tty=True))
+    assert "TQDM_DISABLE" not in os.environ and "HF_HUB_DISABLE_PROGRESS_BARS" not in os.environ
+    monkeypatch.setenv("TQDM_DISABLE", "0")
+    quiet_library_bars(_Stream(tty=False))
+    assert os.environ["TQDM_DISABLE"] == "0" and os.environ["HF_HUB_DISABLE_PROGRESS_BARS"] == "1"
