@@ -2,7 +2,8 @@
 
     python -m benchmarks.transfer lora --work benchmarks/results/_work/lora --out benchmarks/results
 
-For each held-out source and domain (``benchmarks.transfer.protocol.splits``) the training side's articles are cut
+For each held-out value of the ``--axes`` (source and domain by default; generator family and job too;
+``benchmarks.transfer.protocol.splits``; ``--name`` names the report) the training side's articles are cut
 in three, as the protocol's out-of-fold threshold cuts them. A seeded sample of ``--train-rows`` rows of two thirds
 trains every arm; the last third's human texts (each distinct text once) set each arm's out-of-the-box threshold at
 1% FPR. So every arm learns from the same rows and is thresholded on the same humans it never saw. Arms:
@@ -49,6 +50,7 @@ from filterkit.stage.rules import threshold_for_fpr
 
 log = logging.getLogger("transfer.lora")
 ARM_NAMES = ("lora", "embed", "ngram_idf", "lora+ngram_idf")
+AXIS_NAMES = {"source": "sources", "domain": "domains", "family": "generator families", "job": "jobs"}
 
 
 def fit_and_validation(rows: Rows, sp: Split, n_train: int, seed: int) -> tuple[np.ndarray, np.ndarray]:
@@ -94,8 +96,11 @@ def run_split(rows: Rows, feats: Features, sp: Split, k: int, args: argparse.Nam
 
 def markdown(payload: dict[str, Any]) -> str:
     """Headline per arm and axis, every split, and how often the fine-tuned encoder beats the n-gram head."""
+    keys = list(payload["splits"])
+    axes = [AXIS_NAMES[a] for a in AXIS_NAMES if any(k.startswith(f"{a}:") for k in keys)]
+    held = ", ".join(axes[:-1]) + " and " + axes[-1] if axes[1:] else axes[-1]
     lines = [*report_head(
-        "A LoRA fine-tuned encoder on the transfer protocol's held-out sources and domains", payload,
+        f"A LoRA fine-tuned encoder on the transfer protocol's held-out {held}", payload,
         f"Every arm trains on the same seeded sample of the training side ({payload['train_rows']} rows of two thirds "
         "of its articles) and takes its out-of-the-box threshold at 1% FPR on the last third's distinct human texts; "
         "calibrated: 1% FPR on 200 humans of the held-out side, measured on the rest (the protocol's `evaluate`). "
@@ -103,15 +108,15 @@ def markdown(payload: dict[str, Any]) -> str:
         f"`{json.dumps(payload['settings'])}`. See `benchmarks/transfer/lora.py`."),
              "## Headline: mean (worst) per axis", "",
              *headline_table((name, a["summary"]) for name, a in payload["arms"].items())]
-    keys = list(payload["splits"])
-    distinct = [k for k in keys if k != "domain:essays"]  # the same rows as source:essays
+    both = {"source:essays", "domain:essays"} <= set(keys)  # the same rows under two axes, counted once
+    distinct = [k for k in keys if not (both and k == "domain:essays")]
     wins = {regime: sum(payload["arms"]["lora"]["splits"][k][regime]["auroc"]
                         > payload["arms"]["ngram_idf"]["splits"][k][regime]["auroc"] for k in distinct
                         if regime in payload["arms"]["lora"]["splits"][k])
             for regime in ("out_of_box", "calibrated")}
     lines += ["", f"`lora` has the higher AUROC than `ngram_idf` on {wins['out_of_box']} of the {len(distinct)} "
-                  f"distinct held-out sets out of the box and on {wins['calibrated']} calibrated (held-out essays "
-                  "are one set under both axes).", "",
+                  f"distinct held-out sets out of the box and on {wins['calibrated']} calibrated"
+                  + (" (held-out essays are one set under both axes)." if both else "."), "",
               "## Every held-out value", "",
               "Cells: AUROC [CI] / TPR [CI] / FPR [CI]. `derived`: share of the held-out side's polished and rewritten "
               "human texts flagged out of the box.", "",
@@ -175,6 +180,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--embeddings", type=Path, default=Path("benchmarks/results/_work/protocol/emb"),
                         help="the protocol's embedding cache (only a speed-up: missing texts are encoded)")
     parser.add_argument("--out", type=Path, default=Path("benchmarks/results"))
+    parser.add_argument("--name", default="transfer_lora", help="report stem under --out")
     parser.add_argument("--axes", default="source,domain", help="comma-separated, of source, domain, family, job")
     parser.add_argument("--train-rows", type=int, default=6000)
     parser.add_argument("--epochs", type=int, default=1)
@@ -212,6 +218,6 @@ def main(argv: list[str] | None = None) -> int:
     payload = {"command": command, **machine(), "rows": len(rows),
                "train_rows": args.train_rows, "settings": asdict(settings), "arms": arms,
                "splits": {key: {k: v for k, v in s.items() if k != "arms"} for key, s in done.items()}}
-    write_report(args.out, "transfer_lora", payload, markdown, plot)
+    write_report(args.out, args.name, payload, markdown, plot)
     return 0
 
