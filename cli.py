@@ -129,11 +129,11 @@ def _with_run_options(command: Callable[..., None]) -> Callable[..., None]:
     return wrapper
 
 
-def _progress(units: dict[str, str] | None = None) -> AbstractContextManager[Callable[[str, int, int], None]]:
+def _progress() -> AbstractContextManager[Callable[[str, int, int], None]]:
     """A ``progress(phase, done, total)`` callback on stderr: bars on a terminal, plain lines elsewhere."""
     from filterkit.engine.progress import PIPELINE_UNITS, progress_display
 
-    return progress_display(console, {**PIPELINE_UNITS, **(units or {})})
+    return progress_display(console, PIPELINE_UNITS)
 
 
 def _safe(text: object) -> str:
