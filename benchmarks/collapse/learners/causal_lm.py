@@ -8,6 +8,7 @@ repetition penalty (Shumailov et al. with OPT-125m). A prompted document is prom
 length matches a human one."""
 from __future__ import annotations
 
+import inspect
 import logging
 import math
 from collections import Counter
@@ -158,6 +159,12 @@ class CausalLMFamily(Family):
         decoding = Decoding(self.decoding, self.prefix_tokens, self.num_beams, self.repetition_penalty,
                             self.temperature, self.top_k, self.top_p)
         return CausalLMLearner(load, settings, seed, decoding, self._pool, self.warm_start)
+
+
+def cache_keyword(model: Any) -> str:
+    """The name ``model.forward`` takes its key-value cache under: ``cache`` from transformers 5.x (which drops the
+    old ``past_key_values`` in 5.40), ``past_key_values`` before."""
+    return "cache" if "cache" in inspect.signature(model.forward).parameters else "past_key_values"
 
 
 @dataclass
@@ -332,12 +339,12 @@ class CausalLMLearner:
 
         codec, s = self._codec, self.settings
         ids, done = start, torch.zeros(start.shape[0], dtype=torch.bool, device=s.device)
-        steps, past = [], None
+        steps, past, key = [], None, cache_keyword(self._model)
         with torch.inference_mode():
             for _ in range(s.block - 1 - start.shape[1]):
                 with self._autocast():
-                    o = self._model(input_ids=ids, past_key_values=past, use_cache=True)
-                past = o.past_key_values
+                    o = self._model(input_ids=ids, use_cache=True, **{key: past})
+                past = getattr(o, key)
                 ids = torch.multinomial(torch.softmax(self._shape(o.logits[:, -1].float()), dim=-1), 1,
                                         generator=gen)
                 steps.append(ids)

@@ -2,14 +2,16 @@
 precision. Tiny models, one torch thread."""
 from __future__ import annotations
 
+import inspect
 import math
+import warnings
 from dataclasses import replace
 
 import numpy as np
 import pytest
 
 from benchmarks.collapse.learners.base import build
-from benchmarks.collapse.learners.causal_lm import Decoding, _cosine
+from benchmarks.collapse.learners.causal_lm import Decoding, _cosine, cache_keyword
 from tests.benchmarks.collapse.fakes import TEST, TRAIN
 from tests.benchmarks.collapse.fakes import tiny_transformer as _family
 
@@ -34,6 +36,15 @@ def test_each_decoding_returns_n_documents_deterministically(fitted, mode):
     b = learner.sample(6, np.random.default_rng(3))
     assert len(a) == 6 and all(isinstance(s, str) and s for s in a)
     assert list(a) == list(b)
+
+
+def test_sampling_passes_the_cache_under_the_name_the_installed_transformers_takes(fitted):
+    # transformers 5.x warns on the old ``past_key_values`` name and drops it in 5.40; the range we allow spans both.
+    learner = fitted["sample"]
+    assert cache_keyword(learner._model) in inspect.signature(learner._model.forward).parameters
+    with warnings.catch_warnings():
+        warnings.simplefilter("error", FutureWarning)
+        learner.sample(2, np.random.default_rng(0))
 
 
 def test_prefix_documents_start_with_a_human_prompt(fitted):
