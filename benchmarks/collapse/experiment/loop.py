@@ -34,27 +34,41 @@ def run_seeds(setup: Setup, progress: Progress | None = None) -> list[Record]:
     """Every arm over every seed and generation: one record per (arm, seed, generation)."""
     cfg = setup.config
     records: list[Record] = []
+    # Progress counts only the generations this invocation trains: checkpointed ones come back in moments, and
+    # counting them would make a resumed run's time left far too short.
+    saved = {(seed, arm.label): _checkpointed(setup, seed, arm.label)
+             for seed in range(cfg.seeds) for arm in setup.arms}
     total, done = cfg.seeds * len(setup.arms) * cfg.generations, 0
+    if any(saved.values()):
+        log.info("%d of %d generations come from checkpoints", sum(saved.values()), total)
+        total -= sum(saved.values())
     for seed in range(cfg.seeds):
         start = _start(setup, seed)
         retain: dict[int, float] = {}
         for arm in list(setup.arms):
+            skip = saved[seed, arm.label]
             try:
                 for rec in lineage(setup, seed, arm, start, retain):
                     records.append(rec)
-                    if progress and rec.generation:
-                        progress("generations", done + rec.generation, total)
+                    if progress and rec.generation > skip:
+                        progress("generations", done + rec.generation - skip, total)
             except ArmUnavailable as exc:
                 log.warning("arm %s cannot run, dropping it from every seed: %s", arm.label, exc)
                 setup.skipped[arm.label] = str(exc)
                 setup.arms.remove(arm)
                 records = [r for r in records if r.arm != arm.label]
-            done += cfg.generations  # counted whole even when a lineage collapsed early
+            done += cfg.generations - skip  # counted whole even when a lineage collapsed early
             if _notes(arm):
                 log.info("arm %s left out: %s", arm.label, _notes(arm))
     if progress:
         progress("generations", total, total)
     return records
+
+
+def _checkpointed(setup: Setup, seed: int, arm: str) -> int:
+    """How many generations of a lineage an earlier invocation finished (0 without checkpoints)."""
+    latest = setup.checkpoints.latest(seed, arm) if setup.checkpoints is not None else None
+    return min(latest or 0, setup.config.generations)
 
 
 def _notes(arm: Arm) -> dict[str, str]:
@@ -162,8 +176,7 @@ def lineage(setup: Setup, seed: int, arm: Arm, start: Start, retain: dict[int, f
 def _resume(setup: Setup, seed: int, arm: Arm, state: _Lineage) -> tuple[int, list[Record]]:
     """The generations of a lineage checkpointed by an earlier run (a killed one, or one with fewer generations):
     how many, their records, and ``state`` put back where the last of them left it (unless it collapsed)."""
-    checkpoints = setup.checkpoints
-    done = min(checkpoints.latest(seed, arm.label) or 0, setup.config.generations) if checkpoints is not None else 0
+    checkpoints, done = setup.checkpoints, _checkpointed(setup, seed, arm.label)
     if checkpoints is None or not done:
         return 0, []
     saved = checkpoints.load(seed, arm.label, done)

@@ -39,6 +39,15 @@ def test_a_killed_run_resumes_from_its_last_generation(tmp_path):
     assert _records(run_collapse(_cfg(), tmp_path / "killed", resume=True)) == _records(fresh)
 
 
+def test_a_resumed_runs_progress_counts_only_the_generations_it_trains(tmp_path):
+    run_collapse(_cfg(), tmp_path / "o")
+    shutil.rmtree(tmp_path / "o" / "_state" / "seed1")  # seed 1's 3 arms x 3 generations are left to train
+    calls: list[tuple[int, int]] = []
+    run_collapse(_cfg(), tmp_path / "o", resume=True, progress=lambda phase, done, total: calls.append((done, total)))
+    assert {total for _, total in calls} == {9}
+    assert [done for done, _ in calls] == [*range(1, 10), 9]  # one call per trained generation, then the end
+
+
 def test_resume_refuses_another_config_and_a_rerun_needs_resume(tmp_path):
     run_collapse(_cfg(generations=1, seeds=1), tmp_path / "o")
     with pytest.raises(ResumeError, match="pass --resume"):
