@@ -14,7 +14,7 @@ from benchmarks.chains import detect, measures, report
 from benchmarks.chains.config import ChainsConfig
 from benchmarks.chains.generate import Progress, Rephraser, advance, load_history
 from benchmarks.chains.starts import load_starts
-from benchmarks.chains.state import atomic_write_bytes, open_state, write_table
+from benchmarks.chains.state import atomic_write_bytes, open_state, step_path, write_table
 
 log = logging.getLogger(__name__)
 
@@ -45,6 +45,10 @@ def run_chains(cfg: ChainsConfig, out: Path, work: Path | None = None, command: 
     invocations = _invocations(root) + [{"command": command, "seconds": 0.0}]
     histories: dict[float, list[list[str]]] = {t: [list(s.starts)] for t in cfg.temperatures}
     factory: Rephraser | Callable[[], Rephraser] = rephraser
+    saved = {t: _steps_saved(root, t, cfg.steps) for t in cfg.temperatures}
+    if progress:  # steps saved by an earlier invocation come first, so the rate counts only the steps made now
+        for temp in cfg.temperatures:
+            progress(f"T={temp:g}", saved[temp], cfg.steps)
     # Step-major: every temperature reaches depth k before any reaches k + 1, so a run stopped early (and
     # resumed with fewer --steps) still compares the temperatures at equal depth.
     for step in range(1, cfg.steps + 1):
@@ -54,7 +58,7 @@ def run_chains(cfg: ChainsConfig, out: Path, work: Path | None = None, command: 
             factory = advance(factory, histories[temp], temp, cfg, root)
             if had or loaded:  # only time spent generating counts; a saved step costs nothing
                 timings[f"{temp:g}"] = timings.get(f"{temp:g}", 0.0) + time.perf_counter() - t0
-            if progress:
+            if progress and step > saved[temp]:
                 progress(f"T={temp:g}", step, cfg.steps)
         atomic_write_bytes(root / "timings.json", json.dumps(timings, indent=1).encode())
         _note(root, invocations, started)
@@ -94,6 +98,11 @@ def _note(root: Path, invocations: list[dict[str, Any]], started: float) -> list
 def _invocations(root: Path) -> list[dict[str, Any]]:
     path = root / "invocations.json"
     return json.loads(path.read_text()) if path.is_file() else []
+
+
+def _steps_saved(root: Path, temperature: float, steps: int) -> int:
+    """How many of a temperature's first ``steps`` steps an earlier invocation saved (they are made in order)."""
+    return next((k - 1 for k in range(1, steps + 1) if not step_path(root, temperature, k).is_file()), steps)
 
 
 def _timings(root: Path) -> dict[str, float]:

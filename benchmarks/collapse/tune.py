@@ -70,6 +70,8 @@ def sweep(cfg: collapse_config.CollapseConfig, grid: dict[str, list[Any]], updat
     """Validation and test NLL per seed at every grid point, and the point with the lowest mean validation NLL."""
     split = validation_split(cfg)
     points = grid_points(grid)
+    if update:  # starts the clock, so the time left counts the first fit's minutes too
+        update("fits", 0, len(points) * cfg.seeds)
     results = []
     for i, point in enumerate(points):
         family = build_family(cfg.learner, {**cfg.learner_params, **point})

@@ -42,6 +42,8 @@ def run_seeds(setup: Setup, progress: Progress | None = None) -> list[Record]:
     if any(saved.values()):
         log.info("%d of %d generations come from checkpoints", sum(saved.values()), total)
         total -= sum(saved.values())
+    if progress:  # starts the clock, so the time left counts the first generation's minutes too
+        progress("generations", 0, total)
     for seed in range(cfg.seeds):
         start = _start(setup, seed)
         retain: dict[int, float] = {}

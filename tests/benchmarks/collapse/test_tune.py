@@ -4,7 +4,8 @@ import json
 import numpy as np
 import pytest
 
-from benchmarks.collapse.tune import grid_points, main
+from benchmarks.collapse.experiment import config as collapse_config
+from benchmarks.collapse.tune import grid_points, main, sweep
 
 CONFIG = ("schedule: replace\nsamples: 40\ngenerations: 1\nseeds: 2\ndoc_words: 40\ntest_docs: 50\n"
           "human_sources: [human/wikitext2.parquet]\n")
@@ -32,6 +33,15 @@ def test_the_choice_is_the_lowest_validation_mean_and_the_config_is_compared(tmp
     # the floors differ, so the test NLL differs and the paired difference is reported (or the choice agrees)
     assert ("nats per word from the config's" in text) != (data["chosen"] == {"floor": 0.001})
     assert out.with_suffix(".png").stat().st_size > 0
+
+
+def test_progress_starts_before_the_first_fit_and_counts_every_fit(tmp_path):
+    cfg = tmp_path / "c.yaml"
+    cfg.write_text("learner: ngram\nvalidation_fraction: 0.1\n" + CONFIG)
+    calls: list[tuple[str, int, int]] = []
+    sweep(collapse_config.load(cfg), {"floor": [0.001, 0.3]}, lambda *call: calls.append(call))
+    # the call at 0 starts the clock, so the time left counts the first fit too
+    assert calls == [("fits", done, 4) for done in range(5)]
 
 
 def test_a_real_transformer_is_fitted_at_each_step_count(tmp_path):

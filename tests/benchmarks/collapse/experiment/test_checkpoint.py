@@ -45,7 +45,8 @@ def test_a_resumed_runs_progress_counts_only_the_generations_it_trains(tmp_path)
     calls: list[tuple[int, int]] = []
     run_collapse(_cfg(), tmp_path / "o", resume=True, progress=lambda phase, done, total: calls.append((done, total)))
     assert {total for _, total in calls} == {9}
-    assert [done for done, _ in calls] == [*range(1, 10), 9]  # one call per trained generation, then the end
+    # the start (so the rate counts the first generation), one call per trained generation, then the end
+    assert [done for done, _ in calls] == [0, *range(1, 10), 9]
 
 
 def test_resume_refuses_another_config_and_a_rerun_needs_resume(tmp_path):
