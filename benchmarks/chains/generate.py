@@ -20,7 +20,6 @@ from benchmarks.chains.state import read_table, step_path, write_table
 from detectors.lm.models import torch_threads
 
 log = logging.getLogger(__name__)
-Progress = Callable[[str, int, int], None]
 
 
 @dataclass
@@ -125,17 +124,6 @@ def advance(rephraser: Rephraser | Callable[[], Rephraser], history: list[list[s
         write_table(path, saved)
     history.append(saved["text"].to_pylist())
     return rephraser
-
-
-def run_temperature(rephraser: Rephraser | Callable[[], Rephraser], starts: list[str], temperature: float,
-                    cfg: ChainsConfig, root: Path, progress: Progress | None = None) -> list[list[str]]:
-    """Advance every chain of one temperature to ``cfg.steps``, reusing finished steps; texts per step (0 = start)."""
-    history = [list(starts)]
-    for step in range(1, cfg.steps + 1):
-        rephraser = advance(rephraser, history, temperature, cfg, root)
-        if progress:
-            progress(f"T={temperature:g}", step, cfg.steps)
-    return history
 
 
 def _generate_step(rephraser: Rephraser, history: list[list[str]], temperature: float, step: int,

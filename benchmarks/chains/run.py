@@ -12,11 +12,12 @@ import pyarrow as pa
 
 from benchmarks.chains import detect, measures, report
 from benchmarks.chains.config import ChainsConfig
-from benchmarks.chains.generate import Progress, Rephraser, advance, load_history
+from benchmarks.chains.generate import Rephraser, advance, load_history
 from benchmarks.chains.starts import load_starts
 from benchmarks.chains.state import atomic_write_bytes, open_state, step_path, write_table
 
 log = logging.getLogger(__name__)
+Progress = Callable[[str, int, int], None]
 
 
 def run_chains(cfg: ChainsConfig, out: Path, work: Path | None = None, command: str | None = None,

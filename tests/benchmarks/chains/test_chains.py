@@ -10,7 +10,7 @@ import torch
 
 from benchmarks.chains import ChainsConfig, load, run_chains
 from benchmarks.chains.__main__ import main
-from benchmarks.chains.generate import Rephraser, run_temperature
+from benchmarks.chains.generate import Rephraser, advance
 from benchmarks.chains.measures import SIMILARITY, chain_measures, cycle, jaccard
 from benchmarks.chains.starts import opening_span
 from benchmarks.chains.state import ResumeError
@@ -102,7 +102,10 @@ def test_greedy_chains_from_the_same_start_are_identical(tiny, tmp_path):
     rephraser = Rephraser.load(cfg.model, cfg.prompt)
     assert not rephraser.chat and rephraser.render("x").startswith("Rephrase")
     start = "The council approved the new library after a long campaign by residents."
-    history = run_temperature(rephraser, [start, start, "Another text."], 0.0, cfg, tmp_path)
+    history = [[start, start, "Another text."]]
+    for _ in range(cfg.steps):
+        advance(rephraser, history, 0.0, cfg, tmp_path)
+    assert len(history) == cfg.steps + 1
     assert all(step[0] == step[1] for step in history)
 
 
