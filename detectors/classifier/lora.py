@@ -9,6 +9,7 @@ from __future__ import annotations
 
 import logging
 import time
+import warnings
 from collections.abc import Iterator, Mapping, Sequence
 from contextlib import contextmanager
 from dataclasses import dataclass, field
@@ -159,8 +160,11 @@ class LoraClassifier:
         path = encoder_path(s.encoder)
         self.tokenizer_ = AutoTokenizer.from_pretrained(path)
         base = AutoModel.from_pretrained(path)
-        self.model_ = get_peft_model(base, LoraConfig(r=s.r, lora_alpha=s.alpha, lora_dropout=s.dropout,
-                                                      target_modules=list(s.targets))).to(self.device)
+        with warnings.catch_warnings():
+            # peft reads transformers' deprecated `is_gradient_checkpointing`: a warning no user of ours can act on
+            warnings.filterwarnings("ignore", "`is_gradient_checkpointing` is deprecated", FutureWarning)
+            self.model_ = get_peft_model(base, LoraConfig(r=s.r, lora_alpha=s.alpha, lora_dropout=s.dropout,
+                                                          target_modules=list(s.targets))).to(self.device)
         self.head_ = torch.nn.Linear(base.config.hidden_size, 1).to(self.device)
 
     def _logits(self, batch: list[str]) -> Any:

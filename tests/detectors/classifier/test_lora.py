@@ -30,6 +30,7 @@ def settings(tmp_path_factory):
     return LoraSettings(encoder=path, r=4, alpha=8, lr=1e-2, epochs=8, batch_size=8, max_tokens=32)
 
 
+@pytest.mark.filterwarnings("error::FutureWarning")  # no dependency's deprecation notice reaches the user
 def test_lora_learns_to_separate_and_leaves_the_base_weights(settings):
     import torch
     from transformers import AutoModel
