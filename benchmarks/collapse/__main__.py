@@ -22,6 +22,8 @@ SUBCOMMANDS = {
                        "articles at generation 0; the test documents only measure."),
     "reach": Subcommand("benchmarks.collapse.reach", "The shipped classifier's TPR, human FPR and AUROC at the "
                         "document lengths of the collapse crawls (40 to 200 words)."),
+    "folds": Subcommand("benchmarks.collapse.folds", "The practitioner's classifier on a finished run's crawls, its "
+                        "cross-validation folded by opening words or by trusted article: threshold, FPR, TPR."),
     "fp-error": Subcommand("benchmarks.collapse.fp_error", "Floating-point precision as a collapse mechanism: "
                            "rounding against sampling error, collapse time per dtype."),
 }

@@ -27,6 +27,8 @@ class HumanSplit:
     test: np.ndarray
     validation: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))
     """Articles nobody trains on, kept for choosing settings (steps, smoothing floors) off the test set."""
+    trusted_articles: np.ndarray = field(default_factory=lambda: np.empty(0, dtype=object))
+    """The source article of each trusted document (what a practitioner knows of their own trusted text)."""
 
 
 @dataclass(frozen=True)
@@ -63,7 +65,8 @@ def load_text_split(data_dir: Path, doc_words: int, test_fraction: float, truste
             else:
                 docs = [" ".join(text.split()[:doc_words])]
             groups[f"{rel}:{row['id']}"] = [d for d in docs if d.strip()]
-    parts: dict[str, list[str]] = {"train": [], "trusted": [], "test": [], "validation": []}
+    parts: dict[str, list[str]] = {"train": [], "trusted": [], "test": [], "validation": [],
+                                   "trusted_articles": []}
     for key in sorted(groups):
         u = _unit(key)
         if u < test_fraction:
@@ -71,11 +74,17 @@ def load_text_split(data_dir: Path, doc_words: int, test_fraction: float, truste
         elif u >= 1.0 - validation_fraction:
             parts["validation"].extend(groups[key])
         elif trusted_by == "article":
-            parts["trusted" if u < test_fraction + trusted_fraction else "train"].extend(groups[key])
+            part = "trusted" if u < test_fraction + trusted_fraction else "train"
+            parts[part].extend(groups[key])
+            if part == "trusted":
+                parts["trusted_articles"].extend([key] * len(groups[key]))
         else:
             share = trusted_fraction / (1.0 - test_fraction)
             for i, doc in enumerate(groups[key]):
-                parts["trusted" if _unit(f"{key}#{i}") < share else "train"].append(doc)
+                trusted = _unit(f"{key}#{i}") < share
+                parts["trusted" if trusted else "train"].append(doc)
+                if trusted:
+                    parts["trusted_articles"].append(key)
     return HumanSplit(**{k: np.array(v, dtype=object) for k, v in parts.items()})
 
 

@@ -83,8 +83,7 @@ class Checkpoints:
 
     def lineage(self, seed: int, arm: str | None) -> Path:
         """The directory of one lineage (``arm`` None: the seed's shared generation 0)."""
-        name = "start" if arm is None else f"arm-{zlib.crc32(arm.encode()):08x}"
-        return self.root / f"seed{seed}" / name
+        return self.root / f"seed{seed}" / lineage_name(arm)
 
     def latest(self, seed: int, arm: str | None) -> int | None:
         """The last finished generation of a lineage, or None."""
@@ -120,14 +119,19 @@ class Checkpoints:
         records = [] if arm is None else [Record.from_dict(r) for r in saved]
         start = StartRecord.from_dict(saved[0]) if arm is None else None
         last = base / f"g{generation:03d}"
-        train = _read_items(last / "train.parquet") if (last / "train.parquet").exists() else None
-        return Saved(records, start, _read_items(last / "samples.parquet"), _read_rows(last / "pool.parquet"), train,
+        train = read_items(last / "train.parquet") if (last / "train.parquet").exists() else None
+        return Saved(records, start, read_items(last / "samples.parquet"), read_rows(last / "pool.parquet"), train,
                      last / "model" if (last / "model").exists() else None)
 
     def samples(self, seed: int, arm: str, upto: int) -> list[np.ndarray]:
         """The samples of generations 1..``upto`` of a lineage, in order (the replay index's history)."""
         base = self.lineage(seed, arm)
-        return [_read_items(base / f"g{g:03d}" / "samples.parquet") for g in range(1, upto + 1)]
+        return [read_items(base / f"g{g:03d}" / "samples.parquet") for g in range(1, upto + 1)]
+
+
+def lineage_name(arm: str | None) -> str:
+    """The directory name of an arm's lineage under a seed (None: the seed's shared generation 0)."""
+    return "start" if arm is None else f"arm-{zlib.crc32(arm.encode()):08x}"
 
 
 def _plain(record: dict[str, Any]) -> dict[str, Any]:
@@ -152,7 +156,8 @@ def _write_items(items: np.ndarray, path: Path) -> None:
     pq.write_table(pa.table({"items": _column(items)}), path)
 
 
-def _read_items(path: Path) -> np.ndarray:
+def read_items(path: Path) -> np.ndarray:
+    """A saved array of documents or numbers."""
     return _values(pq.read_table(path)["items"])
 
 
@@ -161,7 +166,8 @@ def _write_rows(rows: Rows, path: Path) -> None:
                              "new": pa.array(rows.new, pa.bool_())}), path)
 
 
-def _read_rows(path: Path) -> Rows:
+def read_rows(path: Path) -> Rows:
+    """A saved pool: its items and which are synthetic and new."""
     t = pq.read_table(path)
     return Rows(_values(t["items"]), t["synthetic"].to_numpy(zero_copy_only=False),
                 t["new"].to_numpy(zero_copy_only=False))

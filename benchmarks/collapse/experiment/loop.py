@@ -267,9 +267,10 @@ def _fit_context(setup: Setup, seed: int, t: int, salt: int, state: _Lineage) ->
     """What the practitioner holds at generation t: trusted human text, their previous model to sample from, and
     the log of what their models generated (the last ``replay_window`` generations of it, 0: all)."""
     previous, window = state.model, setup.config.replay_window * len(state.samples)
+    articles = setup.split.trusted_articles if setup.config.practitioner_folds == "article" else None
     return FitContext(t, setup.workdir / f"seed{seed}" / f"arm{salt:08x}", setup.split.trusted,
                       lambda n: previous.sample(n, rng_for(seed, t, "practitioner")),
-                      state.history[-window:] if window else state.history, setup.config.max_fpr)
+                      state.history[-window:] if window else state.history, setup.config.max_fpr, articles)
 
 
 def _probe(setup: Setup, seed: int, t: int, arm: Arm, crawl: Rows, foreign_rows: np.ndarray | None

@@ -46,6 +46,8 @@ class FitContext:
     """Every document the practitioner's models generated in earlier generations."""
     max_fpr: float = 0.01
     """The human FPR the run allows; refitted detectors put their default thresholds there."""
+    trusted_articles: np.ndarray | None = None
+    """The article of each trusted text, to cross-validate by article (None: by opening words)."""
     notes: dict[str, float] = field(default_factory=dict)
     """What the fitters chose this generation, for its record (keys start with ``fit_``)."""
 
@@ -81,8 +83,14 @@ def fit_classifier(ctx: FitContext, params: dict[str, Any]) -> dict[str, Any]:
     if not human or not machine:
         raise ArmUnavailable("the classifier needs trusted human text and non-empty samples of the own model")
     table = pa.table({"text": human + machine, "label": ["human"] * len(human) + ["machine"] * len(machine)})
+    group = None
+    if ctx.trusted_articles is not None:  # each own sample is its own group: no article to share
+        group = "fold_group"
+        table = table.append_column(group, pa.array([f"human:{a}" for a in ctx.trusted_articles]
+                                                    + [f"own:{i}" for i in range(len(machine))]))
     key = f"tpr_at_{ctx.max_fpr:g}_fpr"
-    candidates = [train_detector(table, TrainConfig(target_fpr=ctx.max_fpr, idf=idf)) for idf in (False, True)]
+    candidates = [train_detector(table, TrainConfig(target_fpr=ctx.max_fpr, idf=idf, group_column=group))
+                  for idf in (False, True)]
     tprs = [m.manifest["metrics_out_of_fold"]["text"][key] for m in candidates]
     best = int(np.argmax(tprs))
     log.info("generation %d classifier: out-of-fold %s raw %.3f, TF-IDF %.3f; keeping %s", ctx.generation, key,

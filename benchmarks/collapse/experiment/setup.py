@@ -108,7 +108,8 @@ def text_split(config: CollapseConfig) -> HumanSplit:
                             config.trusted_by, config.human_sources, config.validation_fraction)
     if config.test_docs is None:
         return split
-    return HumanSplit(split.train, split.trusted, split.test[:config.test_docs], split.validation[:config.test_docs])
+    return HumanSplit(split.train, split.trusted, split.test[:config.test_docs], split.validation[:config.test_docs],
+                      split.trusted_articles)
 
 
 def _foreign_pool(config: CollapseConfig, schedule: schedules.Schedule, split: HumanSplit) -> dict[str, np.ndarray]:

@@ -37,6 +37,8 @@ def test_bad_adversary_settings_are_refused():
         CollapseConfig(replay_pick="newest")
     with pytest.raises(ValueError, match="replay_window"):
         CollapseConfig(replay_window=-1)
+    with pytest.raises(ValueError, match="practitioner_folds"):
+        CollapseConfig(practitioner_folds="row")
 
 
 def test_every_shipped_collapse_config_loads_and_builds_its_learner():
@@ -83,3 +85,14 @@ def test_validation_articles_come_only_from_training_articles():
     assert len(split.validation) > 0 and set(split.validation) <= set(base.train)
     assert not set(split.validation) & set(split.train)
     assert len(split.train) + len(split.validation) == len(base.train)
+
+
+def test_each_trusted_document_names_its_article():
+    """The article keys the practitioner folds by: one per trusted document, whole articles under ``article``."""
+    for how in ("article", "row"):
+        split = load_text_split(shared_data_dir(), 40, 0.1, 0.1, how, ("human/wikitext2.parquet",))
+        assert len(split.trusted_articles) == len(split.trusted) > 0
+        assert all(str(k).startswith("human/wikitext2.parquet:") for k in split.trusted_articles)
+    # Held out whole, the trusted articles are a few, each with many windows; drawn by row, nearly every article.
+    assert len(set(split.trusted_articles)) > 3 * len(set(load_text_split(
+        shared_data_dir(), 40, 0.1, 0.1, "article", ("human/wikitext2.parquet",)).trusted_articles))

@@ -181,3 +181,24 @@ def test_common_draws_give_arms_that_keep_the_same_rows_the_same_training_draw(t
     assert sigma(common, "none") == sigma(common, "random")
     apart = run_collapse(_cfg(**fields), tmp_path / "apart")["records"]
     assert sigma(apart, "none") != sigma(apart, "random")
+
+
+def test_the_practitioner_can_fold_its_classifier_by_trusted_article(tmp_path, monkeypatch):
+    """``practitioner_folds: article`` hands the classifier's training the trusted texts' articles as CV groups."""
+    from detectors.classifier import train
+
+    seen = []
+    real = train.train_detector
+
+    def recording(table, cfg, *args, **kwargs):
+        seen.append(None if cfg.group_column is None else table[cfg.group_column].to_pylist())
+        return real(table, cfg, *args, **kwargs)
+
+    monkeypatch.setattr(train, "train_detector", recording)
+    run_collapse(_small(arms=("classifier",), generations=1, seeds=1, trusted_by="article", trusted_fraction=0.03,
+                        practitioner_folds="article"), tmp_path)
+    assert len(seen) == 2 and seen[0] == seen[1]  # raw and TF-IDF n-grams
+    humans = {g for g in seen[0] if g.startswith("human:")}
+    own = [g for g in seen[0] if g.startswith("own:")]
+    assert 1 < len(humans) < len(seen[0]) - len(own)  # whole articles, several windows each
+    assert len(own) == len(set(own)) > 0

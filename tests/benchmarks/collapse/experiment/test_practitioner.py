@@ -44,3 +44,26 @@ def test_classifier_refit_takes_the_runs_fpr_and_the_better_out_of_fold_features
     # The choice goes into the generation's record.
     assert ctx.notes == {"fit_classifier_tfidf": float(manifest["train_config"]["idf"]),
                          "fit_classifier_oof_tpr": manifest["metrics_out_of_fold"]["text"][key]}
+
+
+def test_article_folds_keep_the_threshold_from_learning_the_trusted_articles(shared_data, tmp_path):
+    """Trusted windows of a few articles against human windows of other articles (topic, nothing machine-made):
+    folds by opening words let every fold learn each trusted article, so the out-of-fold TPR looks high; folds by
+    article show the classifier has nothing that carries to an unseen article."""
+    from benchmarks.collapse.data.text import clean_wikitext, windows
+
+    rows = pq.read_table(shared_data / "human" / "wikitext2.parquet", columns=["text"])["text"].to_pylist()
+    articles = [windows(clean_wikitext(t), 40)[:40] for t in rows if t]
+    articles = [a for a in articles if len(a) == 40][:12]
+    trusted = np.array([d for a in articles[:6] for d in a], dtype=object)
+    keys = np.array([f"a{i}" for i in range(6) for _ in range(40)], dtype=object)
+    other = np.array([d for a in articles[6:] for d in a], dtype=object)
+    tpr = {}
+    for name, groups in (("opening", None), ("article", keys)):
+        ctx = FitContext(1, tmp_path / name, trusted, lambda n: other[:n], [], max_fpr=0.05, trusted_articles=groups)
+        manifest = json.loads((Path(fit_classifier(ctx, {})["model_dir"]) / "manifest.json").read_text())
+        tpr[name] = ctx.notes["fit_classifier_oof_tpr"]
+        if groups is not None:  # one group per trusted article, one per sample of the own model
+            assert manifest["training_data"]["groups"] == 6 + len(other)
+    assert tpr["opening"] > 0.5
+    assert tpr["article"] < tpr["opening"] - 0.3
