@@ -17,7 +17,7 @@ ROOT = Path(__file__).resolve().parents[3]
 
 def test_every_subcommand_names_a_module_with_a_main():
     assert set(SUBCOMMANDS) == {"run", "compare", "drift", "benefit", "fp-error", "baseline", "reach",
-                                "pretraining", "tune"}
+                                "pretraining", "tune", "folds"}
     for sub in SUBCOMMANDS.values():
         assert callable(importlib.import_module(sub.module).main)
 
