@@ -41,14 +41,14 @@ def measure(run: Path, seeds: int, arm: str) -> list[dict[str, Any]]:
     with tempfile.TemporaryDirectory() as work:
         for seed in range(seeds):
             lineage = state / f"seed{seed}" / lineage_name(arm)
+            files = sorted((state / f"seed{seed}").glob("*/g[0-9][0-9][0-9]/samples.parquet"))
+            written = {str(s) for f in files for s in read_items(f) if str(s).strip()}
             # Generations, seeds and a few output settings are not in the saved config: the lineage says how many.
             for t in sorted(int(g.name[1:]) for g in lineage.glob("g[0-9][0-9][0-9]")):
                 crawl = read_rows(lineage / f"g{t:03d}" / "pool.parquet")
                 new = np.flatnonzero(crawl.new)
                 texts, synthetic = [str(x) for x in crawl.items[new]], crawl.synthetic[new]
-                files = sorted((state / f"seed{seed}").glob("*/g[0-9][0-9][0-9]/samples.parquet"))
-                own = np.array(sorted({str(s) for f in files for s in read_items(f) if str(s).strip()} - set(texts)),
-                               dtype=object)
+                own = np.array(sorted(written - set(texts)), dtype=object)
                 for folds in FOLDS:
                     ctx = FitContext(t, Path(work) / f"{seed}-{t}-{folds}", split.trusted, lambda n, own=own: own[:n],
                                      [], config.max_fpr, split.trusted_articles if folds == "article" else None)
