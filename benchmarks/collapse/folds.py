@@ -2,11 +2,11 @@
 
     python -m benchmarks.collapse folds RUN_DIR --seeds 2 -o benchmarks/results/collapse_practitioner_folds.md
 
-On a run's crawls (its ``_state``), the practitioner's classifier is fitted
-at each generation as ``practitioner.fit_classifier`` fits it, once per ``practitioner_folds`` setting: trusted
-human text against samples of the learner (raw or TF-IDF n-grams, whichever has the higher out-of-fold TPR, its
-threshold at the run's ``max_fpr`` of the out-of-fold trusted scores), cross-validated by opening words (every
-committed run) or by trusted article. Each is scored on the new rows of the ``--arm`` lineage's crawl of that
+On a run's crawls (its ``_state``), the practitioner's classifier is fitted at each generation as
+``practitioner.fit_classifier`` fits it, once per ``practitioner_folds`` setting: trusted human text against
+samples of the learner (raw or TF-IDF n-grams, whichever has the higher out-of-fold TPR, its threshold at the run's
+``max_fpr`` of the out-of-fold trusted scores), cross-validated by opening words (every committed run) or by
+trusted article. Each is scored on the new rows of the ``--arm`` lineage's crawl of that
 generation: realised human FPR and TPR at its own threshold. The run does not keep the practitioner's own draws,
 so the samples are every document the seed's lineages wrote into their crawls (on the SmolLM2 run 915-920, where the
 run drew 1,243), less those in the crawl scored: the same models' text, not the same draws.
