@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import logging
 import shutil
-from dataclasses import dataclass, field
+from dataclasses import dataclass, field, replace
 from pathlib import Path
 
 import numpy as np
@@ -108,8 +108,7 @@ def text_split(config: CollapseConfig) -> HumanSplit:
                             config.trusted_by, config.human_sources, config.validation_fraction)
     if config.test_docs is None:
         return split
-    return HumanSplit(split.train, split.trusted, split.test[:config.test_docs], split.validation[:config.test_docs],
-                      split.trusted_articles)
+    return replace(split, test=split.test[:config.test_docs], validation=split.validation[:config.test_docs])
 
 
 def _foreign_pool(config: CollapseConfig, schedule: schedules.Schedule, split: HumanSplit) -> dict[str, np.ndarray]:

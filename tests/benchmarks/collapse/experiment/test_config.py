@@ -89,10 +89,10 @@ def test_validation_articles_come_only_from_training_articles():
 
 def test_each_trusted_document_names_its_article():
     """The article keys the practitioner folds by: one per trusted document, whole articles under ``article``."""
-    for how in ("article", "row"):
-        split = load_text_split(shared_data_dir(), 40, 0.1, 0.1, how, ("human/wikitext2.parquet",))
+    splits = {how: load_text_split(shared_data_dir(), 40, 0.1, 0.1, how, ("human/wikitext2.parquet",))
+              for how in ("article", "row")}
+    for split in splits.values():
         assert len(split.trusted_articles) == len(split.trusted) > 0
         assert all(str(k).startswith("human/wikitext2.parquet:") for k in split.trusted_articles)
     # Held out whole, the trusted articles are a few, each with many windows; drawn by row, nearly every article.
-    assert len(set(split.trusted_articles)) > 3 * len(set(load_text_split(
-        shared_data_dir(), 40, 0.1, 0.1, "article", ("human/wikitext2.parquet",)).trusted_articles))
+    assert len(set(splits["row"].trusted_articles)) > 3 * len(set(splits["article"].trusted_articles))
