@@ -19,7 +19,10 @@ articles) of the held-out side, measured on the rest. AUROC, TPR and realised FP
 over test articles; the calibrated intervals redraw the 200 calibration humans too. Non-English human FPR is
 measured with each arm trained on every English row (the shipped configuration), at its out-of-fold threshold.
 The raw-count n-gram arm (the TF-IDF ablation, ``--short-arms``) runs on the source and domain axes only.
-Embeddings are cached by text hash under ``--work`` and every finished split is saved there, so a rerun resumes.
+Embeddings and the LM's features (``benchmarks.transfer.lm_features``) are cached by text hash under ``--work`` and
+every finished split is saved there, so a rerun resumes. The LM runs ~3 texts/s here, so its arms run on a share of
+the articles (``--article-share``, every arm of the run on the same rows) with fewer calibration humans
+(``--calibration``), named apart (``--name``).
 """
 from __future__ import annotations
 
@@ -42,7 +45,8 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.preprocessing import StandardScaler
 
-from benchmarks.transfer.protocol_data import FAMILIES, EmbeddingCache, Rows, load_rows
+from benchmarks.transfer.lm_features import LMEncoder, split_features
+from benchmarks.transfer.protocol_data import FAMILIES, EmbeddingCache, Rows, article_sample, load_rows
 from detectors.classifier.embed import Encoder
 from detectors.classifier.language import DEFAULT_LANGUAGES, unjudged_reasons
 from detectors.classifier.train import text_vectorizer
@@ -77,20 +81,31 @@ ARMS = {
     "embed_c01": Arm(("embed",), 0.1),
     "embed_style": Arm(("embed", "style"), 1.0),
     "embed_ngram_idf": Arm(("ngram_idf", "embed"), 4.0),
+    "lm": Arm(("lm",), 1.0),
+    "hidden": Arm(("hidden",), 1.0),
+    "hidden_c01": Arm(("hidden",), 0.1),
+    "hidden_lm": Arm(("hidden", "lm"), 1.0),
+    "ngram_idf_lm": Arm(("ngram_idf", "lm"), 4.0),
+    "ngram_idf_hidden_lm": Arm(("ngram_idf", "hidden", "lm"), 4.0),
 }
+DENSE = ("embed", "style", "lm", "hidden")
 
 
 class Features:
-    """Every row's features, computed once: hashed n-gram counts, embeddings, style statistics."""
+    """Every row's features, computed once: hashed n-gram counts, embeddings, style statistics, and the LM's
+    statistics and hidden states (NaN where the LM abstains: the mean of the training rows after scaling)."""
 
-    def __init__(self, rows: Rows, cache: EmbeddingCache | None, need_ngram: bool) -> None:
-        self.embed = cache.get(rows.text) if cache is not None else np.zeros((len(rows), 0), np.float32)
+    def __init__(self, rows: Rows, cache: EmbeddingCache | None, need_ngram: bool,
+                 lm_cache: EmbeddingCache | None = None) -> None:
+        empty = np.zeros((len(rows), 0), np.float32)
+        self.embed = cache.get(rows.text) if cache is not None else empty
         self.style = style_features(rows.text)
         self.ngram = sparse.csr_matrix(text_vectorizer().transform(rows.text)) if need_ngram else None
+        self.lm, self.hidden = split_features(lm_cache.get(rows.text)) if lm_cache is not None else (empty, empty)
 
     def fit(self, arm: Arm, train: np.ndarray, y: np.ndarray, seed: int = 0) -> Scorer:
         """Fit ``arm`` on rows ``train`` (labels ``y``); return a decision-value scorer of row indices."""
-        dense = [f for f in arm.features if f in ("embed", "style")]
+        dense = [f for f in arm.features if f in DENSE]
         scaler = StandardScaler().fit(self._dense(dense, train)) if dense else None
         idf = TfidfTransformer(sublinear_tf=True).fit(self.ngram[train]) if "ngram_idf" in arm.features else None
 
@@ -101,7 +116,7 @@ class Features:
             if idf is not None:
                 parts.append(idf.transform(self.ngram[idx]))
             if scaler is not None:
-                x = scaler.transform(self._dense(dense, idx))
+                x = np.nan_to_num(scaler.transform(self._dense(dense, idx)))
                 # Next to unit-norm TF-IDF rows, scaled so the dense block weighs like one such row.
                 parts.append(sparse.csr_matrix(x / np.sqrt(x.shape[1])) if parts else x)
             return parts[0] if len(parts) == 1 else sparse.hstack(parts).tocsr()
@@ -194,8 +209,8 @@ def _ci(values: list[float]) -> list[float]:
 
 
 def evaluate(rows: Rows, split: Split, scores: dict[int, float], threshold: float, reps: int,
-             seed: int) -> dict[str, Any]:
-    """Both regimes on one split, with bootstrap intervals."""
+             seed: int, calibration: int = CALIBRATION) -> dict[str, Any]:
+    """Both regimes on one split, with bootstrap intervals (``calibration`` humans set the calibrated threshold)."""
     rng = np.random.default_rng(seed)
     score = lambda idx: np.array([scores[i] for i in idx])  # noqa: E731
     main = split.test[rows.language[split.test] == "en"]
@@ -210,16 +225,17 @@ def evaluate(rows: Rows, split: Split, scores: dict[int, float], threshold: floa
     if derived.any() and split.value not in HUMAN_DERIVED:
         d = main[derived]
         res["human_derived_flagged"] = float(np.mean(score(d) >= threshold))
-    # Calibrated: 200 humans (one per article) of the held-out side set the threshold; the rest measure it.
+    # Calibrated: `calibration` humans (one per article) of the held-out side set the threshold; the rest measure it.
     pool = split.calib_pool
     first = {}
     for i in rng.permutation(pool):
         first.setdefault(int(rows.article[i]), i)
-    if len(first) >= CALIBRATION + 50:
-        cal = np.array(list(first.values())[:CALIBRATION])
-        cal_arts = rows.article[cal]
-        rest = headline[~np.isin(rows.article[headline], cal_arts)]
-        yr, sr, sc = rows.y[rest], score(rest), score(cal)
+    cal = np.array(list(first.values())[:calibration])
+    rest = headline[~np.isin(rows.article[headline], rows.article[cal])] if cal.size else headline
+    yr = rows.y[rest]
+    # A small sample's held-out side can lose a class to the calibration articles: no calibrated cell then.
+    if len(first) >= calibration + 50 and 0 < yr.sum() < yr.size:
+        sr, sc = score(rest), score(cal)
         t_cal = threshold_for_fpr(sc, FPR, ">=")
         cal_res = _rates(yr, sr, t_cal)
         boots = []
@@ -227,7 +243,7 @@ def evaluate(rows: Rows, split: Split, scores: dict[int, float], threshold: floa
             t_b = threshold_for_fpr(rng.choice(sc, size=sc.size, replace=True), FPR, ">=")
             boots.append(_rates(yr, sr, t_b, w))
         res["calibrated"] = {**cal_res, **{f"{k}_ci": _ci([b[k] for b in boots]) for k in cal_res},
-                             "threshold": float(t_cal), "calibration_humans": CALIBRATION,
+                             "threshold": float(t_cal), "calibration_humans": calibration,
                              "test_machine": int(yr.sum()), "test_human": int((~yr).sum())}
     other = split.test[rows.language[split.test] != "en"]
     if other.size:
@@ -241,7 +257,7 @@ def evaluate(rows: Rows, split: Split, scores: dict[int, float], threshold: floa
 
 
 def run_arm(name: str, arm: Arm, rows: Rows, foreign_feats: Features | None, feats: Features,
-            split_list: list[Split], reps: int, state: Path) -> dict[str, Any]:
+            split_list: list[Split], reps: int, state: Path, calibration: int = CALIBRATION) -> dict[str, Any]:
     """Every split for one arm (resumable: each finished split is saved under ``state``)."""
     out: dict[str, Any] = {"arm": arm.name, "splits": {}}
     for k, sp in enumerate(split_list):
@@ -255,7 +271,8 @@ def run_arm(name: str, arm: Arm, rows: Rows, foreign_feats: Features | None, fea
         scorer = feats.fit(arm, sp.train, rows.y[sp.train])
         scored = np.union1d(sp.test, sp.calib_pool)
         s = scorer(scored)
-        res = evaluate(rows, sp, dict(zip(scored.tolist(), s.tolist(), strict=True)), threshold, reps, seed=k)
+        res = evaluate(rows, sp, dict(zip(scored.tolist(), s.tolist(), strict=True)), threshold, reps, seed=k,
+                       calibration=calibration)
         res["train_rows"] = int(sp.train.size)
         file.write_text(json.dumps(res))
         out["splits"][key] = res
@@ -279,16 +296,17 @@ def run_arm(name: str, arm: Arm, rows: Rows, foreign_feats: Features | None, fea
 
 def _foreign(scorer: Scorer, feats: Features, foreign: Features, threshold: float) -> dict[str, float]:
     """Score foreign rows by appending their features to the feature table for one call, then restoring it."""
-    n = len(feats.embed)
-    saved = (feats.embed, feats.style, feats.ngram)
+    n = len(feats.style)
+    saved = {k: getattr(feats, k) for k in (*DENSE, "ngram")}
     try:
-        feats.embed = np.vstack([feats.embed, foreign.embed])
-        feats.style = np.vstack([feats.style, foreign.style])
+        for k in DENSE:
+            setattr(feats, k, np.vstack([getattr(feats, k), getattr(foreign, k)]))
         if feats.ngram is not None:
             feats.ngram = sparse.vstack([feats.ngram, foreign.ngram]).tocsr()
-        s = scorer(np.arange(n, n + len(foreign.embed)))
+        s = scorer(np.arange(n, n + len(foreign.style)))
     finally:
-        feats.embed, feats.style, feats.ngram = saved
+        for k, v in saved.items():
+            setattr(feats, k, v)
     langs = foreign.languages
     out = {"all": float(np.mean(s >= threshold))}
     out.update({lang: float(np.mean(s[langs == lang] >= threshold)) for lang in sorted(set(langs))})
@@ -333,6 +351,11 @@ def headline_table(arms: Iterable[tuple[str, dict[str, Any]]]) -> list[str]:
     return lines
 
 
+def _sampled(payload: dict[str, Any]) -> str:
+    share = payload.get("article_share", 1.0)
+    return "" if share >= 1.0 else f" ({share:.0%} of the articles, `protocol_data.article_sample`)"
+
+
 def _f(x: float, ci: list[float] | None = None, digits: int = 2) -> str:
     s = f"{x:.{digits}f}"
     return s + (f" [{ci[0]:.{digits}f}, {ci[1]:.{digits}f}]" if ci else "")
@@ -342,12 +365,14 @@ def markdown(payload: dict[str, Any]) -> str:
     """Headline per arm and axis, then every split, then the shipped configuration's non-English FPR."""
     lines = [*report_head(
         "Transfer protocol: feature arms on sources, domains, generator families and jobs they never saw", payload,
-        f"{payload['rows']} rows. Out of the box: threshold at 1% FPR on the training side's humans scored out of "
-        "fold; calibrated: threshold at 1% FPR on 200 humans of the held-out side, measured on the rest. Intervals: "
-        "95% bootstrap over test articles (and, calibrated, over the 200 calibration humans). Polished and rewritten "
-        "human texts (ImBD polish/rewrite) are left out of the headline rows (their flag rate is reported apart) "
-        "except where that job is the held-out value. See the module docstring of `benchmarks/transfer/protocol.py` "
-        "for the splits."),
+        f"{payload['rows']} rows{_sampled(payload)}. Out of the box: threshold at 1% FPR on the training side's "
+        "humans scored out of fold; calibrated: threshold at 1% FPR on "
+        f"{payload.get('calibration', CALIBRATION)} humans of the held-out side, measured on the rest (a held-out "
+        f"side with fewer than {payload.get('calibration', CALIBRATION) + 50} of them has no calibrated cell). "
+        "Intervals: 95% bootstrap over test articles (and, calibrated, over the calibration humans). Polished and "
+        "rewritten human texts (ImBD polish/rewrite) are left out of the headline rows (their flag rate is reported "
+        "apart) except where that job is the held-out value. See the module docstring of "
+        "`benchmarks/transfer/protocol.py` for the splits."),
              "## Headline: mean (worst) per axis", "",
              *headline_table((a["arm"], a["summary"]) for a in payload["arms"].values())]
     lines += ["", "## Non-English human text removed (each arm trained on every English row, out-of-fold threshold)",
@@ -415,30 +440,40 @@ def main(argv: list[str] | None = None) -> int:
                         help="arms run on the source and domain axes only: ablations of a better arm (raw n-gram "
                              "counts against TF-IDF), whose fits take ~3x a dense arm's")
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--article-share", type=float, default=1.0,
+                        help="run on the rows of this share of the articles (the LM arms' cost)")
+    parser.add_argument("--calibration", type=int, default=CALIBRATION, help="calibration humans per held-out side")
+    parser.add_argument("--name", default="transfer_protocol", help="report stem; state under WORK/state_NAME")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     names = [a for a in args.arms.split(",") if a]
     rows, foreign = load_rows()
-    cache = EmbeddingCache(args.work / "emb", Encoder(threads=args.threads))
+    rows, foreign = rows.take(article_sample(rows, args.article_share)), foreign.take(
+        article_sample(foreign, args.article_share))
     need_ngram = any(f.startswith("ngram") for n in names for f in ARMS[n].features)
-    need_embed = any("embed" in ARMS[n].features for n in names)
-    feats = Features(rows, cache if need_embed else None, need_ngram)
-    foreign_feats = Features(foreign, cache if need_embed else None, need_ngram)
+    cache = (EmbeddingCache(args.work / "emb", Encoder(threads=args.threads))
+             if any("embed" in ARMS[n].features for n in names) else None)
+    lm_cache = (EmbeddingCache(args.work / "lm", LMEncoder(threads=args.threads), chunk=256)
+                if any(f in ("lm", "hidden") for n in names for f in ARMS[n].features) else None)
+    feats = Features(rows, cache, need_ngram, lm_cache)
+    foreign_feats = Features(foreign, cache, need_ngram, lm_cache)
     foreign_feats.languages = foreign.language  # type: ignore[attr-defined]
     foreign_feats.texts = foreign.text  # type: ignore[attr-defined]
     axes, short = set(args.axes.split(",")), set(args.short_arms.split(","))
     all_splits = splits(rows)
-    state = args.work / "state"
+    state = args.work / ("state" if args.name == "transfer_protocol" else f"state_{args.name}")
     state.mkdir(parents=True, exist_ok=True)
     arms = {}
     for n in names:
         wanted = axes & {"source", "domain"} if n in short else axes
         split_list = [sp for sp in all_splits if sp.axis in wanted]
-        arms[n] = run_arm(n, ARMS[n], rows, foreign_feats, feats, split_list, args.bootstrap, state)
+        arms[n] = run_arm(n, ARMS[n], rows, foreign_feats, feats, split_list, args.bootstrap, state,
+                          args.calibration)
         arms[n]["summary"] = summarise(arms[n])
     command = ("python -m benchmarks.transfer protocol " + " ".join(sys.argv[1:] if argv is None else argv)).strip()
-    payload = {"command": command, **machine(), "rows": len(rows), "foreign_rows": len(foreign), "arms": arms}
-    write_report(args.out, "transfer_protocol", payload, markdown, plot)
+    payload = {"command": command, **machine(), "rows": len(rows), "foreign_rows": len(foreign),
+               "article_share": args.article_share, "calibration": args.calibration, "arms": arms}
+    write_report(args.out, args.name, payload, markdown, plot)
     return 0
 
 

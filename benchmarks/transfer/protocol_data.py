@@ -122,6 +122,16 @@ def load_rows(shared: Path | None = None, share: float = 0.5) -> tuple[Rows, Row
     return rows, foreign
 
 
+def article_sample(rows: Rows, share: float) -> np.ndarray:
+    """Indices of the rows of ``share`` of the articles, chosen by a hash of the article key that no split uses
+    (so the sample cuts across the family and job axes' halves and ``load_rows``'s own share alike)."""
+    if share >= 1.0:
+        return np.arange(len(rows))
+    uniq, inv = np.unique(rows.article, return_inverse=True)
+    keep = np.array([_hash(f"sample/{a}") % 1000 < share * 1000 for a in uniq.tolist()])
+    return np.flatnonzero(keep[inv])
+
+
 def unseen_by_ship(shared: Path | None = None, share: float = 0.5) -> list[str]:
     """English machine texts of the sampled files (base models, ImBD) whose articles ``load_rows(share=share)``
     leaves out: text the shipped classifier (trained on ``load_rows()``) never saw, normalised as it sees text."""
