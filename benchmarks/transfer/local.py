@@ -37,8 +37,9 @@ from sklearn.feature_extraction.text import TfidfTransformer
 from sklearn.metrics import roc_auc_score
 from sklearn.preprocessing import normalize
 
-from benchmarks.transfer.protocol import ARMS, HUMAN_DERIVED, Features, report_head, splits
+from benchmarks.transfer.protocol import ARMS, HUMAN_DERIVED, Features, splits
 from benchmarks.transfer.protocol_data import load_rows
+from benchmarks.transfer.protocol_report import report_head
 from filterkit.stage.rules import threshold_for_fpr
 
 log = logging.getLogger("transfer.local")

@@ -36,14 +36,10 @@ from benchmarks.transfer.protocol import (
     Features,
     Split,
     evaluate,
-    headline_table,
-    machine,
-    report_head,
     splits,
-    summarise,
-    write_report,
 )
 from benchmarks.transfer.protocol_data import EmbeddingCache, Rows, load_rows
+from benchmarks.transfer.protocol_report import headline_table, machine, report_head, summarise, write_report
 from detectors.classifier.embed import Encoder
 from detectors.classifier.lora import LoraClassifier, LoraSettings
 from filterkit.stage.rules import threshold_for_fpr

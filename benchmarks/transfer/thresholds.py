@@ -40,13 +40,11 @@ from benchmarks.transfer.protocol import (
     _article_weights,
     _ci,
     _rates,
-    machine,
     out_of_fold_threshold,
-    report_head,
     splits,
-    write_report,
 )
 from benchmarks.transfer.protocol_data import EmbeddingCache, Rows, load_rows
+from benchmarks.transfer.protocol_report import machine, report_head, write_report
 from detectors.classifier.embed import Encoder
 from filterkit.stage.rules import threshold_for_fpr
 
