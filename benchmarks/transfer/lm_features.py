@@ -3,8 +3,8 @@
 ``LMEncoder`` has the interface ``protocol_data.EmbeddingCache`` expects (``encode``, ``dim``), so the LM's features
 are cached by text hash and resumed like the MiniLM embeddings. The settings are fixed in advance, not tuned on the
 protocol: the default LM (SmolLM2-135M-Instruct) over each text's first 128 tokens (the MiniLM arms' length; the
-LM runs ~3 texts/s here at that length), hidden states of layers 10, 20 and 30 mean-pooled (the layers the
-transfer benchmark and the stacked head have used since they were chosen on the old transfer set).
+LM runs ~4 texts/s here at that length), hidden states of layers 10, 20 and 30 mean-pooled (the layers the
+stacked head of ``transfer.md`` and the cascade read).
 """
 from __future__ import annotations
 

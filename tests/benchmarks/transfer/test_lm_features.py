@@ -9,6 +9,7 @@ import pytest
 from benchmarks.transfer.lm_features import STATS, LMEncoder, split_features
 from benchmarks.transfer.protocol import ARMS, Features
 from benchmarks.transfer.protocol_data import EmbeddingCache, article_sample
+from detectors.classifier.embed import text_key
 from detectors.lm.detector import LMDetector
 from tests.detectors.lm.test_lm import _save_tiny, _tokenizer
 from tests.support.domain_rows import domain_rows
@@ -42,6 +43,7 @@ def test_lm_arms_fit_on_cached_features_and_score_abstained_rows(tiny_lm, tmp_pa
     feats = Features(rows, None, True, cache)
     assert len(list((tmp_path / "lm").glob("emb_*.npz"))) > 1  # written in chunks, so a killed run resumes
     again = EmbeddingCache(tmp_path / "lm", LMEncoder(model=tiny_lm, layers=(1, 2), threads=1))
+    assert {text_key(t) for t in rows.text} <= set(again.vectors)  # read back, nothing left to encode
     np.testing.assert_array_equal(np.hstack(split_features(again.get(rows.text))), np.hstack([feats.lm, feats.hidden]))
     train = np.flatnonzero(rows.domain == "a")
     for arm in ("lm", "hidden_lm", "ngram_idf_hidden_lm"):
