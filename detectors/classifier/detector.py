@@ -13,22 +13,26 @@ from detectors.classifier.device import check_device, resolve_device
 from detectors.classifier.language import DEFAULT_LANGUAGES, DEFAULT_MIN_CHARS, unjudged_reasons
 from detectors.classifier.layout import layout_texts
 from detectors.classifier.model import MANIFEST, ROUTER_KEY, ClassifierModel, ModelFileError, routing_cut
+from detectors.classifier.ngram_lm import decision, lm_abstained, lm_rows, ngram_counts
 from detectors.classifier.train import embed_features, predict_machine, stack_features
 from filterkit.contract import registry
 from filterkit.contract.detector import TEXT, Column, Detector, RowDetector
 from filterkit.stage.rules import Rule
 
-SINGLE_HEADS = ("text", "embed", "lora")
+SINGLE_HEADS = ("text", "embed", "lora", "ngram_lm")
+"""Heads that score every judged row with one model of their own (no LM columns from the batch)."""
 LM_SCORED_HEADS = ("stacked", "lm_abstained")
 """Values of the ``head`` column on rows the LM detector scored: the stacked head judged them, or the LM abstained."""
-"""Heads that score from the text alone (no LM columns)."""
-Head = Literal["auto", "text", "stacked", "cascade", "embed", "lora"]
+Head = Literal["auto", "text", "stacked", "cascade", "embed", "lora", "ngram_lm"]
 DEFAULT_MODEL_DIR = Path(__file__).parent / "default"
 """The model shipped in the package, used when no ``model_dir`` is given (``python -m benchmarks.classifier ship``)."""
-PACKAGED_MODELS = {"default": DEFAULT_MODEL_DIR, "lora": Path(__file__).parent / "default_lora"}
+PACKAGED_MODELS = {"default": DEFAULT_MODEL_DIR, "lora": Path(__file__).parent / "default_lora",
+                   "ngram_lm": Path(__file__).parent / "default_ngram_lm"}
 """The models in the package, by the name ``model`` takes: the TF-IDF n-gram head (thousands of documents per
-second, no torch) and the LoRA fine-tuned encoder (tens per second on two cores; it drifts less than the n-grams on
-some domains it never saw and more on others: ``benchmarks/results/transfer_lora.md``, ``demo_models.md``)."""
+second, no torch), the LoRA fine-tuned encoder (tens per second on two cores; it drifts less than the n-grams on
+some domains it never saw and more on others: ``benchmarks/results/transfer_lora.md``, ``demo_models.md``) and the
+n-grams with the scoring LM's statistics and hidden states (``detectors.classifier.ngram_lm``; a few per second on
+two cores, the most accurate calibrated: ``benchmarks/results/transfer_protocol_lm_full.md``)."""
 
 
 @dataclass
@@ -40,9 +44,11 @@ class ClassifierDetector(RowDetector):
     statistics; runs the LM detector when its columns are missing), ``cascade`` (the text head everywhere, the
     stacked head only where the text head's probability falls inside ``band``), ``embed`` (frozen sentence
     embeddings, ``detectors.classifier.embed``, for a model that has that head), ``lora`` (an encoder fine-tuned
-    through a LoRA adapter, ``detectors.classifier.lora``), ``auto`` (the model's default head: stacked if trained).
-    ``model`` names the packaged model used when ``model_dir`` is empty: ``default`` or ``lora``. Texts are
-    layout-normalised first (``detectors.classifier.layout``), as in training.
+    through a LoRA adapter, ``detectors.classifier.lora``), ``ngram_lm`` (TF-IDF n-grams beside the scoring LM's
+    statistics and hidden states, ``detectors.classifier.ngram_lm``; it runs its own LM detector, with the
+    parameters it was trained with), ``auto`` (the model's default head: stacked if trained).
+    ``model`` names the packaged model used when ``model_dir`` is empty: ``default``, ``lora`` or ``ngram_lm``.
+    Texts are layout-normalised first (``detectors.classifier.layout``), as in training.
 
     With ``router_dir`` (a router from ``filterkit train-router``, distilled on the crawl), the cascade sends the
     router's top ``route_share`` of rows (default: the share it was trained for) to the stacked head and leaves
@@ -125,6 +131,8 @@ class ClassifierDetector(RowDetector):
             self._encoder().load()
         elif self.resolved_head == "lora":
             self._lora()
+        elif self.resolved_head == "ngram_lm":
+            self._ngram_lm_detector().setup()
 
     @property
     def model_path(self) -> Path:
@@ -193,6 +201,15 @@ class ClassifierDetector(RowDetector):
                 judged_texts = [texts[i] for i in rows]
                 p[rows] = (self._embed_scores(model, judged_texts) if head == "embed" else
                            predict_machine(self._lora(), model.heads["lora_calibration"], judged_texts))
+        elif head == "ngram_lm":
+            rows = np.flatnonzero(judged)
+            if rows.size:
+                dense = lm_rows(self._ngram_lm_detector().score(pa.table({TEXT: [texts[i] for i in rows]})))
+                raw = decision(model.heads, ngram_counts([texts[i] for i in rows]), dense)
+                p[rows] = model.heads["ngram_lm_calibration"].predict_proba(raw.reshape(-1, 1))[:, 1]
+                # As the stacked head: where the LM cannot judge a text, neither does this head.
+                p[rows[lm_abstained(dense)]] = np.nan
+                used[rows[lm_abstained(dense)]] = "lm_abstained"
         else:
             scored = np.flatnonzero(judged)  # the text head scores each row alone: the unjudged ones need no work
             if scored.size:
@@ -241,6 +258,15 @@ class ClassifierDetector(RowDetector):
                                                      device=self.device_ or resolve_device(self.device))
         return self.lora_
 
+    def _ngram_lm_detector(self) -> Detector:
+        """The ``ngram_lm`` head's own LM detector, with the parameters it was trained with, on this device."""
+        if self.lm_ is None:
+            device = self.device_ or resolve_device(self.device)
+            params = {**self._manifest()["features"]["ngram_lm"]["lm_params"],
+                      "device": "cuda" if device.startswith("cuda") else "cpu", **self.lm}
+            self.lm_ = registry.build("lm", params)
+        return self.lm_
+
     def _lm_scores(self, batch: pa.Table, rows: np.ndarray) -> pa.Table:
         if all(c in batch.column_names for c in self.lm_columns):
             return batch.take(pa.array(rows))
@@ -261,7 +287,7 @@ class ClassifierDetector(RowDetector):
             manifest = ClassifierModel.read_manifest(self.model_path)
             if self.head in ("stacked", "cascade") and "stacked" not in manifest["files"]:
                 raise ModelFileError(f"classifier: {self.model_path} has no stacked head; retrain with --stack lm")
-            if self.head in ("embed", "lora") and self.head not in manifest["files"]:
+            if self.head in ("embed", "lora", "ngram_lm") and self.head not in manifest["files"]:
                 raise ModelFileError(f"classifier: {self.model_path} has no {self.head} head (it has "
                                      f"{sorted(h for h in manifest['files'] if not h.endswith('_calibration'))})")
             self.manifest_ = manifest

