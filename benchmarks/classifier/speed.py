@@ -2,11 +2,11 @@
 
     python -m benchmarks.classifier speed --out benchmarks/results
 
-The detectors are built as ``filterkit filter --detectors classifier,lm`` builds them (the classifier's two packaged
-models, ``default`` and ``lora``; the LM detector's default model), set up and warmed on a few documents, then timed
-on the same documents in batches of ``--batch`` rows (the pipeline's batches are larger). Documents: human essays
-of the shared data cut to their first 200 words. The load average is recorded before and after: the machine is
-shared, so other jobs slow every arm alike.
+The detectors are built as ``filterkit filter --detectors classifier,lm`` builds them (the classifier's three
+packaged models, ``default``, ``lora`` and ``ngram_lm``; the LM detector's default model), set up and warmed on a
+few documents, then timed on the same documents in batches of ``--batch`` rows (the pipeline's batches are
+larger). Documents: human essays of the shared data cut to their first 200 words. The load average is recorded
+before and after: the machine is shared, so other jobs slow every arm alike.
 """
 from __future__ import annotations
 
@@ -55,13 +55,17 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--docs", type=int, default=400, help="documents for the classifier")
     parser.add_argument("--lora-docs", type=int, default=200, help="documents for the packaged LoRA classifier")
     parser.add_argument("--lm-docs", type=int, default=100, help="documents for the LM detector (slower)")
+    parser.add_argument("--ngram-lm-docs", type=int, default=100,
+                        help="documents for the packaged ngram_lm classifier (it runs the LM)")
     parser.add_argument("--batch", type=int, default=64)
     args = parser.parse_args(argv)
-    texts = documents(max(args.docs, args.lora_docs, args.lm_docs))
+    texts = documents(max(args.docs, args.lora_docs, args.lm_docs, args.ngram_lm_docs))
     load_before = [round(x, 2) for x in os.getloadavg()]
     arms = {"classifier (default model)": time_detector("classifier", texts[:args.docs], args.batch),
             "classifier (lora model)": time_detector("classifier", texts[:args.lora_docs], args.batch,
                                                      {"model": "lora"}),
+            "classifier (ngram_lm model)": time_detector("classifier", texts[:args.ngram_lm_docs], args.batch,
+                                                         {"model": "ngram_lm"}),
             "lm (default model)": time_detector("lm", texts[:args.lm_docs], args.batch)}
     command = ("python -m benchmarks.classifier speed " + " ".join(sys.argv[1:] if argv is None else argv)).strip()
     payload = {"command": command,

@@ -14,8 +14,9 @@ def main(argv: Sequence[str] | None = None) -> None:
     """Run the demo into OUT and print its measures as a table."""
     parser = argparse.ArgumentParser(prog="python -m benchmarks.demo", description=__doc__.split("\n\n")[0])
     parser.add_argument("-o", "--out", type=Path, default=Path("demo-out"), help="Where the demo writes.")
-    parser.add_argument("--model", choices=("default", "lora"), default="default",
-                        help="The classifier's packaged model: TF-IDF n-grams, or the LoRA fine-tuned encoder.")
+    parser.add_argument("--model", choices=("default", "lora", "ngram_lm"), default="default",
+                        help="The classifier's packaged model: TF-IDF n-grams, the LoRA fine-tuned encoder, or the "
+                             "n-grams with the scoring LM's statistics and hidden states (a few documents a second).")
     parser.add_argument("-v", "--verbose", action="store_true", help="Log progress details.")
     args = parser.parse_args(argv)
     log_warnings(args.verbose)

@@ -269,7 +269,8 @@ def run_demo(out: Path, sizes: DemoSizes = DemoSizes(), progress: Progress | Non
              model: str = "default") -> dict[str, Any]:
     """Build the crawl, filter it with every demo detector that is installed, and measure what was caught.
 
-    ``model``: the classifier's packaged model (``default``: TF-IDF n-grams; ``lora``: the fine-tuned encoder).
+    ``model``: the classifier's packaged model (``default``: TF-IDF n-grams; ``lora``: the fine-tuned encoder;
+    ``ngram_lm``: the n-grams with the scoring LM's statistics and hidden states).
     The classifier's rule is calibrated on the trusted human texts; its out-of-the-box verdicts (the shipped
     manifest's threshold) are read off the same run's scores, which removed rows carry too.
     """
