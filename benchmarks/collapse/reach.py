@@ -5,14 +5,16 @@
 Machine text: the ``unseen`` pool of the realistic crawls (base-model and ImBD text of the articles the shipped
 classifier never trained on). Human text: WikiText-2 documents of the realistic configs' test articles (never in a
 crawl, never in its training). Each is cut to its first 40, 60, 100 and 200 words and scored by
-``DetectorSpec("classifier")`` with no model path (the default model) through ``RowScorer``, as ``filterkit filter``
-scores a crawl; TPR and human FPR at its out-of-the-box threshold, and AUROC, per length. Texts shorter than a cut
-are left out of that cut's row, so every row compares texts of one length.
+``DetectorSpec("classifier")`` with no model path (the default model, or another packaged model of ``--models``)
+through ``RowScorer``, as ``filterkit filter`` scores a crawl; TPR and human FPR at its out-of-the-box threshold, and
+AUROC, per length. Texts shorter than a cut are left out of that cut's row, so every row compares texts of one
+length; every model scores the same texts.
 """
 from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 from pathlib import Path
 from typing import Any
@@ -33,13 +35,14 @@ def _cut(texts: list[str], words: int) -> list[str]:
     return [" ".join(t.split()[:words]) for t in texts if len(t.split()) >= words]
 
 
-def measure(machine_n: int, cuts: tuple[int, ...]) -> dict[str, Any]:
-    """Per cut: rows, TPR and FPR at the default threshold, AUROC."""
+def measure(machine_n: int, cuts: tuple[int, ...], model: str = "default") -> dict[str, Any]:
+    """Per cut: rows, TPR and FPR at the packaged ``model``'s default threshold, AUROC."""
     data = shared_data_dir()
     split = load_text_split(data, max(cuts), 0.1, 0.1, "article", ("human/wikitext2.parquet",))
     humans = [str(t) for t in split.test]
     machine = [str(t) for t in unseen_pool(data, 10_000, np.array([], dtype=object))[:machine_n]]
-    scorer = RowScorer(FilterConfig(detectors=(DetectorSpec("classifier"),)))
+    params = {} if model == "default" else {"model": model}
+    scorer = RowScorer(FilterConfig(detectors=(DetectorSpec("classifier", params),)))
     out: dict[str, Any] = {}
     for words in cuts:
         h, m = _cut(humans, words), _cut(machine, words)
@@ -58,17 +61,21 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.collapse reach", description=__doc__.split("\n")[0])
     parser.add_argument("--machine", type=int, default=2000, help="machine texts (the first of the pool)")
     parser.add_argument("-o", "--out", type=Path, required=True, help="markdown file (JSON beside it)")
+    parser.add_argument("--models", default="default", help="packaged classifier models, comma-separated")
     args = parser.parse_args(argv)
-    result = measure(args.machine, CUTS)
+    load = [round(x, 2) for x in os.getloadavg()]
+    result = {m: measure(args.machine, CUTS, m) for m in args.models.split(",")}
     command = ("python -m benchmarks.collapse reach " + " ".join(sys.argv[1:] if argv is None else argv)).strip()
-    args.out.with_suffix(".json").write_text(json.dumps({"command": command, "cuts": result}, indent=1) + "\n")
+    args.out.with_suffix(".json").write_text(json.dumps({"command": command, "models": result}, indent=1) + "\n")
     lines = ["# The shipped classifier by document length", "", "```", command, "```", "",
              __doc__.split("\n\n", 2)[2].strip(), "",
-             "| words | human / machine texts | TPR at the default threshold | human FPR | AUROC | not judged |",
-             "|---:|---|---|---|---|---|"]
-    for words, r in result.items():
-        lines.append(f"| {words} | {r['human']} / {r['machine']} | {r['tpr']:.3f} | {r['fpr']:.3f} | "
-                     f"{r['auroc']:.3f} | {r['unjudged']:.3f} |")
+             f"Load average (1, 5, 15 min) before {load}, after {[round(x, 2) for x in os.getloadavg()]}.", "",
+             "| model | words | human / machine texts | TPR at the default threshold | human FPR | AUROC "
+             "| not judged |",
+             "|---|---:|---|---|---|---|---|"]
+    for model, cuts in result.items():
+        lines += [f"| {model} | {words} | {r['human']} / {r['machine']} | {r['tpr']:.3f} | {r['fpr']:.3f} | "
+                  f"{r['auroc']:.3f} | {r['unjudged']:.3f} |" for words, r in cuts.items()]
     text = "\n".join(lines) + "\n"
     args.out.write_text(text)
     sys.stdout.write(text)
