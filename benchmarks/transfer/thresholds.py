@@ -218,7 +218,7 @@ def main(argv: list[str] | None = None) -> int:
     state.mkdir(parents=True, exist_ok=True)
     arms = {n: run_arm(n, rows, feats, split_list, args.bootstrap, state) for n in names}
     command = ("python -m benchmarks.transfer thresholds " + " ".join(sys.argv[1:] if argv is None else argv)).strip()
-    write_report(args.out, args.name, {"command": command, **machine(), "rows": len(rows),
-                                                   "arms": arms}, markdown, plot)
+    write_report(args.out, args.name, {"command": command, **machine(), "rows": len(rows), "arms": arms},
+                 markdown, plot)
     return 0
 

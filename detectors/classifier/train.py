@@ -158,7 +158,7 @@ def train_detector(table: pa.Table, cfg: TrainConfig, lm_scores: pa.Table | None
         heads["stacked"] = _head(cfg.stack_model, cfg.C).fit(X_stack, y)
         heads["stacked_calibration"] = calibrator(dv, y)
         metrics["stacked"] = head_metrics(y, heads["stacked_calibration"].predict_proba(dv.reshape(-1, 1))[:, 1],
-                                      cfg.target_fpr)
+                                          cfg.target_fpr)
     digest = hashlib.sha256()
     for t, label in zip(raw, y, strict=True):
         digest.update(t.encode("utf-8") + (b"\x01" if label else b"\x00"))
