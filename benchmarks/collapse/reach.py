@@ -7,7 +7,9 @@ classifier never trained on). Human text: WikiText-2 documents of the realistic 
 crawl, never in its training). Each is cut to its first 40, 60, 100 and 200 words and scored by
 ``DetectorSpec("classifier")`` with no model path (the default model, or another packaged model of ``--models``)
 through ``RowScorer``, as ``filterkit filter`` scores a crawl; TPR and human FPR at its out-of-the-box threshold, and
-AUROC, per length. Texts shorter than a cut are left out of that cut's row, so every row compares texts of one
+AUROC, per length; and calibrated, as ``filterkit calibrate`` would: the threshold at 1% FPR on the trusted human
+texts of the realistic configs (WikiText-2 documents of other articles than the test ones, cut alike), TPR and FPR
+on the test texts. Texts shorter than a cut are left out of that cut's row, so every row compares texts of one
 length; every model scores the same texts.
 """
 from __future__ import annotations
@@ -26,9 +28,11 @@ from benchmarks.collapse.data.foreign import unseen_pool
 from benchmarks.collapse.data.human import load_text_split
 from filterkit import DetectorSpec, FilterConfig
 from filterkit.adapters.row_scorer import RowScorer
+from filterkit.stage.rules import threshold_for_fpr
 from filterkit.testing.shared import shared_data_dir
 
 CUTS = (40, 60, 100, 200)
+FPR = 0.01
 
 
 def _cut(texts: list[str], words: int) -> list[str]:
@@ -36,24 +40,30 @@ def _cut(texts: list[str], words: int) -> list[str]:
 
 
 def measure(machine_n: int, cuts: tuple[int, ...], model: str = "default") -> dict[str, Any]:
-    """Per cut: rows, TPR and FPR at the packaged ``model``'s default threshold, AUROC."""
+    """Per cut: rows, TPR and FPR at the packaged ``model``'s default threshold and calibrated on the trusted
+    humans, AUROC."""
     data = shared_data_dir()
     split = load_text_split(data, max(cuts), 0.1, 0.1, "article", ("human/wikitext2.parquet",))
-    humans = [str(t) for t in split.test]
+    humans, trusted = [str(t) for t in split.test], [str(t) for t in split.trusted]
     machine = [str(t) for t in unseen_pool(data, 10_000, np.array([], dtype=object))[:machine_n]]
     params = {} if model == "default" else {"model": model}
     scorer = RowScorer(FilterConfig(detectors=(DetectorSpec("classifier", params),)))
     out: dict[str, Any] = {}
     for words in cuts:
-        h, m = _cut(humans, words), _cut(machine, words)
-        batch = scorer.score(h + m)
-        p = np.array([np.nan if v is None else v for v in batch.scores["classifier.p_machine"]], dtype=float)
-        removed = np.array([d == "remove" for d in batch.decision])
+        h, m, c = _cut(humans, words), _cut(machine, words), _cut(trusted, words)
+        batch = scorer.score(h + m + c)
+        scores = np.array([np.nan if v is None else v for v in batch.scores["classifier.p_machine"]], dtype=float)
+        p, cal = scores[:len(h) + len(m)], scores[len(h) + len(m):]
+        removed = np.array([d == "remove" for d in batch.decision])[:len(p)]
         y = np.r_[np.zeros(len(h), bool), np.ones(len(m), bool)]
         judged = ~np.isnan(p)
+        t = threshold_for_fpr(cal[~np.isnan(cal)], FPR, ">=")
+        flagged = p >= t  # NaN (not judged) is never flagged, as a rule keeps it
         out[str(words)] = {"human": len(h), "machine": len(m), "tpr": float(removed[y].mean()),
                            "fpr": float(removed[~y].mean()), "unjudged": float(1 - judged.mean()),
-                           "auroc": float(roc_auc_score(y[judged], p[judged]))}
+                           "auroc": float(roc_auc_score(y[judged], p[judged])),
+                           "calibrated": {"trusted": int((~np.isnan(cal)).sum()), "threshold": float(t),
+                                          "tpr": float(flagged[y].mean()), "fpr": float(flagged[~y].mean())}}
     return out
 
 
@@ -71,11 +81,12 @@ def main(argv: list[str] | None = None) -> int:
              __doc__.split("\n\n", 2)[2].strip(), "",
              f"Load average (1, 5, 15 min) before {load}, after {[round(x, 2) for x in os.getloadavg()]}.", "",
              "| model | words | human / machine texts | TPR at the default threshold | human FPR | AUROC "
-             "| not judged |",
-             "|---|---:|---|---|---|---|---|"]
+             "| not judged | calibrated on trusted texts: TPR / human FPR |",
+             "|---|---:|---|---|---|---|---|---|"]
     for model, cuts in result.items():
         lines += [f"| {model} | {words} | {r['human']} / {r['machine']} | {r['tpr']:.3f} | {r['fpr']:.3f} | "
-                  f"{r['auroc']:.3f} | {r['unjudged']:.3f} |" for words, r in cuts.items()]
+                  f"{r['auroc']:.3f} | {r['unjudged']:.3f} | {r['calibrated']['tpr']:.3f} / "
+                  f"{r['calibrated']['fpr']:.3f} ({r['calibrated']['trusted']} trusted) |" for words, r in cuts.items()]
     text = "\n".join(lines) + "\n"
     args.out.write_text(text)
     sys.stdout.write(text)
