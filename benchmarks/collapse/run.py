@@ -68,6 +68,7 @@ def run_collapse(config: CollapseConfig, out: str | Path, *, command: str | None
     this = round(time.perf_counter() - started, 1)
     write_json({"command": command, "config": config.to_dict(), "arms_run": [a.label for a in setup.arms],
                 "skipped": setup.skipped, "detectors_left_out": left_out,
+                "arm_rules": {a.label: a.rules_used() for a in setup.arms if isinstance(a, PipelineArm)},
                 "collapse_rules": [r.__dict__ for r in rules], "details": details,
                 "seconds": round(sum(earlier) + this, 1), "seconds_per_invocation": [*earlier, this]},
                out / "run.json")

@@ -132,6 +132,7 @@ class PipelineArm(Arm):
         self.label, self.names, self.settings, self.strict = label, names, settings, strict
         self._calibrated: dict[str, FilterConfig] = {}
         self._dropped: dict[str, str] = {}
+        self._rules: dict[str, None] = {}
 
     def check(self) -> None:
         """Every named detector must be registered (``filter`` takes whatever is)."""
@@ -164,6 +165,7 @@ class PipelineArm(Arm):
             rules.extend(spec_rules)
         if not specs:
             raise ArmUnavailable(f"arm {self.label!r}: no usable detector ({self._dropped})")
+        self._rules.update(dict.fromkeys(f"{r.column} {r.op} {r.threshold:.6g}" for r in rules))
         return FilterConfig(detectors=tuple(specs), rules=tuple(rules), rows_per_shard=1_000_000)
 
     def _one(self, name: str, ctx: ArmContext) -> tuple[DetectorSpec, list[Rule]]:
@@ -210,6 +212,11 @@ class PipelineArm(Arm):
     def notes(self) -> dict[str, str]:
         """Detectors left out of the arm, and why."""
         return dict(self._dropped)
+
+    def rules_used(self) -> list[str]:
+        """Every rule this arm has filtered by (``column op threshold``), in first use: a calibrated threshold
+        differs by seed, and a packaged model's default may change between runs, so the run records them."""
+        return list(self._rules)
 
 
 class ShippedArm(PipelineArm):

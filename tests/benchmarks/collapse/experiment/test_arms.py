@@ -66,8 +66,10 @@ def test_combined_filter_leaves_out_unusable_detectors_and_says_why(tmp_path, pa
     cfg = _cfg(learner="parrot", schedule="fixed", alpha=0.5, arms=("none", "filter"), generations=1, seeds=1,
                samples=30, test_docs=10, detector_params={"lm": {"model": str(tmp_path / "no-model")}})
     result = run_collapse(cfg, tmp_path / "out")
-    left_out = json.loads((tmp_path / "out" / "run.json").read_text())["detectors_left_out"]["filter"]
+    run = json.loads((tmp_path / "out" / "run.json").read_text())
+    left_out = run["detectors_left_out"]["filter"]
     assert "does not exist" in left_out["lm"]
+    assert run["arm_rules"]["filter"] and all(r.startswith("exact.") for r in run["arm_rules"]["filter"])
     assert "no default rules" in left_out["length"]
     assert "exact" not in left_out and "filter" in result["summary"]
     assert "filter (detector lm)" in (tmp_path / "out" / "results.md").read_text()
@@ -226,8 +228,10 @@ def test_shipped_arms_use_the_packaged_model_at_its_own_or_a_trusted_threshold(t
     fit = FitContext(1, tmp_path / "w", np.array(trusted, dtype=object), lambda n: np.array([]), [], 0.01)
     ctx = ArmContext(fit, np.random.default_rng(0), path)
     settings = ArmSettings(max_fpr=0.01)
-    shipped = ShippedArm(settings, calibrated=False).config(ctx)
+    arm = ShippedArm(settings, calibrated=False)
+    shipped = arm.config(ctx)
     expected = ClassifierDetector().default_rules()[0]
+    assert arm.rules_used() == [f"classifier.p_machine >= {expected.threshold:.6g}"]  # recorded in run.json
     assert shipped.detectors[0].name == "classifier" and dict(shipped.detectors[0].params) == {}
     assert [(r.column, r.threshold) for r in shipped.rules] == [(expected.column, expected.threshold)]
     cal = ShippedArm(settings, calibrated=True).config(ctx)
