@@ -64,6 +64,8 @@ class ArmSettings:
     """Most times the weight arm may draw one document (Drayson et al.'s ``max_repeats``, 10 in their code)."""
     weight_size: float = 1.0
     """Draws of the weight arm as a share of the new rows; 1.0 trains on as many rows as ``none`` does."""
+    shipped_model: str = "default"
+    """The packaged classifier model the ``shipped`` arms run."""
 
     def __post_init__(self) -> None:
         if int(self.weight_cap) != self.weight_cap or self.weight_cap < 1:
@@ -221,16 +223,17 @@ class PipelineArm(Arm):
 
 class ShippedArm(PipelineArm):
     """The shipped detector as a user runs it: ``DetectorSpec("classifier")`` with no model path (the package's
-    default model, never refitted), at its out-of-the-box threshold or (``calibrated``) at ``max_fpr`` on the run's
-    trusted human text, as ``filterkit calibrate`` sets it."""
+    default model, or the packaged model ``shipped_model`` names; never refitted), at its out-of-the-box threshold
+    or (``calibrated``) at ``max_fpr`` on the run's trusted human text, as ``filterkit calibrate`` sets it."""
 
     def __init__(self, settings: ArmSettings, calibrated: bool) -> None:
         super().__init__("shipped_cal" if calibrated else "shipped", ["classifier"], settings)
         self.calibrated = calibrated
 
     def _one(self, name: str, ctx: ArmContext) -> tuple[DetectorSpec, list[Rule]]:
-        spec = DetectorSpec(name, {})
-        detector = registry.build(name, {})
+        params = {} if self.settings.shipped_model == "default" else {"model": self.settings.shipped_model}
+        spec = DetectorSpec(name, params)
+        detector = registry.build(name, params)
         detector.setup()
         if self.calibrated:
             return spec, [self._calibrate(spec, DEFAULT_CALIBRATION[name][0], ctx)]

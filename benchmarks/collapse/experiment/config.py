@@ -61,6 +61,8 @@ class CollapseConfig:
     """Draws of the ``weight`` arm, as a share of the crawl's new rows. 1.0 trains on as many rows as ``none``,
     so a gain is not more data (Drayson et al.'s code draws 1.5x); with ``weight_cap: 1``, 1.0 keeps every row
     of weight > 0, so lower it there."""
+    shipped_model: str = "default"
+    """The packaged classifier model the ``shipped`` arms run (``detectors.classifier.detector.PACKAGED_MODELS``)."""
     random_reference: str | None = None
     collapse_rules: tuple[CollapseRule, ...] | None = None
     """None: the learner kind's defaults (``DEFAULT_RULES``)."""

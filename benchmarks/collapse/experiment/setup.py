@@ -60,7 +60,7 @@ def prepare(config: CollapseConfig, out: Path, resume: bool = False) -> Setup:
     family = build_family(config.learner, config.learner_params)
     schedule = schedules.build(config.schedule, config.samples, config.alpha, config.budget, config.crawl())
     settings = ArmSettings(config.detector_params, config.calibrate, config.max_fpr, config.weight_column,
-                           config.weight_power, config.weight_cap, config.weight_size)
+                           config.weight_power, config.weight_cap, config.weight_size, config.shipped_model)
     arms = parse(list(config.arms), family.kind, settings, config.random_reference)
     skipped: dict[str, str] = {}
     for arm in arms:

@@ -238,3 +238,15 @@ def test_shipped_arms_use_the_packaged_model_at_its_own_or_a_trusted_threshold(t
     assert [r.column for r in cal.rules] == ["classifier.p_machine"] and cal.rules[0].threshold != expected.threshold
     kept = run_pipeline(np.array(trusted, dtype=object), cal, tmp_path / "p")
     assert len(trusted) - kept.num_rows <= allowed_false_positives(len(trusted), 0.01)
+
+
+def test_the_shipped_arm_runs_the_packaged_model_its_config_names(tmp_path):
+    pytest.importorskip("gguf")  # the ngram_lm model runs SmolLM2
+    from benchmarks.collapse.experiment.arms import ShippedArm
+    from detectors.classifier.detector import ClassifierDetector
+
+    fit = FitContext(1, tmp_path / "w", np.array([], dtype=object), lambda n: np.array([]), [], 0.01)
+    config = ShippedArm(ArmSettings(shipped_model="ngram_lm"), calibrated=False).config(
+        ArmContext(fit, np.random.default_rng(0), None))
+    assert dict(config.detectors[0].params) == {"model": "ngram_lm"}
+    assert config.rules[0].threshold == ClassifierDetector(model="ngram_lm").default_rules()[0].threshold
