@@ -26,6 +26,7 @@ from sklearn.metrics import roc_auc_score
 
 from benchmarks.collapse.data.foreign import unseen_pool
 from benchmarks.collapse.data.human import load_text_split
+from detectors.classifier.detector import packaged_model_params
 from filterkit import DetectorSpec, FilterConfig
 from filterkit.adapters.row_scorer import RowScorer
 from filterkit.stage.rules import threshold_for_fpr
@@ -46,8 +47,7 @@ def measure(machine_n: int, cuts: tuple[int, ...], model: str = "default") -> di
     split = load_text_split(data, max(cuts), 0.1, 0.1, "article", ("human/wikitext2.parquet",))
     humans, trusted = [str(t) for t in split.test], [str(t) for t in split.trusted]
     machine = [str(t) for t in unseen_pool(data, 10_000, np.array([], dtype=object))[:machine_n]]
-    params = {} if model == "default" else {"model": model}
-    scorer = RowScorer(FilterConfig(detectors=(DetectorSpec("classifier", params),)))
+    scorer = RowScorer(FilterConfig(detectors=(DetectorSpec("classifier", packaged_model_params(model)),)))
     out: dict[str, Any] = {}
     for words in cuts:
         h, m, c = _cut(humans, words), _cut(machine, words), _cut(trusted, words)

@@ -277,7 +277,9 @@ def run_demo(out: Path, sizes: DemoSizes = DemoSizes(), progress: Progress | Non
     start = time.perf_counter()
     crawl = build_crawl(out / "crawl", sizes)
     names = [n for n in DEMO_DETECTORS if n in registry.available()]
-    specs = {n: DetectorSpec(n, {"model": model} if n == "classifier" and model != "default" else {}) for n in names}
+    from detectors.classifier.detector import packaged_model_params
+
+    specs = {n: DetectorSpec(n, packaged_model_params(model) if n == "classifier" else {}) for n in names}
     config = FilterConfig(detectors=tuple(specs.values()), rows_per_shard=200)
     rules = filter_stage(config).rules
     shipped = next((r for r in rules if r.column == SCORE), None)

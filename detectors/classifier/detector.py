@@ -35,6 +35,11 @@ n-grams with the scoring LM's statistics and hidden states (``detectors.classifi
 two cores, the most accurate calibrated: ``benchmarks/results/transfer_protocol_lm_full.md``)."""
 
 
+def packaged_model_params(model: str) -> dict[str, str]:
+    """The classifier's parameters for a packaged model: none for the default, so its spec is the plain one."""
+    return {} if model == "default" else {"model": model}
+
+
 @dataclass
 class ClassifierDetector(RowDetector):
     """Scores with a model trained by ``filterkit train-detector``, or, with no ``model_dir``, the default model
@@ -85,7 +90,8 @@ class ClassifierDetector(RowDetector):
     """The verified heads, loaded by ``setup`` or on first use."""
     manifest_: dict[str, Any] | None = field(default=None, init=False, repr=False, compare=False)
     lm_: Detector | None = field(default=None, init=False, repr=False, compare=False)
-    """The LM detector the stacked head runs when the batch lacks the LM columns, built on first need."""
+    """The LM detector the stacked head runs when the batch lacks the LM columns, or the ``ngram_lm`` head's own
+    (the heads are exclusive), built on first need."""
     router_: ClassifierModel | None = field(default=None, init=False, repr=False, compare=False)
     device_: str | None = field(default=None, init=False, repr=False, compare=False)
     """``device`` resolved by ``setup`` (``auto`` to ``cuda`` or ``cpu``)."""

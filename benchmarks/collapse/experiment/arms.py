@@ -31,6 +31,7 @@ from benchmarks.collapse.experiment.practitioner import (
     FitContext,
     is_corpus_wide,
 )
+from detectors.classifier.detector import packaged_model_params
 from filterkit import DetectorSpec, FilterConfig, Rule, WeightSpec, run
 from filterkit.contract import registry
 from filterkit.engine.calibrate import calibrate
@@ -231,7 +232,7 @@ class ShippedArm(PipelineArm):
         self.calibrated = calibrated
 
     def _one(self, name: str, ctx: ArmContext) -> tuple[DetectorSpec, list[Rule]]:
-        params = {} if self.settings.shipped_model == "default" else {"model": self.settings.shipped_model}
+        params = packaged_model_params(self.settings.shipped_model)
         spec = DetectorSpec(name, params)
         detector = registry.build(name, params)
         detector.setup()
