@@ -9,12 +9,12 @@ from typing import Any, Literal, get_args
 import numpy as np
 import pyarrow as pa
 
-from detectors.classifier.device import check_device, resolve_device
 from detectors.classifier.language import DEFAULT_LANGUAGES, DEFAULT_MIN_CHARS, unjudged_reasons
 from detectors.classifier.layout import layout_texts
 from detectors.classifier.model import MANIFEST, ROUTER_KEY, ClassifierModel, ModelFileError, routing_cut
 from detectors.classifier.ngram_lm import decision, lm_abstained, lm_rows, ngram_counts
 from detectors.classifier.train import embed_features, predict_machine, stack_features
+from detectors.device import check_device, resolve_device
 from filterkit.contract import registry
 from filterkit.contract.detector import TEXT, Column, Detector, RowDetector
 from filterkit.stage.rules import Rule
@@ -268,9 +268,8 @@ class ClassifierDetector(RowDetector):
     def _ngram_lm_detector(self) -> Detector:
         """The ``ngram_lm`` head's own LM detector, with the parameters it was trained with, on this device."""
         if self.lm_ is None:
-            device = self.device_ or resolve_device(self.device)
             params = {**self._manifest()["features"]["ngram_lm"]["lm_params"],
-                      "device": "cuda" if device.startswith("cuda") else "cpu", **self.lm}
+                      "device": self.device_ or resolve_device(self.device), **self.lm}
             self.lm_ = registry.build("lm", params)
         return self.lm_
 

@@ -13,6 +13,7 @@ import numpy as np
 import pyarrow as pa
 import torch
 
+from detectors.device import check_device, resolve_device
 from detectors.lm.models import (
     DEFAULT_MODEL,
     ModelError,
@@ -109,6 +110,8 @@ class LMDetector(RowDetector):
     min_tokens: int = 16
     quantize: str = "none"
     device: str = "auto"
+    """``auto`` (CUDA when torch sees a GPU, else the CPU), ``cpu``, ``cuda`` or ``cuda:N``; a GPU this machine lacks
+    is refused by ``setup``."""
     dtype: str = "auto"
     threads: int = 0
     """Torch CPU threads; 0 means every core this process may run on."""
@@ -142,8 +145,7 @@ class LMDetector(RowDetector):
             raise ValueError("lm: batch_size must be >= 1, min_tokens and threads >= 0")
         if self.quantize not in ("none", "int8"):
             raise ValueError(f"lm: quantize must be 'none' or 'int8', got {self.quantize!r}")
-        if self.device not in ("auto", "cpu", "cuda"):
-            raise ValueError(f"lm: device must be auto, cpu or cuda (with a GPU present), got {self.device!r}")
+        check_device(self.device, "lm")
         if self.dtype != "auto" and self.dtype not in _DTYPES:
             raise ValueError(f"lm: dtype must be auto or one of {sorted(_DTYPES)}, got {self.dtype!r}")
         if not (self.max_tokens_per_char in ("auto", None) or isinstance(self.max_tokens_per_char, (int, float))):
@@ -295,10 +297,7 @@ class LMDetector(RowDetector):
 
     def _device(self) -> torch.device:
         """The device scoring runs on; refuses one this machine lacks, and int8 anywhere but the CPU."""
-        if self.device == "cuda" and not torch.cuda.is_available():
-            raise ValueError(f"lm: device must be auto, cpu or cuda (with a GPU present), got {self.device!r}")
-        device = torch.device("cuda" if self.device == "auto" and torch.cuda.is_available() else
-                              "cpu" if self.device == "auto" else self.device)
+        device = torch.device(resolve_device(self.device, "lm"))
         if self.quantize == "int8" and device.type != "cpu":
             raise ValueError("lm: int8 dynamic quantisation runs on the CPU only; use dtype=bfloat16 on a GPU")
         return device

@@ -12,9 +12,9 @@ from typer.testing import CliRunner
 
 from cli import app
 from detectors.classifier.detector import ClassifierDetector
-from detectors.classifier.device import check_device, resolve_device
 from detectors.classifier.language import identify, unjudged_reasons
 from detectors.classifier.train import TrainConfig, train_detector
+from detectors.device import check_device, resolve_device
 from filterkit.testing.corpora import read_dir, write
 
 runner = CliRunner()

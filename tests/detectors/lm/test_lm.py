@@ -321,8 +321,20 @@ def test_construction_does_no_io_and_setup_fails_fast(tmp_path):
         det.setup()
     with pytest.raises(ModelError, match="must be a path"):
         LMDetector(model="")
-    with pytest.raises(ValueError, match="device"):
-        LMDetector(model=str(tmp_path / "nope"), device="tpu")
+    for bad in ("tpu", "cuda:x", "gpu"):
+        with pytest.raises(ValueError, match="device"):
+            LMDetector(model=str(tmp_path / "nope"), device=bad)
+
+
+def test_device_names_a_gpu_by_index(tiny):
+    # cuda:N is a device the LM runs on, as the classifier's device is; one this machine lacks fails in setup.
+    det = LMDetector(model=tiny["llama"], device="cuda:1")
+    if torch.cuda.device_count() < 2:
+        with pytest.raises(ValueError, match="not on this machine"):
+            det.setup()
+    else:
+        det.setup()
+        assert det._device() == torch.device("cuda:1")
 
 
 def test_setup_then_score_resolves_and_loads_once(tiny, monkeypatch):

@@ -1,6 +1,6 @@
-"""The device the classifier's torch parts run on: ``auto`` (CUDA when this machine has it, else the CPU), ``cpu``,
-``cuda`` or ``cuda:N``. The parameter is checked when the detector is built; it is resolved (and a GPU this machine
-lacks refused) in ``setup``, as the LM detector does."""
+"""The device a detector's torch parts run on (the LM's and the classifier's share this rule): ``auto`` (CUDA when
+this machine has it, else the CPU), ``cpu``, ``cuda`` or ``cuda:N``. The parameter is checked when the detector is
+built; it is resolved (and a GPU this machine lacks refused) in ``setup``."""
 from __future__ import annotations
 
 import re
