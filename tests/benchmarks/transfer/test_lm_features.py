@@ -12,8 +12,8 @@ from benchmarks.transfer.protocol_data import EmbeddingCache, article_sample
 from detectors.classifier.embed import text_key
 from detectors.classifier.ngram_lm import STATS
 from detectors.lm.detector import LMDetector
-from tests.detectors.lm.test_lm import _save_tiny, _tokenizer
 from tests.support.domain_rows import domain_rows
+from tests.support.tiny_causal_lm import save_tiny_causal_lm, tiny_tokenizer
 
 WORDS = {"a": ("river", "stone", "field"), "b": ("market", "price", "bank")}
 
@@ -21,7 +21,7 @@ WORDS = {"a": ("river", "stone", "field"), "b": ("market", "price", "bank")}
 @pytest.fixture(scope="module")
 def tiny_lm(tmp_path_factory) -> str:
     """A two-layer llama."""
-    return str(_save_tiny(tmp_path_factory.mktemp("lm") / "llama", "llama", 0, _tokenizer()))
+    return str(save_tiny_causal_lm(tmp_path_factory.mktemp("lm") / "llama", "llama", 0, tiny_tokenizer()))
 
 
 def test_a_feature_row_is_the_detectors_statistics_then_its_pooled_states(tiny_lm):

@@ -12,8 +12,8 @@ from benchmarks.transfer.lm_features import LMEncoder
 from benchmarks.transfer.protocol import ARMS, Features
 from benchmarks.transfer.protocol_data import EmbeddingCache
 from detectors.classifier.ngram_lm import decision, fit_ngram_lm, ngram_counts, train_ngram_lm_head
-from tests.detectors.lm.test_lm import _save_tiny, _tokenizer
 from tests.support.domain_rows import domain_rows
+from tests.support.tiny_causal_lm import save_tiny_causal_lm, tiny_tokenizer
 
 pytest.importorskip("torch")
 WORDS = {"a": ("river", "stone", "field"), "b": ("market", "price", "bank")}
@@ -23,7 +23,7 @@ LAYERS = (1, 2)
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory):
     """A two-layer llama, toy rows of two domains and their LM features."""
-    lm = str(_save_tiny(tmp_path_factory.mktemp("lm") / "llama", "llama", 0, _tokenizer()))
+    lm = str(save_tiny_causal_lm(tmp_path_factory.mktemp("lm") / "llama", "llama", 0, tiny_tokenizer()))
     rows = domain_rows(WORDS, 60, size=25, seed=3)
     cache = EmbeddingCache(tmp_path_factory.mktemp("cache"), LMEncoder(model=lm, layers=LAYERS, threads=1))
     return lm, rows, cache.get(rows.text)

@@ -14,6 +14,7 @@ from detectors.duplicates.components import read_labels, star_components, start
 from detectors.duplicates.minhash import MinHashDuplicates, union_find
 from filterkit.contract.detector import ROW, SHARD, ReduceContext
 from filterkit.engine.executors import LocalExecutor, TaskFailure
+from tests.support.near_duplicates import near_duplicate_corpus
 from tests.support.props import prop_settings
 
 
@@ -57,25 +58,13 @@ def _keys(det: MinHashDuplicates, texts: list[str], shards: int, root: Path) -> 
     return files
 
 
-def _near_duplicate_corpus(shared_data: Path) -> list[str]:
-    texts = pq.read_table(shared_data / "human" / "news_wiki_stories.parquet")["text"].to_pylist()[:300]
-    rng = np.random.default_rng(1)
-    copies = []
-    for t in texts[:120]:
-        words = t.split()
-        cut = int(rng.integers(0, 8))
-        copies.append(" ".join(words[cut:]) + " Share this article.")
-    chain = [" ".join(texts[0].split()[i:]) for i in range(0, 40, 4)]  # a chain of overlapping crops
-    return texts + copies + chain
-
-
 def scratch(path: Path) -> Path:
     path.mkdir(parents=True)
     return path
 
 
 def test_spread_reduce_equals_reduce(shared_data, tmp_path):
-    texts = _near_duplicate_corpus(shared_data)
+    texts = near_duplicate_corpus(shared_data)
     for i, det in enumerate((MinHashDuplicates(), MinHashDuplicates(keep="longest", verify=False))):
         files = _keys(det, texts, 3, tmp_path)
         local = det.reduce(ds.dataset(files, format="parquet"))
@@ -85,7 +74,7 @@ def test_spread_reduce_equals_reduce(shared_data, tmp_path):
 
 
 def test_spread_reduce_in_a_process_pool(shared_data, tmp_path):
-    texts = _near_duplicate_corpus(shared_data)
+    texts = near_duplicate_corpus(shared_data)
     det = MinHashDuplicates()
     files = _keys(det, texts, 2, tmp_path)
     executor = LocalExecutor(workers=2)

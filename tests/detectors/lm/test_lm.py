@@ -4,7 +4,6 @@ from __future__ import annotations
 import functools
 import json
 import math
-from pathlib import Path
 
 import numpy as np
 import pyarrow as pa
@@ -19,14 +18,8 @@ from detectors.lm.detector import LMDetector
 from detectors.lm.models import ModelError, resolve_model
 from filterkit import DetectorSpec, FilterConfig, run
 from filterkit.contract import registry
+from tests.support.tiny_causal_lm import CORPUS, save_tiny_causal_lm, tiny_tokenizer
 
-CORPUS = [
-    "The council approved the new library after a long campaign by residents.",
-    "Construction will begin in the autumn, and a traffic plan will be published first.",
-    "She walked to the lighthouse every morning and found a message in a bottle.",
-    "def add(a, b):\n    return a + b\n",
-    "Prices rose by 3.5% in March, the statistics office said on Tuesday.",
-]
 TEXTS = [
     "The council approved the library after a campaign by residents of the town.",
     "A message in a bottle, every morning, for a year; each one in a new language.",
@@ -38,49 +31,17 @@ SCORES = ("loglik", "perplexity", "logrank", "entropy", "fastdetect", "gltr_top1
           "gltr_top1000")
 
 
-def _tokenizer():
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
-    from transformers import PreTrainedTokenizerFast
-
-    tok = Tokenizer(models.BPE())
-    tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
-    tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=["<eos>"],
-                                  initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
-    tok.train_from_iterator(CORPUS * 20, trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<eos>")
-
-
-def _save_tiny(path: Path, arch: str, seed: int, tokenizer) -> Path:
-    from transformers import GPT2Config, GPT2LMHeadModel, LlamaConfig, LlamaForCausalLM
-
-    torch.manual_seed(seed)
-    vocab = len(tokenizer)
-    if arch == "llama":
-        model = LlamaForCausalLM(LlamaConfig(vocab_size=vocab, hidden_size=32, intermediate_size=64,
-                                             num_hidden_layers=2, num_attention_heads=4, num_key_value_heads=2,
-                                             max_position_embeddings=512, tie_word_embeddings=True))
-    else:
-        model = GPT2LMHeadModel(GPT2Config(vocab_size=vocab, n_embd=32, n_layer=2, n_head=4, n_positions=512))
-    with torch.no_grad():  # larger weights than the init, so distributions are far from uniform
-        for p in model.parameters():
-            p.mul_(4.0)
-    model.save_pretrained(path)
-    tokenizer.save_pretrained(path)
-    return path
-
-
 @pytest.fixture(scope="module")
 def tiny(tmp_path_factory) -> dict[str, str]:
     """A tiny llama, a second llama sharing its tokenizer, a tiny gpt2, and a directory that is not a causal LM."""
     from transformers import BertConfig, BertModel
 
     root = tmp_path_factory.mktemp("models")
-    tokenizer = _tokenizer()
+    tokenizer = tiny_tokenizer()
     out = {
-        "llama": str(_save_tiny(root / "llama", "llama", 0, tokenizer)),
-        "observer": str(_save_tiny(root / "observer", "llama", 1, tokenizer)),
-        "gpt2": str(_save_tiny(root / "gpt2", "gpt2", 2, tokenizer)),
+        "llama": str(save_tiny_causal_lm(root / "llama", "llama", 0, tokenizer)),
+        "observer": str(save_tiny_causal_lm(root / "observer", "llama", 1, tokenizer)),
+        "gpt2": str(save_tiny_causal_lm(root / "gpt2", "gpt2", 2, tokenizer)),
     }
     BertModel(BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
                          intermediate_size=16)).save_pretrained(root / "bert")
@@ -179,9 +140,9 @@ def test_binoculars_with_an_observer_sharing_the_tokenizer(tiny):
 
 
 def test_observer_with_another_tokenizer_is_refused(tiny, tmp_path):
-    tok = _tokenizer()
+    tok = tiny_tokenizer()
     tok.add_tokens(["zzz_extra"])
-    other = _save_tiny(tmp_path / "other", "llama", 3, tok)
+    other = save_tiny_causal_lm(tmp_path / "other", "llama", 3, tok)
     det = registry.build("lm", {"model": tiny["llama"], "observer": str(other)})
     with pytest.raises(ModelError, match="tokenizer"):
         det.score(pa.table({"text": ["hello there"]}))

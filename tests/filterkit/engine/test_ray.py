@@ -36,9 +36,9 @@ def test_same_outputs_as_local(ray_executor, tmp_path):
 
 def test_same_duplicate_clusters_as_local(ray_executor, shared_data, tmp_path):
     # On Ray the MinHash step runs spread out (bands, verification, large-star / small-star rounds as tasks).
-    from tests.detectors.duplicates.test_components import _near_duplicate_corpus
+    from tests.support.near_duplicates import near_duplicate_corpus
 
-    texts = _near_duplicate_corpus(shared_data)
+    texts = near_duplicate_corpus(shared_data)
     for f, part in enumerate(np.array_split(np.arange(len(texts)), 4)):
         write(tmp_path / "in" / f"{f}.parquet", pa.table({"text": [texts[i] for i in part]}), 50)
     cfg = FilterConfig(rows_per_shard=50, detectors=(DetectorSpec("exact"), DetectorSpec("minhash")))
