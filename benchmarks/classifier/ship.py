@@ -64,7 +64,7 @@ NGRAM_LM_ARM = "ngram_idf_hidden_lm"
 """The protocol arm the ``ngram_lm`` head is (``detectors.classifier.ngram_lm``)."""
 
 
-@dataclass
+@dataclass(frozen=True)
 class Built:
     """One packaged model's trained heads, the head that scores, its features as the manifest describes them, and
     its out-of-fold metrics and default threshold."""

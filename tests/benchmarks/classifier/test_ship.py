@@ -1,5 +1,6 @@
-"""The LoRA model's out-of-the-box threshold (``benchmarks.classifier.ship``): each domain's humans are scored by a
-fine-tune that never saw the domain, the strictest domain sets the value, and a rerun reuses the kept scores."""
+"""``benchmarks.classifier.ship``: which build each arm gets, and the LoRA model's out-of-the-box threshold (each
+domain's humans are scored by a fine-tune that never saw the domain, the strictest domain sets the value, and a rerun
+reuses the kept scores)."""
 from __future__ import annotations
 
 import numpy as np
@@ -9,12 +10,11 @@ from detectors.classifier.train import calibrator, lora_holdout
 from tests.support.domain_rows import COMMON, domain_rows
 from tests.support.tiny_bert import save_tiny_bert
 
-pytest.importorskip("peft")
-
 DOMAINS = {"a": ("river", "stone", "field"), "b": ("market", "price", "bank")}
 
 
 def test_lora_default_threshold_scores_each_domain_unseen_and_resumes(tmp_path, monkeypatch):
+    pytest.importorskip("peft")
     from benchmarks.classifier.ship import lora_default_threshold
     from detectors.classifier.lora import LoraClassifier, LoraSettings
 
@@ -49,3 +49,15 @@ def test_lora_default_threshold_scores_each_domain_unseen_and_resumes(tmp_path, 
 
     monkeypatch.setattr(LoraClassifier, "fit", no_fit)
     assert lora_default_threshold(rows, calibration, settings, tmp_path / "state", threads=1) == got
+
+
+def test_each_arm_gets_its_build_and_others_are_refused():
+    from benchmarks.classifier import ship
+
+    assert ship.builder("lora") == (ship.build_lora, None)
+    for name, build in (("ngram", ship.build_text), ("ngram_idf", ship.build_text), ("embed", ship.build_embed),
+                        ("embed_style", ship.build_embed), (ship.NGRAM_LM_ARM, ship.build_ngram_lm)):
+        assert ship.builder(name)[0] is build and ship.builder(name)[1].features
+    for name in ("nope", "hidden_lm", "embed_ngram_idf"):
+        with pytest.raises(SystemExit, match=name):
+            ship.builder(name)
