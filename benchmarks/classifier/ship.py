@@ -28,7 +28,6 @@ seeded, but torch's CPU kernels may round differently on another machine).
 from __future__ import annotations
 
 import argparse
-import hashlib
 import json
 import logging
 import sys
@@ -55,6 +54,7 @@ from detectors.classifier.train import (
     train_detector,
     train_embedding_head,
     train_lora_head,
+    training_digest,
 )
 
 log = logging.getLogger("classifier.ship")
@@ -157,10 +157,8 @@ def main(argv: list[str] | None = None) -> int:
     rows, _ = load_rows()
     keep = np.flatnonzero((rows.language == "en") & np.isin(rows.job, TRAIN_JOBS))
     rows = rows.take(keep)
-    digest = hashlib.sha256()
-    for t, label in zip(rows.text, rows.y, strict=True):
-        digest.update(t.encode("utf-8") + (b"\x01" if label else b"\x00"))
-    built = build(rows, arm, args, digest.hexdigest())
+    digest = training_digest(rows.text, rows.y)
+    built = build(rows, arm, args, digest)
     protocol = {}
     if protocol_file.is_file():
         payload = json.loads(protocol_file.read_text())
@@ -178,7 +176,7 @@ def main(argv: list[str] | None = None) -> int:
                      "layout": "detectors.classifier.layout.layout_text (ftfy, whitespace collapsed)"},
         "languages": ["en"],
         "training_data": {"rows": len(rows), "positive": int(rows.y.sum()),
-                          "groups": int(len(np.unique(rows.article))), "sha256": digest.hexdigest(),
+                          "groups": int(len(np.unique(rows.article))), "sha256": digest,
                           "files": ["detect/open_models", "detect/chat_models", "detect/imbd", "detect/essays",
                                     "human/news_wiki_stories"]},
         "metrics_out_of_fold": built.metrics,

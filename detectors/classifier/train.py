@@ -118,6 +118,14 @@ def predict_machine(model: Any, calib: LogisticRegression, X: Any) -> np.ndarray
     return calib.predict_proba(np.asarray(model.decision_function(X)).reshape(-1, 1))[:, 1]
 
 
+def training_digest(texts: list[str], labels: Any) -> str:
+    """The manifest's training-data hash: SHA-256 over each text and its label (machine or not), in order."""
+    digest = hashlib.sha256()
+    for t, label in zip(texts, labels, strict=True):
+        digest.update(t.encode("utf-8") + (b"\x01" if label else b"\x00"))
+    return digest.hexdigest()
+
+
 def head_metrics(y: np.ndarray, p: np.ndarray, fpr: float) -> dict[str, float]:
     """AUROC, TPR at ``fpr`` and the threshold that realises it, from out-of-fold probabilities."""
     tpr, threshold = tpr_at_fpr(y, p, fpr)
@@ -159,16 +167,13 @@ def train_detector(table: pa.Table, cfg: TrainConfig, lm_scores: pa.Table | None
         heads["stacked_calibration"] = calibrator(dv, y)
         metrics["stacked"] = head_metrics(y, heads["stacked_calibration"].predict_proba(dv.reshape(-1, 1))[:, 1],
                                           cfg.target_fpr)
-    digest = hashlib.sha256()
-    for t, label in zip(raw, y, strict=True):
-        digest.update(t.encode("utf-8") + (b"\x01" if label else b"\x00"))
     manifest = {
         "train_config": asdict(cfg),
         "features": {"text": "hashed word 1-2-grams + char_wb 3-5-grams of defended text (2**18 each)"
                               + (", sublinear TF-IDF" if cfg.idf else ""),
                      "stacked": {"lm": lm_columns, "style": list(STYLE_FEATURES)} if lm_columns else None},
         "training_data": {"rows": len(y), "positive": int(y.sum()), "groups": int(len(np.unique(groups))),
-                          "sha256": digest.hexdigest()},
+                          "sha256": training_digest(raw, y)},
         "metrics_out_of_fold": metrics,
         "default_head": "stacked" if "stacked" in heads else "text",
     }
