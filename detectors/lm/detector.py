@@ -241,31 +241,34 @@ class LMDetector(RowDetector):
         budget = self.max_tokens * _MAX_CHARS_PER_TOKEN
         cut = [texts[i][:budget] if prefix else texts[i] for i in live]
         ids = _encode(tokenizer, cut)
+        lead = _lead(tokenizer)
+        width = max(1, self.max_tokens - len(lead))  # text tokens per window, beside the lead
         chars = [len(c) for c in cut]
         for k, i in enumerate(live):
-            if prefix and len(texts[i]) > budget and len(ids[k]) <= self.max_tokens:
+            if prefix and len(texts[i]) > budget and len(ids[k]) <= width:
                 ids[k] = _encode(tokenizer, [texts[i]])[0]  # the cut fell inside the window after all
                 chars[k] = len(texts[i])
         out: list[_Window] = []
         for k, i in enumerate(live):
             doc = ids[k]
             per_char[i] = len(doc) / max(1, chars[k])
-            if len(doc) < 2:
+            if len(lead) + len(doc) < 2:
                 continue  # nothing to predict: no scored token, reason too_short
-            if len(doc) <= self.max_tokens:
-                out.append(_Window(i, doc, 1))
+            if len(doc) <= width:
+                out.append(_Window(i, lead + doc, 1))
                 continue
             reasons[i] = self.long_documents
             if prefix:
-                out.append(_Window(i, doc[: self.max_tokens], 1))
+                out.append(_Window(i, lead + doc[:width], 1))
                 continue
-            start, first = 0, 1
+            # Window positions are the lead's plus the text's; the first window scores from position 1.
+            start, first = 0, max(0, 1 - len(lead))
             while True:
-                end = min(start + self.max_tokens, len(doc))
-                out.append(_Window(i, doc[start:end], first - start))
+                end = min(start + width, len(doc))
+                out.append(_Window(i, lead + doc[start:end], len(lead) + first - start))
                 if end == len(doc):
                     break
-                first, start = end, start + self.stride
+                first, start = end, start + min(self.stride, width)
         return out
 
     def _run_retrying(self, state: _Loaded, group: list[_Window], sums: dict[str, torch.Tensor]) -> None:
@@ -351,6 +354,15 @@ def _encode(tokenizer: Any, texts: list[str]) -> list[list[int]]:
     if not texts:
         return []  # fast tokenizers fail on an empty batch
     return tokenizer(texts, add_special_tokens=False, return_attention_mask=False)["input_ids"]
+
+
+def _lead(tokenizer: Any) -> list[int]:
+    """The special tokens the tokenizer puts before a text (Gemma's and Llama's BOS, without which their scores are
+    noise; none for SmolLM2); every window starts with them, as context only."""
+    plain = _encode(tokenizer, [_PROBE])[0]
+    full = list(tokenizer(_PROBE, return_attention_mask=False)["input_ids"])
+    start = next((k for k in range(len(full) - len(plain) + 1) if full[k: k + len(plain)] == plain), 0)
+    return full[:start]
 
 
 def _batches(windows: list[_Window], size: int) -> list[list[_Window]]:

@@ -12,18 +12,22 @@ CORPUS = [
 ]
 
 
-def tiny_tokenizer():
-    """A 400-token byte-level BPE tokenizer trained on ``CORPUS``, with ``<eos>``."""
-    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, trainers
+def tiny_tokenizer(bos: bool = False):
+    """A 400-token byte-level BPE tokenizer trained on ``CORPUS``, with ``<eos>`` (and with ``bos``, a ``<bos>`` it
+    puts before every text, as Gemma's and Llama's do)."""
+    from tokenizers import Tokenizer, decoders, models, pre_tokenizers, processors, trainers
     from transformers import PreTrainedTokenizerFast
 
     tok = Tokenizer(models.BPE())
     tok.pre_tokenizer = pre_tokenizers.ByteLevel(add_prefix_space=False)
     tok.decoder = decoders.ByteLevel()
-    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=["<eos>"],
+    trainer = trainers.BpeTrainer(vocab_size=400, special_tokens=["<eos>", "<bos>"],
                                   initial_alphabet=pre_tokenizers.ByteLevel.alphabet())
     tok.train_from_iterator(CORPUS * 20, trainer)
-    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<eos>")
+    if not bos:
+        return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<eos>")
+    tok.post_processor = processors.TemplateProcessing(single="<bos> $A", special_tokens=[("<bos>", 1)])
+    return PreTrainedTokenizerFast(tokenizer_object=tok, eos_token="<eos>", bos_token="<bos>")
 
 
 def save_tiny_causal_lm(path: Path, arch: str, seed: int, tokenizer) -> Path:

@@ -42,6 +42,7 @@ def tiny(tmp_path_factory) -> dict[str, str]:
         "llama": str(save_tiny_causal_lm(root / "llama", "llama", 0, tokenizer)),
         "observer": str(save_tiny_causal_lm(root / "observer", "llama", 1, tokenizer)),
         "gpt2": str(save_tiny_causal_lm(root / "gpt2", "gpt2", 2, tokenizer)),
+        "bos": str(save_tiny_causal_lm(root / "bos", "llama", 3, tiny_tokenizer(bos=True))),
     }
     BertModel(BertConfig(vocab_size=50, hidden_size=16, num_hidden_layers=1, num_attention_heads=2,
                          intermediate_size=16)).save_pretrained(root / "bert")
@@ -57,12 +58,13 @@ def _load(model_dir: str):
 
 
 def _direct(model_dir: str, text: str, observer_dir: str | None = None, max_tokens: int = 10_000,
-            stride: int | None = None) -> dict[str, float]:
+            stride: int | None = None, special: bool = False) -> dict[str, float]:
     """The scores computed the obvious way, in float64, token by token (strided: each target once, in the
-    first window that holds it, conditioned on that window's earlier tokens)."""
+    first window that holds it, conditioned on that window's earlier tokens; ``special``: the tokenizer's BOS
+    first)."""
     tok, model = _load(model_dir)
     obs = _load(observer_dir)[1] if observer_dir else None
-    ids = tok(text, add_special_tokens=False)["input_ids"]
+    ids = tok(text, add_special_tokens=special)["input_ids"]
     if stride is None:
         ids = ids[:max_tokens]
         stride = max_tokens
@@ -200,6 +202,21 @@ def test_long_documents_prefix_and_strided(tiny):
     want = _direct(tiny["llama"], text, max_tokens=24, stride=10)
     for key in ("loglik", "fastdetect", "logrank", "gltr_top10"):
         assert strided[f"lm.{key}"][0] == pytest.approx(want[key], rel=1e-4, abs=1e-4), key
+
+
+def test_a_tokenizer_that_puts_a_bos_first_gets_it_before_every_window(tiny):
+    text = TEXTS[4] * 6
+    tok = _load(tiny["bos"])[0]
+    n = len(tok(text, add_special_tokens=False)["input_ids"])
+    assert tok(text)["input_ids"][0] == tok.bos_token_id
+    got = _score({"model": tiny["bos"], "min_tokens": 1, "max_tokens": 24}, TEXTS[:3] + [text])
+    for i, t in enumerate(TEXTS[:3] + [text]):
+        want = _direct(tiny["bos"], t, max_tokens=24, special=True)  # the BOS predicts the first word
+        for key, value in want.items():
+            assert got[f"lm.{key}"][i] == pytest.approx(value, rel=1e-4, abs=1e-4), (i, key)
+    strided = _score({"model": tiny["bos"], "max_tokens": 24, "stride": 10, "long_documents": "strided",
+                      "min_tokens": 1}, [text])
+    assert strided["lm.reason"] == ["strided"] and strided["lm.ntokens"][0] == n  # every word once, the first too
 
 
 def test_very_long_text_is_cut_before_tokenising(tiny):
