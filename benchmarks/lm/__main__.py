@@ -14,6 +14,8 @@ SUBCOMMANDS = {
                                            "lm_gpu.{json,md} (exit 3 without a CUDA device)."),
     "subset": Subcommand("benchmarks.lm.subset", "A share of detect/open_models.parquet's articles (or their scored "
                                                  "rows) as one Parquet file, for LM scoring on a CPU budget."),
+    "scorers": Subcommand("benchmarks.lm.scorers", "SmolLM2-135M against Gemma 3 270M as the scoring LM, each domain "
+                                                   "held out, on a sample: lm_scorers.{json,md,png}."),
     "default": Subcommand("benchmarks.lm.default", "The default lm.fastdetect threshold from the shipped "
                                                    "classifier's training humans: lm_default.{json,md,png}."),
 }

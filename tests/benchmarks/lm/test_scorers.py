@@ -1,0 +1,49 @@
+"""The scoring-LM comparison's analysis: a threshold is never set on the rows it is measured on, a held-out domain's
+trained arm never sees that domain, and the report renders what it computed."""
+from __future__ import annotations
+
+import numpy as np
+
+from benchmarks.lm.scorers import DOMAINS, _tpr_cross_half, evaluate, markdown
+from benchmarks.transfer.protocol_data import Rows
+from detectors.classifier.ngram_lm import STATS
+
+
+def test_each_half_is_measured_at_the_threshold_of_the_other_half():
+    articles = np.arange(400, dtype=np.uint64)
+    y = np.arange(400) >= 200
+    half = articles % 2
+    # Half 1's humans score 10, half 0's 0, machines 5: own-half cuts would flag no human; crossed cuts flag every
+    # human and machine of half 1 and none of half 0.
+    s = np.where(y, 5.0, np.where(half == 1, 10.0, 0.0))
+    assert _tpr_cross_half(y, s, articles) == (0.5, 0.5)
+
+
+def _rows(per_cell: int = 60, seed: int = 0) -> tuple[Rows, dict]:
+    rng = np.random.default_rng(seed)
+    n = per_cell * 2 * len(DOMAINS)
+    domain = np.repeat(DOMAINS, per_cell * 2)
+    y = np.tile(np.repeat([False, True], per_cell), len(DOMAINS))
+    rows = Rows(text=[""] * n, y=y, source=np.full(n, "s"), domain=domain, generator=np.full(n, "g"),
+                family=np.full(n, "f"), job=np.full(n, "generation"), language=np.full(n, "en"),
+                article=np.arange(n, dtype=np.uint64))
+    feats = {}
+    for model, signal in (("smollm2", 2.0), ("gemma", 0.0)):
+        stats = rng.normal(size=(n, len(STATS)))
+        stats[:, STATS.index("fastdetect")] += signal * y
+        stats[: 5, STATS.index("loglik")] = np.nan  # an abstaining LM
+        feats[model] = (stats, rng.normal(size=(n, 4)))
+    return rows, feats
+
+
+def test_arms_separate_where_the_signal_is_and_not_where_it_is_not():
+    rows, feats = _rows()
+    result = evaluate(rows, feats)
+    for d in DOMAINS:
+        assert result["smollm2 fastdetect (zero-shot)"][d]["auroc"][0] > 0.85
+        assert result["smollm2 statistics + hidden"][d]["auroc"][0] > 0.8  # learnt on the other three domains
+        point, low, high = result["gemma fastdetect (zero-shot)"][d]["auroc"]
+        assert 0.35 < point < 0.65 and low < point < high
+    assert result["smollm2 loglik (zero-shot)"]["xsum"]["abstained"] == 5
+    text = markdown({"command": "cmd", "about": "about", "arms": result})
+    assert "| smollm2 fastdetect (zero-shot) |" in text and text.count("\n| gemma") == 6  # three arms, two tables
