@@ -11,7 +11,9 @@ regression on one model's statistics and hidden states (SmolLM2 layers 10, 20, 3
 trained on the other three domains' sample (leave one domain out); and one on both models' statistics together.
 Reported per held-out domain: AUROC with a bootstrap interval over articles, and TPR at 5% FPR with the threshold
 set on the humans of the other half of the domain's articles (each half in turn: no threshold is set on the rows it
-is measured on; 5%, not 1%, because 100 humans cannot place a 1% cut). The sample is ``--per-cell`` human and
+is measured on; 5%, not 1%, because 100 humans cannot place a 1% cut), and what the LM detector's default rule
+(``lm.fastdetect >= 0.86``, derived for SmolLM2) removes of each domain's humans and machines under either model. The
+sample is ``--per-cell`` human and
 machine rows per domain (jobs generation and expand; the protocol's article half), so this is a screen of which LM
 to read, not the protocol itself. Features are cached by text hash under ``--work`` (SmolLM2's in the protocol's
 cache when it is there), so a rerun resumes; Gemma scores ~1 text/s on 2 cores.
@@ -34,6 +36,7 @@ from benchmarks.transfer.lm_features import LMEncoder, split_features
 from benchmarks.transfer.protocol import TRAIN_JOBS
 from benchmarks.transfer.protocol_data import EmbeddingCache, Rows, load_rows
 from detectors.classifier.ngram_lm import STATS
+from detectors.lm.detector import FASTDETECT_THRESHOLD
 
 log = logging.getLogger("lm.scorers")
 DOMAINS = ("xsum", "squad", "writing", "essays")
@@ -109,6 +112,17 @@ def _fit(x: np.ndarray, y: np.ndarray, train: np.ndarray) -> np.ndarray:
     return model.decision_function(z)
 
 
+def default_rule(rows: Rows, feats: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, dict[str, list[float]]]:
+    """``{model: {domain: [human FPR, TPR]}}`` of the LM detector's default rule on each model's Fast-DetectGPT."""
+    y = rows.y.astype(bool)
+    out: dict[str, dict[str, list[float]]] = {}
+    for model, (stats, _) in feats.items():
+        hit = np.nan_to_num(stats[:, STATS.index("fastdetect")], nan=-np.inf) >= FASTDETECT_THRESHOLD
+        out[model] = {d: [float(hit[(rows.domain == d) & ~y].mean()), float(hit[(rows.domain == d) & y].mean())]
+                      for d in DOMAINS}
+    return out
+
+
 def evaluate(rows: Rows, feats: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, dict[str, dict]]:
     """Every arm on every held-out domain: AUROC [interval], TPR and realised FPR at the cross-half threshold."""
     y = rows.y.astype(bool)
@@ -147,6 +161,11 @@ def markdown(result: dict) -> str:
     for name, cells in res.items():
         lines.append(f"| {name} | " + " | ".join(f"{cells[d]['tpr']:.2f} / {cells[d]['fpr']:.3f}" for d in DOMAINS)
                      + " |")
+    lines += ["", f"The LM detector's default rule, `lm.fastdetect >= {FASTDETECT_THRESHOLD}`, on each model's score: "
+              "humans removed / machines removed:", "", "| model | " + " | ".join(DOMAINS) + " |",
+              "|---|" + "---:|" * 4]
+    for model, cells in result["default_rule"].items():
+        lines.append(f"| {model} | " + " | ".join(f"{cells[d][0]:.3f} / {cells[d][1]:.3f}" for d in DOMAINS) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -184,11 +203,12 @@ def main(argv: Sequence[str] | None = None) -> int:
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
     rows = sample(load_rows()[0], args.per_cell)
+    feats = features(rows, args.work, args.smol_cache)
     result = {"command": COMMAND + ("" if args.per_cell == 200 else f" --per-cell {args.per_cell}"),
               "about": f"{len(rows)} rows: {args.per_cell} human and {args.per_cell} machine rows per domain "
                        f"(seed {SEED}); machine rows of every source writing in that domain. Trained arms: "
                        "logistic regression (C=1) on the other three domains' rows.",
-              "arms": evaluate(rows, features(rows, args.work, args.smol_cache))}
+              "arms": evaluate(rows, feats), "default_rule": default_rule(rows, feats)}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "lm_scorers.json").write_text(json.dumps(result, indent=1))
     (args.out / "lm_scorers.md").write_text(markdown(result))

@@ -4,7 +4,7 @@ from __future__ import annotations
 
 import numpy as np
 
-from benchmarks.lm.scorers import DOMAINS, _tpr_cross_half, evaluate, markdown
+from benchmarks.lm.scorers import DOMAINS, _tpr_cross_half, default_rule, evaluate, markdown
 from benchmarks.transfer.protocol_data import Rows
 from detectors.classifier.ngram_lm import STATS
 
@@ -45,5 +45,7 @@ def test_arms_separate_where_the_signal_is_and_not_where_it_is_not():
         point, low, high = result["gemma fastdetect (zero-shot)"][d]["auroc"]
         assert 0.35 < point < 0.65 and low < point < high
     assert result["smollm2 loglik (zero-shot)"]["xsum"]["abstained"] == 5
-    text = markdown({"command": "cmd", "about": "about", "arms": result})
-    assert "| smollm2 fastdetect (zero-shot) |" in text and text.count("\n| gemma") == 6  # three arms, two tables
+    rule = default_rule(rows, feats)
+    assert rule["smollm2"]["xsum"][1] > 0.5 > rule["smollm2"]["xsum"][0]  # machines shifted by 2 above a 0.86 cut
+    text = markdown({"command": "cmd", "about": "about", "arms": result, "default_rule": rule})
+    assert "| smollm2 fastdetect (zero-shot) |" in text and text.count("\n| gemma") == 7  # three arms, three tables
