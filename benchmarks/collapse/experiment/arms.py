@@ -234,10 +234,10 @@ class ShippedArm(PipelineArm):
     def _one(self, name: str, ctx: ArmContext) -> tuple[DetectorSpec, list[Rule]]:
         params = packaged_model_params(self.settings.shipped_model)
         spec = DetectorSpec(name, params)
-        detector = registry.build(name, params)
-        detector.setup()
-        if self.calibrated:
+        if self.calibrated:  # the rule is calibrated once a run, by scoring the trusted text through the pipeline
             return spec, [self._calibrate(spec, DEFAULT_CALIBRATION[name][0], ctx)]
+        detector = registry.build(name, params)
+        detector.setup()  # the packaged model's threshold is read from its manifest
         return spec, detector.default_rules()
 
 
