@@ -37,6 +37,7 @@ from benchmarks.transfer.protocol import TRAIN_JOBS
 from benchmarks.transfer.protocol_data import EmbeddingCache, Rows, load_rows
 from detectors.classifier.ngram_lm import STATS
 from detectors.lm.detector import FASTDETECT_THRESHOLD
+from filterkit.stage.rules import threshold_for_fpr
 
 log = logging.getLogger("lm.scorers")
 DOMAINS = ("xsum", "squad", "writing", "essays")
@@ -92,13 +93,13 @@ def _auroc_ci(y: np.ndarray, s: np.ndarray, articles: np.ndarray, rng: np.random
 
 
 def _tpr_cross_half(y: np.ndarray, s: np.ndarray, articles: np.ndarray) -> tuple[float, float]:
-    """``(TPR, FPR)`` at the (1 - FPR) quantile of one article half's humans, measured on the other half, both ways."""
+    """``(TPR, FPR)`` at ``filterkit calibrate``'s threshold on one article half's humans, measured on the other half,
+    both ways."""
     half = (articles % np.uint64(2)).astype(int)
     tp = fp = pos = neg = 0
     for h in (0, 1):
         cal, test = (half != h) & ~y & ~np.isnan(s), half == h
-        t = np.quantile(s[cal], 1 - FPR)
-        hit = np.nan_to_num(s, nan=-np.inf) > t
+        hit = np.nan_to_num(s, nan=-np.inf) >= threshold_for_fpr(s[cal], FPR)
         tp, pos = tp + int((hit & test & y).sum()), pos + int((test & y).sum())
         fp, neg = fp + int((hit & test & ~y).sum()), neg + int((test & ~y).sum())
     return tp / pos, fp / neg
