@@ -12,11 +12,11 @@ trained on the other three domains' sample (leave one domain out); and one on bo
 Reported per held-out domain: AUROC with a bootstrap interval over articles, and TPR at 5% FPR with the threshold
 set on the humans of the other half of the domain's articles (each half in turn: no threshold is set on the rows it
 is measured on; 5%, not 1%, because 100 humans cannot place a 1% cut), and what the LM detector's default rule
-(``lm.fastdetect >= 0.86``, derived for SmolLM2) removes of each domain's humans and machines under either model. The
-sample is ``--per-cell`` human and
-machine rows per domain (jobs generation and expand; the protocol's article half), so this is a screen of which LM
-to read, not the protocol itself. Features are cached by text hash under ``--work`` (SmolLM2's in the protocol's
-cache when it is there), so a rerun resumes; Gemma scores ~1 text/s on 2 cores.
+(``lm.fastdetect >= 0.86``, derived for SmolLM2) removes of each domain's humans and machines under either model.
+The sample is ``--per-cell`` human and machine rows per domain (jobs generation and expand; the protocol's article
+half), so this is a screen of which LM to read, not the protocol itself. Features are cached by text hash under
+``--work`` (SmolLM2's in the protocol's cache when it is there), so a rerun resumes; Gemma scores ~1 text/s on 2
+cores.
 """
 from __future__ import annotations
 
@@ -39,7 +39,6 @@ from detectors.classifier.ngram_lm import STATS
 from detectors.lm.detector import FASTDETECT_THRESHOLD
 from filterkit.stage.rules import threshold_for_fpr
 
-log = logging.getLogger("lm.scorers")
 DOMAINS = ("xsum", "squad", "writing", "essays")
 SEED = 0
 BOOTSTRAP = 500
@@ -127,7 +126,7 @@ def default_rule(rows: Rows, feats: dict[str, tuple[np.ndarray, np.ndarray]]) ->
 def evaluate(rows: Rows, feats: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, dict[str, dict]]:
     """Every arm on every held-out domain: AUROC [interval], TPR and realised FPR at the cross-half threshold."""
     y = rows.y.astype(bool)
-    arms: dict[str, np.ndarray | None] = {}
+    arms: dict[str, np.ndarray] = {}
     for model, (stats, _) in feats.items():
         for name in ZERO_SHOT:
             arms[f"{model} {name} (zero-shot)"] = stats[:, STATS.index(name)]
