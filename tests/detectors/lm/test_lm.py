@@ -60,26 +60,29 @@ def _load(model_dir: str):
 def _direct(model_dir: str, text: str, observer_dir: str | None = None, max_tokens: int = 10_000,
             stride: int | None = None, special: bool = False) -> dict[str, float]:
     """The scores computed the obvious way, in float64, token by token (strided: each target once, in the
-    first window that holds it, conditioned on that window's earlier tokens; ``special``: the tokenizer's BOS
-    first)."""
+    first window that holds it, conditioned on that window's earlier tokens; ``special``: every window starts
+    with the tokenizer's BOS, which predicts the first token)."""
     tok, model = _load(model_dir)
     obs = _load(observer_dir)[1] if observer_dir else None
     ids = tok(text, add_special_tokens=special)["input_ids"]
+    lead, ids = (ids[:1], ids[1:]) if special else ([], ids)
+    width = max_tokens - len(lead)
     if stride is None:
-        ids = ids[:max_tokens]
-        stride = max_tokens
+        ids = ids[:width]
+        stride = width
 
     @functools.cache
     def window(start: int, which: str) -> torch.Tensor:
         # Causal attention: the logits at a position of a longer input equal those of the prefix ending there.
         m = model if which == "model" else obs
         with torch.no_grad():
-            return m(torch.tensor([ids[start: start + max_tokens]])).logits[0].double()
+            return m(torch.tensor([lead + ids[start: start + width]])).logits[0].double()
 
     ll, logrank, ent, mean, var, xent, ranks = [], [], [], [], [], [], []
-    for t in range(1, len(ids)):
-        start = max(0, (t - max_tokens) // stride + 1) * stride
-        logp = torch.log_softmax(window(start, "model")[t - 1 - start], -1)
+    for t in range(1 - len(lead), len(ids)):
+        start = max(0, (t - width) // stride + 1) * stride
+        at = len(lead) + t - 1 - start
+        logp = torch.log_softmax(window(start, "model")[at], -1)
         p = logp.exp()
         rank = int((logp > logp[ids[t]]).sum()) + 1
         ll.append(float(logp[ids[t]]))
@@ -89,7 +92,7 @@ def _direct(model_dir: str, text: str, observer_dir: str | None = None, max_toke
         mean.append(float((p * logp).sum()))
         var.append(float((p * logp**2).sum() - (p * logp).sum() ** 2))
         if obs is not None:
-            q = torch.softmax(window(start, "observer")[t - 1 - start], -1)
+            q = torch.softmax(window(start, "observer")[at], -1)
             xent.append(float(-(q * logp).sum()))
     out = {
         "loglik": float(np.mean(ll)),
@@ -217,6 +220,9 @@ def test_a_tokenizer_that_puts_a_bos_first_gets_it_before_every_window(tiny):
     strided = _score({"model": tiny["bos"], "max_tokens": 24, "stride": 10, "long_documents": "strided",
                       "min_tokens": 1}, [text])
     assert strided["lm.reason"] == ["strided"] and strided["lm.ntokens"][0] == n  # every word once, the first too
+    want = _direct(tiny["bos"], text, max_tokens=24, stride=10, special=True)
+    for key in ("loglik", "fastdetect", "logrank", "gltr_top10"):
+        assert strided[f"lm.{key}"][0] == pytest.approx(want[key], rel=1e-4, abs=1e-4), key
 
 
 def test_very_long_text_is_cut_before_tokenising(tiny):
