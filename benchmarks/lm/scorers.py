@@ -12,7 +12,9 @@ trained on the other three domains' sample (leave one domain out); and one on bo
 Reported per held-out domain: AUROC with a bootstrap interval over articles, and TPR at 5% FPR with the threshold
 set on the humans of the other half of the domain's articles (each half in turn: no threshold is set on the rows it
 is measured on; 5%, not 1%, because 100 humans cannot place a 1% cut), and what the LM detector's default rule
-(``lm.fastdetect >= 0.86``, derived for SmolLM2) removes of each domain's humans and machines under either model.
+(``lm.fastdetect >= 0.86``, derived for SmolLM2) removes of each domain's humans and machines, and of
+``--foreign`` non-English human texts, under either model (SmolLM2 abstains on text above its tokens-per-character
+cutoff; for any other model that cutoff is off).
 The sample is ``--per-cell`` human and machine rows per domain (jobs generation and expand; the protocol's article
 half), so this is a screen of which LM to read, not the protocol itself. Features are cached by text hash under
 ``--work`` (SmolLM2's in the protocol's cache when it is there), so a rerun resumes; Gemma scores ~1 text/s on 2
@@ -45,6 +47,7 @@ BOOTSTRAP = 500
 FPR = 0.05
 GEMMA_LAYERS = (6, 12, 18)
 ZERO_SHOT = ("fastdetect", "loglik")
+FOREIGN = 200
 COMMAND = "python -m benchmarks.lm scorers"
 
 
@@ -70,11 +73,11 @@ def sample(rows: Rows, per_cell: int, seed: int = SEED) -> Rows:
     return rows.take(idx[np.argsort([len(rows.text[i]) for i in idx], kind="stable")])
 
 
-def features(rows: Rows, work: Path, smol_cache: Path) -> dict[str, tuple[np.ndarray, np.ndarray]]:
-    """``{model: (statistics, hidden states)}`` of every row, from the caches (scoring what is missing)."""
-    smol = EmbeddingCache(smol_cache, LMEncoder(), chunk=256).get(rows.text)
+def features(texts: list[str], work: Path, smol_cache: Path) -> dict[str, np.ndarray]:
+    """``{model: feature rows}`` of ``texts``, from the caches (scoring what is missing)."""
+    smol = EmbeddingCache(smol_cache, LMEncoder(), chunk=256).get(texts)
     gemma = EmbeddingCache(work / "gemma", LMEncoder(model=gemma_path(), layers=GEMMA_LAYERS), chunk=64)
-    return {"smollm2": split_features(smol), "gemma": split_features(gemma.get(rows.text))}
+    return {"smollm2": smol, "gemma": gemma.get(texts)}
 
 
 def _auroc_ci(y: np.ndarray, s: np.ndarray, articles: np.ndarray, rng: np.random.Generator) -> list[float]:
@@ -112,14 +115,24 @@ def _fit(x: np.ndarray, y: np.ndarray, train: np.ndarray) -> np.ndarray:
     return model.decision_function(z)
 
 
-def default_rule(rows: Rows, feats: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, dict[str, list[float]]]:
-    """``{model: {domain: [human FPR, TPR]}}`` of the LM detector's default rule on each model's Fast-DetectGPT."""
+def _flagged(stats: np.ndarray) -> np.ndarray:
+    """Rows the LM detector's default rule removes (an abstained NaN never)."""
+    return np.nan_to_num(stats[:, STATS.index("fastdetect")], nan=-np.inf) >= FASTDETECT_THRESHOLD
+
+
+def default_rule(rows: Rows, feats: dict[str, tuple[np.ndarray, np.ndarray]],
+                 foreign: dict[str, tuple[np.ndarray, np.ndarray]]) -> dict[str, dict[str, list[float]]]:
+    """``{model: {domain: [human FPR, TPR]}}`` of the LM detector's default rule on each model's Fast-DetectGPT,
+    with ``non-English: [removed, abstained]`` of the foreign human rows."""
     y = rows.y.astype(bool)
     out: dict[str, dict[str, list[float]]] = {}
     for model, (stats, _) in feats.items():
-        hit = np.nan_to_num(stats[:, STATS.index("fastdetect")], nan=-np.inf) >= FASTDETECT_THRESHOLD
+        hit = _flagged(stats)
         out[model] = {d: [float(hit[(rows.domain == d) & ~y].mean()), float(hit[(rows.domain == d) & y].mean())]
                       for d in DOMAINS}
+        other = foreign[model][0]
+        out[model]["non-English"] = [float(_flagged(other).mean()),
+                                     float(np.isnan(other[:, STATS.index("fastdetect")]).mean())]
     return out
 
 
@@ -162,10 +175,11 @@ def markdown(result: dict) -> str:
         lines.append(f"| {name} | " + " | ".join(f"{cells[d]['tpr']:.2f} / {cells[d]['fpr']:.3f}" for d in DOMAINS)
                      + " |")
     lines += ["", f"The LM detector's default rule, `lm.fastdetect >= {FASTDETECT_THRESHOLD}`, on each model's score: "
-              "humans removed / machines removed:", "", "| model | " + " | ".join(DOMAINS) + " |",
-              "|---|" + "---:|" * 4]
+              "humans removed / machines removed; of the non-English human texts, removed / abstained:", "",
+              "| model | " + " | ".join(DOMAINS) + " | non-English |", "|---|" + "---:|" * 5]
     for model, cells in result["default_rule"].items():
-        lines.append(f"| {model} | " + " | ".join(f"{cells[d][0]:.3f} / {cells[d][1]:.3f}" for d in DOMAINS) + " |")
+        lines.append(f"| {model} | " + " | ".join(f"{cells[d][0]:.3f} / {cells[d][1]:.3f}"
+                                                  for d in (*DOMAINS, "non-English")) + " |")
     return "\n".join(lines) + "\n"
 
 
@@ -196,19 +210,27 @@ def main(argv: Sequence[str] | None = None) -> int:
     """Sample, score with both LMs (cached), evaluate, write lm_scorers.{json,md,png}."""
     ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
     ap.add_argument("--per-cell", type=int, default=200, help="human and machine rows per domain")
+    ap.add_argument("--foreign", type=int, default=FOREIGN, help="non-English human texts for the default rule")
     ap.add_argument("--work", type=Path, default=Path("benchmarks/results/_work/scorers"))
     ap.add_argument("--smol-cache", type=Path, default=Path("benchmarks/results/_work/protocol/lm"),
                     help="SmolLM2's feature cache (the transfer protocol's)")
     ap.add_argument("--out", type=Path, default=Path("benchmarks/results"))
     args = ap.parse_args(argv)
     logging.basicConfig(level=logging.INFO, format="%(asctime)s %(message)s", stream=sys.stderr)
-    rows = sample(load_rows()[0], args.per_cell)
-    feats = features(rows, args.work, args.smol_cache)
-    result = {"command": COMMAND + ("" if args.per_cell == 200 else f" --per-cell {args.per_cell}"),
+    labelled, other = load_rows()
+    rows = sample(labelled, args.per_cell)
+    foreign = other.take(np.sort(np.random.default_rng(SEED).choice(len(other), min(args.foreign, len(other)),
+                                                                    replace=False)))
+    both = features(rows.text + foreign.text, args.work, args.smol_cache)
+    feats = {m: split_features(v[:len(rows)]) for m, v in both.items()}
+    foreign_feats = {m: split_features(v[len(rows):]) for m, v in both.items()}
+    result = {"command": COMMAND + ("" if args.per_cell == 200 else f" --per-cell {args.per_cell}")
+              + ("" if args.foreign == FOREIGN else f" --foreign {args.foreign}"),
               "about": f"{len(rows)} rows: {args.per_cell} human and {args.per_cell} machine rows per domain "
-                       f"(seed {SEED}); machine rows of every source writing in that domain. Trained arms: "
-                       "logistic regression (C=1) on the other three domains' rows.",
-              "arms": evaluate(rows, feats), "default_rule": default_rule(rows, feats)}
+                       f"(seed {SEED}), and {len(foreign)} non-English human texts; machine rows of every source "
+                       "writing in that domain. Trained arms: logistic regression (C=1) on the other three "
+                       "domains' rows.",
+              "arms": evaluate(rows, feats), "default_rule": default_rule(rows, feats, foreign_feats)}
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "lm_scorers.json").write_text(json.dumps(result, indent=1))
     (args.out / "lm_scorers.md").write_text(markdown(result))

@@ -45,7 +45,10 @@ def test_arms_separate_where_the_signal_is_and_not_where_it_is_not():
         point, low, high = result["gemma fastdetect (zero-shot)"][d]["auroc"]
         assert 0.35 < point < 0.65 and low < point < high
     assert result["smollm2 loglik (zero-shot)"]["xsum"]["abstained"] == 5
-    rule = default_rule(rows, feats)
+    foreign = {m: (np.where(np.arange(10)[:, None] < 4, np.nan, 1.0) * np.ones((10, len(STATS))), h[:10])
+               for m, (_, h) in feats.items()}  # four abstained, six at fastdetect 1.0
+    rule = default_rule(rows, feats, foreign)
     assert rule["smollm2"]["xsum"][1] > 0.5 > rule["smollm2"]["xsum"][0]  # machines shifted by 2 above a 0.86 cut
+    assert rule["gemma"]["non-English"] == [0.6, 0.4]
     text = markdown({"command": "cmd", "about": "about", "arms": result, "default_rule": rule})
     assert "| smollm2 fastdetect (zero-shot) |" in text and text.count("\n| gemma") == 7  # three arms, three tables
