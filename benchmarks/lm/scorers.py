@@ -208,7 +208,7 @@ def plot(result: dict, path: Path) -> None:
 
 def main(argv: Sequence[str] | None = None) -> int:
     """Sample, score with both LMs (cached), evaluate, write lm_scorers.{json,md,png}."""
-    ap = argparse.ArgumentParser(description=__doc__.split("\n")[0])
+    ap = argparse.ArgumentParser(prog=COMMAND, description=__doc__.split("\n")[0])
     ap.add_argument("--per-cell", type=int, default=200, help="human and machine rows per domain")
     ap.add_argument("--foreign", type=int, default=FOREIGN, help="non-English human texts for the default rule")
     ap.add_argument("--work", type=Path, default=Path("benchmarks/results/_work/scorers"))
@@ -236,7 +236,3 @@ def main(argv: Sequence[str] | None = None) -> int:
     (args.out / "lm_scorers.md").write_text(markdown(result))
     plot(result, args.out / "lm_scorers.png")
     return 0
-
-
-if __name__ == "__main__":
-    raise SystemExit(main())
