@@ -69,6 +69,8 @@ class _Loaded:
     ever become vocabulary-sized rows; False falls back to the full logits of each batch."""
     hidden_layers: tuple[int, ...] = ()
     """Layers (indices into the model's hidden states, 0 = embeddings, -1 = last) whose states are pooled."""
+    lead: tuple[int, ...] = ()
+    """The special tokens the tokenizer puts before a text (``_lead``), at the start of every window."""
 
 
 @dataclass
@@ -190,7 +192,7 @@ class LMDetector(RowDetector):
         for i in set(range(n)) - set(live):
             reasons[i] = "empty"
         per_char = np.full(n, np.nan)
-        windows = self._windows(state.tokenizer, texts, live, reasons, per_char)
+        windows = self._windows(state.tokenizer, list(state.lead), texts, live, reasons, per_char)
         sums = new_sums(n)
         if state.hidden_layers:
             width = len(state.hidden_layers) * int(state.model.config.hidden_size)
@@ -233,15 +235,14 @@ class LMDetector(RowDetector):
         out[f"{self.name}.reason"] = pa.array(reasons, pa.string())
         return pa.table(out)
 
-    def _windows(self, tokenizer: Any, texts: list[str], live: list[int], reasons: list[str | None],
+    def _windows(self, tokenizer: Any, lead: list[int], texts: list[str], live: list[int], reasons: list[str | None],
                  per_char: np.ndarray) -> list[_Window]:
-        """Token windows to score, the reason ``prefix``/``strided`` for documents longer than one window, and
-        each live document's tokens per character (of the text it encoded) in ``per_char``."""
+        """Token windows to score, each starting with ``lead``, the reason ``prefix``/``strided`` for documents longer
+        than one window, and each live document's tokens per character (of the text it encoded) in ``per_char``."""
         prefix = self.long_documents == "prefix"
         budget = self.max_tokens * _MAX_CHARS_PER_TOKEN
         cut = [texts[i][:budget] if prefix else texts[i] for i in live]
         ids = _encode(tokenizer, cut)
-        lead = _lead(tokenizer)
         width = max(1, self.max_tokens - len(lead))  # text tokens per window, beside the lead
         chars = [len(c) for c in cut]
         for k, i in enumerate(live):
@@ -347,7 +348,7 @@ class LMDetector(RowDetector):
         depth = int(model.config.num_hidden_layers)
         if any(not -depth - 1 <= k <= depth for k in layers):
             raise ValueError(f"lm: hidden_layers must lie in [{-depth - 1}, {depth}] for {self.model!r}, got {layers}")
-        return _Loaded(model, tokenizer, observer, device, split, layers)
+        return _Loaded(model, tokenizer, observer, device, split, layers, tuple(_lead(tokenizer)))
 
 
 def _encode(tokenizer: Any, texts: list[str]) -> list[list[int]]:
