@@ -35,7 +35,7 @@ from sklearn.metrics import roc_auc_score
 from sklearn.preprocessing import StandardScaler
 
 from benchmarks.transfer.lm_features import LMEncoder, split_features
-from benchmarks.transfer.protocol import TRAIN_JOBS
+from benchmarks.transfer.protocol import TRAIN_JOBS, article_weights, percentile_ci
 from benchmarks.transfer.protocol_data import EmbeddingCache, Rows, load_rows
 from detectors.classifier.ngram_lm import STATS
 from detectors.lm.detector import FASTDETECT_THRESHOLD
@@ -84,14 +84,9 @@ def _auroc_ci(y: np.ndarray, s: np.ndarray, articles: np.ndarray, rng: np.random
     """AUROC and its 95% bootstrap interval, resampling articles."""
     ok = ~np.isnan(s)
     y, s, articles = y[ok], s[ok], articles[ok]
-    point = float(roc_auc_score(y, s))
-    keys, inverse = np.unique(articles, return_inverse=True)
-    reps = []
-    for _ in range(BOOTSTRAP):
-        w = np.bincount(rng.integers(0, len(keys), len(keys)), minlength=len(keys))[inverse]
-        if len(set(y[w > 0])) == 2:
-            reps.append(roc_auc_score(y, s, sample_weight=w))
-    return [point, *np.percentile(reps, [2.5, 97.5]).tolist()]
+    reps = [roc_auc_score(y, s, sample_weight=w) if 0 < np.sum(w * y) < np.sum(w) else np.nan
+            for w in article_weights(articles, rng, BOOTSTRAP)]
+    return [float(roc_auc_score(y, s)), *percentile_ci(reps)]
 
 
 def _tpr_cross_half(y: np.ndarray, s: np.ndarray, articles: np.ndarray) -> tuple[float, float]:

@@ -188,7 +188,7 @@ def splits(rows: Rows) -> list[Split]:
     return out
 
 
-def _article_weights(articles: np.ndarray, rng: np.random.Generator, reps: int) -> np.ndarray:
+def article_weights(articles: np.ndarray, rng: np.random.Generator, reps: int) -> np.ndarray:
     """``(reps, rows)`` bootstrap weights: each replicate draws the test articles with replacement."""
     uniq, inv = np.unique(articles, return_inverse=True)
     counts = rng.multinomial(len(uniq), np.full(len(uniq), 1.0 / len(uniq)), size=reps)
@@ -207,7 +207,8 @@ def _rates(y: np.ndarray, s: np.ndarray, t: float, w: np.ndarray | None = None,
     return out
 
 
-def _ci(values: list[float]) -> list[float]:
+def percentile_ci(values: list[float]) -> list[float]:
+    """The 95% percentile interval of bootstrap values (NaN dropped)."""
     v = np.asarray(values)
     v = v[~np.isnan(v)]
     return [float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))] if v.size else [float("nan")] * 2
@@ -225,8 +226,8 @@ def evaluate(rows: Rows, split: Split, scores: dict[int, float], threshold: floa
     res: dict[str, Any] = {"machine_rows": int(y.sum()), "human_rows": int((~y).sum()),
                            "articles": int(len(np.unique(rows.article[headline]))), "threshold": threshold}
     oob = _rates(y, s, threshold)
-    boots = [_rates(y, s, threshold, w) for w in _article_weights(rows.article[headline], rng, reps)]
-    res["out_of_box"] = {**oob, **{f"{k}_ci": _ci([b[k] for b in boots]) for k in oob}}
+    boots = [_rates(y, s, threshold, w) for w in article_weights(rows.article[headline], rng, reps)]
+    res["out_of_box"] = {**oob, **{f"{k}_ci": percentile_ci([b[k] for b in boots]) for k in oob}}
     if derived.any() and split.value not in HUMAN_DERIVED:
         d = main[derived]
         res["human_derived_flagged"] = float(np.mean(score(d) >= threshold))
@@ -244,10 +245,10 @@ def evaluate(rows: Rows, split: Split, scores: dict[int, float], threshold: floa
         t_cal = threshold_for_fpr(sc, FPR, ">=")
         cal_res = _rates(yr, sr, t_cal)
         boots = []
-        for w in _article_weights(rows.article[rest], rng, reps):
+        for w in article_weights(rows.article[rest], rng, reps):
             t_b = threshold_for_fpr(rng.choice(sc, size=sc.size, replace=True), FPR, ">=")
             boots.append(_rates(yr, sr, t_b, w))
-        res["calibrated"] = {**cal_res, **{f"{k}_ci": _ci([b[k] for b in boots]) for k in cal_res},
+        res["calibrated"] = {**cal_res, **{f"{k}_ci": percentile_ci([b[k] for b in boots]) for k in cal_res},
                              "threshold": float(t_cal), "calibration_humans": calibration,
                              "test_machine": int(yr.sum()), "test_human": int((~yr).sum())}
     other = split.test[rows.language[split.test] != "en"]

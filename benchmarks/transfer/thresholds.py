@@ -37,11 +37,11 @@ from benchmarks.transfer.protocol import (
     Arm,
     Features,
     Split,
-    _article_weights,
-    _ci,
     _rates,
+    article_weights,
     feature_caches,
     out_of_fold_threshold,
+    percentile_ci,
     splits,
 )
 from benchmarks.transfer.protocol_data import Rows, load_rows
@@ -86,7 +86,7 @@ def evaluate_thresholds(rows: Rows, split: Split, s_test: np.ndarray, thresholds
     keep = ~derived if split.value not in HUMAN_DERIVED else np.ones(len(main), bool)
     idx, s = main[keep], s_main[keep]
     y = rows.y[idx]
-    weights = _article_weights(rows.article[idx], np.random.default_rng(seed), reps)
+    weights = article_weights(rows.article[idx], np.random.default_rng(seed), reps)
     out: dict[str, Any] = {"machine_rows": int(y.sum()), "human_rows": int((~y).sum())}
     domains = rows.domain[idx]
     for name, t in thresholds.items():
@@ -94,7 +94,7 @@ def evaluate_thresholds(rows: Rows, split: Split, s_test: np.ndarray, thresholds
         boots = [_rates(y, s, t, w, auroc=False) for w in weights]
         per = {d: float(np.mean(s[(domains == d) & ~y] >= t)) for d in sorted(set(domains[~y]))
                if np.sum((domains == d) & ~y) >= MIN_DOMAIN_HUMANS}
-        out[name] = {**point, **{f"{k}_ci": _ci([b[k] for b in boots]) for k in ("tpr", "fpr")},
+        out[name] = {**point, **{f"{k}_ci": percentile_ci([b[k] for b in boots]) for k in ("tpr", "fpr")},
                      "threshold": float(t), "fpr_by_domain": per,
                      "human_derived_flagged": float(np.mean(s_main[derived] >= t)) if derived.any()
                      and split.value not in HUMAN_DERIVED else None}
