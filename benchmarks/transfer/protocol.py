@@ -43,6 +43,7 @@ from sklearn.linear_model import LogisticRegression
 from sklearn.metrics import roc_auc_score
 from sklearn.preprocessing import StandardScaler
 
+from benchmarks.transfer.distort import distorted_vectorizer
 from benchmarks.transfer.lm_features import LMEncoder, split_features
 from benchmarks.transfer.protocol_data import FAMILIES, EmbeddingCache, Rows, article_sample, load_rows
 from benchmarks.transfer.protocol_report import machine, markdown, plot, summarise, write_report
@@ -87,37 +88,44 @@ ARMS = {
     "hidden_lm": Arm(("hidden", "lm"), 1.0),
     "ngram_idf_lm": Arm(("ngram_idf", "lm"), 4.0),
     "ngram_idf_hidden_lm": Arm(("ngram_idf", "hidden", "lm"), 4.0),
+    "dv_idf": Arm(("dv_idf",), 4.0),
+    "ngram_idf_dv_idf": Arm(("ngram_idf", "dv_idf"), 4.0),
 }
 DENSE = ("embed", "style", "lm", "hidden")
+SPARSE = ("ngram", "dv")
 
 
 class Features:
-    """Every row's features, computed once: hashed n-gram counts, embeddings, style statistics, and the LM's
-    statistics and hidden states (NaN where the LM abstains: the mean of the training rows after scaling)."""
+    """Every row's features, computed once: hashed n-gram counts of the text and of its distorted form
+    (``benchmarks.transfer.distort``), embeddings, style statistics, and the LM's statistics and hidden states
+    (NaN where the LM abstains: the mean of the training rows after scaling)."""
 
     def __init__(self, rows: Rows, cache: EmbeddingCache | None, need_ngram: bool,
-                 lm_cache: EmbeddingCache | None = None) -> None:
+                 lm_cache: EmbeddingCache | None = None, need_dv: bool = False) -> None:
         empty = np.zeros((len(rows), 0), np.float32)
         self.embed = cache.get(rows.text) if cache is not None else empty
         self.style = style_features(rows.text)
         self.ngram = sparse.csr_matrix(text_vectorizer().transform(rows.text)) if need_ngram else None
+        self.dv = sparse.csr_matrix(distorted_vectorizer().transform(rows.text)) if need_dv else None
         self.lm, self.hidden = split_features(lm_cache.get(rows.text)) if lm_cache is not None else (empty, empty)
 
     def fit(self, arm: Arm, train: np.ndarray, y: np.ndarray, seed: int = 0) -> Scorer:
         """Fit ``arm`` on rows ``train`` (labels ``y``); return a decision-value scorer of row indices."""
         dense = [f for f in arm.features if f in DENSE]
         scaler = StandardScaler().fit(self._dense(dense, train)) if dense else None
-        idf = TfidfTransformer(sublinear_tf=True).fit(self.ngram[train]) if "ngram_idf" in arm.features else None
+        idf = {k: TfidfTransformer(sublinear_tf=True).fit(getattr(self, k)[train])
+               for k in SPARSE if f"{k}_idf" in arm.features}
 
         def build(idx: np.ndarray) -> Any:
             parts: list[Any] = []
-            if "ngram" in arm.features:
-                parts.append(self.ngram[idx])
-            if idf is not None:
-                parts.append(idf.transform(self.ngram[idx]))
+            for k in SPARSE:
+                if k in arm.features:
+                    parts.append(getattr(self, k)[idx])
+                if k in idf:
+                    parts.append(idf[k].transform(getattr(self, k)[idx]))
             return combine(parts, scaler.transform(self._dense(dense, idx)) if scaler is not None else None)
 
-        solver = "liblinear" if any(f.startswith("ngram") for f in arm.features) else "lbfgs"
+        solver = "liblinear" if any(f.split("_")[0] in SPARSE for f in arm.features) else "lbfgs"
         model = LogisticRegression(C=arm.C, solver=solver, max_iter=3000, random_state=seed).fit(build(train), y)
         return lambda idx: model.decision_function(build(idx))
 
@@ -303,12 +311,13 @@ def run_arm(name: str, arm: Arm, rows: Rows, foreign_feats: Features | None, fea
 def _foreign(scorer: Scorer, feats: Features, foreign: Features, threshold: float) -> dict[str, float]:
     """Score foreign rows by appending their features to the feature table for one call, then restoring it."""
     n = len(feats.style)
-    saved = {k: getattr(feats, k) for k in (*DENSE, "ngram")}
+    saved = {k: getattr(feats, k) for k in (*DENSE, *SPARSE)}
     try:
         for k in DENSE:
             setattr(feats, k, np.vstack([getattr(feats, k), getattr(foreign, k)]))
-        if feats.ngram is not None:
-            feats.ngram = sparse.vstack([feats.ngram, foreign.ngram]).tocsr()
+        for k in SPARSE:
+            if getattr(feats, k) is not None:
+                setattr(feats, k, sparse.vstack([getattr(feats, k), getattr(foreign, k)]).tocsr())
         s = scorer(np.arange(n, n + len(foreign.style)))
     finally:
         for k, v in saved.items():
@@ -343,10 +352,11 @@ def main(argv: list[str] | None = None) -> int:
     rows, foreign = load_rows()
     rows, foreign = rows.take(article_sample(rows, args.article_share)), foreign.take(
         article_sample(foreign, args.article_share))
-    need_ngram = any(f.startswith("ngram") for n in names for f in ARMS[n].features)
-    cache, lm_cache = feature_caches({f for n in names for f in ARMS[n].features}, args.work, args.threads)
-    feats = Features(rows, cache, need_ngram, lm_cache)
-    foreign_feats = Features(foreign, cache, need_ngram, lm_cache)
+    used = {f for n in names for f in ARMS[n].features}
+    need_ngram, need_dv = bool(used & {"ngram", "ngram_idf"}), bool(used & {"dv", "dv_idf"})
+    cache, lm_cache = feature_caches(used, args.work, args.threads)
+    feats = Features(rows, cache, need_ngram, lm_cache, need_dv)
+    foreign_feats = Features(foreign, cache, need_ngram, lm_cache, need_dv)
     foreign_feats.languages = foreign.language  # type: ignore[attr-defined]
     foreign_feats.texts = foreign.text  # type: ignore[attr-defined]
     axes, short = set(args.axes.split(",")), set(args.short_arms.split(","))
