@@ -22,6 +22,9 @@ SUBCOMMANDS = {
     "thresholds": Subcommand("benchmarks.transfer.thresholds", "Out-of-the-box thresholds for an unseen domain: "
                                                                "training humans scored out of fold against leave "
                                                                "one domain out: transfer_thresholds.*."),
+    "adapt": Subcommand("benchmarks.transfer.adapt", "Calibration whose trusted humans also train the model "
+                                                     "(cross-fitted) against calibration alone, held out by source "
+                                                     "and domain: transfer_adapt.{json,md,png}."),
     "mixture": Subcommand("benchmarks.transfer.mixture", "Planted mixes: is a crawl's machine share recovered? "
                                                          "mixture.{json,md}."),
     "cascade": Subcommand("benchmarks.transfer.cascade", "A distilled cascade, simulated on the scored set: "

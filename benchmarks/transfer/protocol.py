@@ -111,6 +111,12 @@ class Features:
 
     def fit(self, arm: Arm, train: np.ndarray, y: np.ndarray, seed: int = 0) -> Scorer:
         """Fit ``arm`` on rows ``train`` (labels ``y``); return a decision-value scorer of row indices."""
+        model, build = self.fit_model(arm, train, y, seed)
+        return lambda idx: model.decision_function(build(idx))
+
+    def fit_model(self, arm: Arm, train: np.ndarray, y: np.ndarray,
+                  seed: int = 0) -> tuple[LogisticRegression, Callable[[np.ndarray], Any]]:
+        """Fit ``arm`` on rows ``train``; return the regression and the builder of its inputs from row indices."""
         dense = [f for f in arm.features if f in DENSE]
         scaler = StandardScaler().fit(self._dense(dense, train)) if dense else None
         idf = {k: TfidfTransformer(sublinear_tf=True).fit(getattr(self, k)[train])
@@ -127,7 +133,7 @@ class Features:
 
         solver = "liblinear" if any(f.split("_")[0] in SPARSE for f in arm.features) else "lbfgs"
         model = LogisticRegression(C=arm.C, solver=solver, max_iter=3000, random_state=seed).fit(build(train), y)
-        return lambda idx: model.decision_function(build(idx))
+        return model, build
 
     def _dense(self, names: list[str], idx: np.ndarray) -> np.ndarray:
         return np.hstack([getattr(self, n)[idx] for n in names])
@@ -222,6 +228,14 @@ def percentile_ci(values: list[float]) -> list[float]:
     return [float(np.percentile(v, 2.5)), float(np.percentile(v, 97.5))] if v.size else [float("nan")] * 2
 
 
+def trusted_humans(rows: Rows, split: Split, rng: np.random.Generator, n: int) -> np.ndarray:
+    """``n`` human rows of the held-out side's calibration pool, one per article, drawn at random."""
+    first: dict[int, int] = {}
+    for i in rng.permutation(split.calib_pool):
+        first.setdefault(int(rows.article[i]), int(i))
+    return np.array(list(first.values())[:n], dtype=int)
+
+
 def evaluate(rows: Rows, split: Split, scores: dict[int, float], threshold: float, reps: int,
              seed: int, calibration: int = CALIBRATION) -> dict[str, Any]:
     """Both regimes on one split, with bootstrap intervals (``calibration`` humans set the calibrated threshold)."""
@@ -240,15 +254,11 @@ def evaluate(rows: Rows, split: Split, scores: dict[int, float], threshold: floa
         d = main[derived]
         res["human_derived_flagged"] = float(np.mean(score(d) >= threshold))
     # Calibrated: `calibration` humans (one per article) of the held-out side set the threshold; the rest measure it.
-    pool = split.calib_pool
-    first = {}
-    for i in rng.permutation(pool):
-        first.setdefault(int(rows.article[i]), i)
-    cal = np.array(list(first.values())[:calibration])
+    cal = trusted_humans(rows, split, rng, calibration)
     rest = headline[~np.isin(rows.article[headline], rows.article[cal])] if cal.size else headline
     yr = rows.y[rest]
     # A small sample's held-out side can lose a class to the calibration articles: no calibrated cell then.
-    if len(first) >= calibration + 50 and 0 < yr.sum() < yr.size:
+    if len(np.unique(rows.article[split.calib_pool])) >= calibration + 50 and 0 < yr.sum() < yr.size:
         sr, sc = score(rest), score(cal)
         t_cal = threshold_for_fpr(sc, FPR, ">=")
         cal_res = _rates(yr, sr, t_cal)
