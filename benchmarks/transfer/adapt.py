@@ -43,6 +43,7 @@ from benchmarks.transfer.protocol import (
     Scorer,
     Split,
     _rates,
+    arm_features,
     article_weights,
     feature_caches,
     percentile_ci,
@@ -244,8 +245,7 @@ def main(argv: list[str] | None = None) -> int:
     repeats = [int(r) for r in args.repeat.split(",")]
     rows, _ = load_rows()
     used = {f for n in names for f in ARMS[n].features}
-    cache, lm_cache = feature_caches(used, args.work, args.threads)
-    feats = Features(rows, cache, bool(used & {"ngram", "ngram_idf"}), lm_cache, bool(used & {"dv", "dv_idf"}))
+    feats = arm_features(rows, used, *feature_caches(used, args.work, args.threads))
     axes = set(args.axes.split(","))
     state = args.work / f"state_{args.name}"
     state.mkdir(parents=True, exist_ok=True)

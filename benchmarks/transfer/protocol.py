@@ -148,6 +148,12 @@ def feature_caches(features: set[str], work: Path, threads: int) -> tuple[Embedd
     return cache, lm_cache
 
 
+def arm_features(rows: Rows, used: set[str], cache: EmbeddingCache | None,
+                 lm_cache: EmbeddingCache | None) -> Features:
+    """The features of ``rows`` that arms reading the feature names ``used`` need."""
+    return Features(rows, cache, bool(used & {"ngram", "ngram_idf"}), lm_cache, bool(used & {"dv", "dv_idf"}))
+
+
 def out_of_fold_threshold(feats: Features, arm: Arm, rows: Rows, train: np.ndarray, folds: int = 3) -> float:
     """The 1% FPR threshold on the training humans' out-of-fold scores (folds by article)."""
     fold = (rows.article[train] % np.uint64(folds)).astype(int)
@@ -363,10 +369,8 @@ def main(argv: list[str] | None = None) -> int:
     rows, foreign = rows.take(article_sample(rows, args.article_share)), foreign.take(
         article_sample(foreign, args.article_share))
     used = {f for n in names for f in ARMS[n].features}
-    need_ngram, need_dv = bool(used & {"ngram", "ngram_idf"}), bool(used & {"dv", "dv_idf"})
     cache, lm_cache = feature_caches(used, args.work, args.threads)
-    feats = Features(rows, cache, need_ngram, lm_cache, need_dv)
-    foreign_feats = Features(foreign, cache, need_ngram, lm_cache, need_dv)
+    feats, foreign_feats = (arm_features(r, used, cache, lm_cache) for r in (rows, foreign))
     foreign_feats.languages = foreign.language  # type: ignore[attr-defined]
     foreign_feats.texts = foreign.text  # type: ignore[attr-defined]
     axes, short = set(args.axes.split(",")), set(args.short_arms.split(","))

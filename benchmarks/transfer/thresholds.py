@@ -38,6 +38,7 @@ from benchmarks.transfer.protocol import (
     Features,
     Split,
     _rates,
+    arm_features,
     article_weights,
     feature_caches,
     out_of_fold_threshold,
@@ -210,8 +211,8 @@ def main(argv: list[str] | None = None) -> int:
     if unknown:
         parser.error(f"unknown arms {unknown}; choose from {list(ARMS)}")
     rows, _ = load_rows()
-    cache, lm_cache = feature_caches({f for n in names for f in ARMS[n].features}, args.work, args.threads)
-    feats = Features(rows, cache, any(f.startswith("ngram") for n in names for f in ARMS[n].features), lm_cache)
+    used = {f for n in names for f in ARMS[n].features}
+    feats = arm_features(rows, used, *feature_caches(used, args.work, args.threads))
     axes = set(args.axes.split(","))
     split_list = [sp for sp in splits(rows) if sp.axis in axes]
     state = args.work / "thresholds"
