@@ -9,8 +9,9 @@ so that 100 texts weigh against the training side's ~8,000 humans) scores the ot
 of those out-of-fold scores. Each test row is scored by one of the two models, chosen by its article's parity, so
 threshold and test scores come from the same kind of model (cross-fitting). Side by side, on the same 200 texts:
 ``plain``, the protocol's calibration (the training side's model, threshold on the 200 scores), and ``laplace``,
-the same update made without the training rows (``laplace``, below), which is what a shipped model could do on a
-user's machine.
+the same update made without the training rows (``laplace``, below), and ``replayN``, a refit on N training rows
+drawn at random plus the trusted texts (each repeated so that they keep their share of the weight): the two ways a
+shipped model, which cannot carry its training data, could adapt on a user's machine.
 
 Reported per held-out value: AUROC, TPR and realised FPR on the rest of the held-out side (English, polished and
 rewritten human text apart as in the protocol), 95% bootstrap intervals over test articles with the 200 texts
@@ -79,10 +80,11 @@ def cross_fitted(rows: Rows, trusted: np.ndarray, test: np.ndarray,
     return threshold_for_fpr(out_of_fold, FPR, ">="), scores
 
 
-def retrained(feats: Features, arm: Arm, rows: Rows, split: Split, repeat: int) -> Callable[[np.ndarray], Scorer]:
-    """Refit on the training side plus the given trusted texts, each repeated ``repeat`` times."""
+def retrained(feats: Features, arm: Arm, rows: Rows, train: np.ndarray,
+              repeat: int) -> Callable[[np.ndarray], Scorer]:
+    """Refit on the rows ``train`` plus the given trusted texts, each repeated ``repeat`` times."""
     def fit_with(trusted: np.ndarray) -> Scorer:
-        fit_idx = np.r_[split.train, np.repeat(trusted, repeat)]
+        fit_idx = np.r_[train, np.repeat(trusted, repeat)]
         return feats.fit(arm, fit_idx, rows.y[fit_idx])
     return fit_with
 
@@ -136,8 +138,9 @@ def measure(rows: Rows, test: np.ndarray, scores: np.ndarray, threshold: float, 
 
 
 def run_split(feats: Features, arm: Arm, rows: Rows, split: Split, k: int, repeats: list[int], reps: int,
-              calibration: int, with_laplace: bool = True) -> dict[str, Any]:
-    """Plain, retrained and Laplace-updated calibration on one held-out value, on the same trusted texts."""
+              calibration: int, replays: tuple[int, ...] = ()) -> dict[str, Any]:
+    """Plain, retrained, Laplace-updated and replay-refitted calibration on one held-out value, on the same
+    trusted texts."""
     trusted = trusted_humans(rows, split, np.random.default_rng(k), calibration)
     test = held_out_rows(rows, split, trusted)
     res: dict[str, Any] = {"trusted": int(trusted.size), "test_machine": int(rows.y[test].sum()),
@@ -145,11 +148,17 @@ def run_split(feats: Features, arm: Arm, rows: Rows, split: Split, k: int, repea
     model, build = feats.fit_model(arm, split.train, rows.y[split.train])
     plain = model.decision_function(build(test)), model.decision_function(build(trusted))
     res["plain"] = measure(rows, test, plain[0], threshold_for_fpr(plain[1], FPR, ">="), reps, k)
-    h = curvature(model, build(split.train)) if with_laplace else None
+    h = curvature(model, build(split.train))
+    rng = np.random.default_rng(k)
+    replay = {n: rng.choice(split.train, size=min(n, split.train.size), replace=False) for n in replays}
     for r in repeats:
-        fits = {f"adapted_x{r}": retrained(feats, arm, rows, split, r)}
-        if h is not None:
-            fits[f"laplace_x{r}"] = laplace(model, build, h, r)
+        # At r = 0 the refit and the update are the plain model; the replay refit is the smaller model alone.
+        fits = {f"adapted_x{r}": retrained(feats, arm, rows, split.train, r),
+                f"laplace_x{r}": laplace(model, build, h, r)} if r else {}
+        for n, sub in replay.items():
+            # The trusted texts keep the share of the weight they have in the full refit.
+            share = max(1, round(r * sub.size / split.train.size)) if r else 0
+            fits[f"replay{n}_x{r}"] = retrained(feats, arm, rows, sub, share)
         for name, fit_with in fits.items():
             threshold, scores = cross_fitted(rows, trusted, test, fit_with)
             res[name] = measure(rows, test, scores, threshold, reps, k)
@@ -181,8 +190,9 @@ def markdown(payload: dict[str, Any]) -> str:
         "that scores the other half; threshold at 1% of those out-of-fold scores; each test row scored by the "
         "model that did not see its article's half. `laplace_xR`: the same cross-fitting, but each half updates the "
         "training side's model without its training rows (a diagonal Laplace prior at the fitted weights, the "
-        "training rows' curvature only). Measured on the rest of the held-out English rows; intervals: "
-        "95% bootstrap over test articles, trusted texts fixed. See the module docstring of "
+        "training rows' curvature only). `replayN_xR`: the same, refitted on N training rows drawn at random plus the "
+        "trusted texts, repeated to keep their share of the weight. Measured on the rest of the held-out English "
+        "rows; intervals: 95% bootstrap over test articles, trusted texts fixed. See the module docstring of "
         "`benchmarks/transfer/adapt.py`."),
              "## Headline: mean (worst) per axis", "",
              "| arm | axis | regime | AUROC | TPR at 1% | realised FPR |", "|---|---|---|---|---|---|"]
@@ -203,10 +213,11 @@ def markdown(payload: dict[str, Any]) -> str:
 
 
 def plot(payload: dict[str, Any], path: Path) -> None:
-    """Per arm: AUROC and TPR at 1% of every held-out value, one bar per regime."""
+    """Per arm: AUROC and TPR at 1% of every held-out value, one bar per regime (the largest repeat only)."""
     from matplotlib.figure import Figure
 
-    arms, regimes = list(payload["arms"].values()), payload["regimes"]
+    arms, top = list(payload["arms"].values()), f"_x{max(payload['repeats'])}"
+    regimes = [g for g in payload["regimes"] if g == "plain" or g.endswith(top)]
     fig = Figure(figsize=(11, 3.8 * len(arms)))
     fig.suptitle(payload["command"], fontsize=8)
     for i, a in enumerate(arms):
@@ -233,6 +244,9 @@ def main(argv: list[str] | None = None) -> int:
     parser.add_argument("--arms", default="ngram_idf", help=f"comma-separated, from {list(ARMS)}")
     parser.add_argument("--axes", default="source,domain", help="comma-separated axes")
     parser.add_argument("--repeat", default="1,10", help="comma-separated: times each trusted text is repeated")
+    parser.add_argument("--replay", default="",
+                        help="comma-separated sizes N: also refit on N training rows drawn at random plus the trusted "
+                             "texts (what a model shipping N of its training rows could do on a user's machine)")
     parser.add_argument("--calibration", type=int, default=CALIBRATION, help="trusted humans per held-out side")
     parser.add_argument("--bootstrap", type=int, default=300)
     parser.add_argument("--threads", type=int, default=2)
@@ -243,23 +257,26 @@ def main(argv: list[str] | None = None) -> int:
     if unknown := [n for n in names if n not in ARMS]:
         parser.error(f"unknown arms {unknown}; choose from {list(ARMS)}")
     repeats = [int(r) for r in args.repeat.split(",")]
+    replays = tuple(int(n) for n in args.replay.split(",") if n)
     rows, _ = load_rows()
     used = {f for n in names for f in ARMS[n].features}
     feats = arm_features(rows, used, *feature_caches(used, args.work, args.threads))
     axes = set(args.axes.split(","))
     state = args.work / f"state_{args.name}"
     state.mkdir(parents=True, exist_ok=True)
-    regimes = ["plain", *(f"{g}_x{r}" for r in repeats for g in ("adapted", "laplace"))]
+    regimes = ["plain", *(f"{g}_x{r}" for r in repeats
+                          for g in (*(("adapted", "laplace") if r else ()), *(f"replay{n}" for n in replays)))]
     arms: dict[str, Any] = {}
     for n in names:
         out: dict[str, Any] = {"arm": ARMS[n].name, "splits": {}}
         for k, sp in enumerate(splits(rows)):
             if sp.axis not in axes:
                 continue
-            file = state / f"{n}__{sp.axis}__{sp.value}__{args.calibration}__{'-'.join(map(str, repeats))}.json"
+            file = state / (f"{n}__{sp.axis}__{sp.value}__{args.calibration}__{'-'.join(map(str, repeats))}"
+                            f"__{'-'.join(map(str, replays))}.json")
             if not file.is_file():
                 start = time.time()
-                res = run_split(feats, ARMS[n], rows, sp, k, repeats, args.bootstrap, args.calibration)
+                res = run_split(feats, ARMS[n], rows, sp, k, repeats, args.bootstrap, args.calibration, replays)
                 file.write_text(json.dumps(res))
                 log.info("%s %s:%s: %s (%.0f s)", n, sp.axis, sp.value, " ".join(
                     f"{g} {res[g]['auroc']:.3f}/{res[g]['tpr']:.3f}" for g in regimes), time.time() - start)
@@ -267,6 +284,7 @@ def main(argv: list[str] | None = None) -> int:
         out["summary"] = summarise(out["splits"], regimes)
         arms[n] = out
     command = ("python -m benchmarks.transfer adapt " + " ".join(sys.argv[1:] if argv is None else argv)).strip()
-    write_report(args.out, args.name, {"command": command, **machine(), "rows": len(rows), "regimes": regimes,
-                                       "calibration": args.calibration, "arms": arms}, markdown, plot)
+    payload = {"command": command, **machine(), "rows": len(rows), "regimes": regimes, "repeats": repeats,
+               "calibration": args.calibration, "arms": arms}
+    write_report(args.out, args.name, payload, markdown, plot)
     return 0

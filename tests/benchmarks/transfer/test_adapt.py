@@ -43,14 +43,18 @@ def test_the_cut_is_one_percent_of_out_of_fold_scores_and_the_domain_is_learnt()
     feats = Features(rows, None, True)
     trusted = trusted_humans(rows, sp, np.random.default_rng(0), 60)
     test = held_out_rows(rows, sp, trusted)
-    threshold, scores = cross_fitted(rows, trusted, test, retrained(feats, ARMS["ngram_idf"], rows, sp, 20))
+    threshold, scores = cross_fitted(rows, trusted, test, retrained(feats, ARMS["ngram_idf"], rows, sp.train, 20))
     assert scores.shape == test.shape and np.isfinite(threshold)
-    res = run_split(feats, ARMS["ngram_idf"], rows, sp, 0, [20], reps=20, calibration=60)
+    res = run_split(feats, ARMS["ngram_idf"], rows, sp, 0, [20], reps=20, calibration=60, replays=(120,))
     assert res["test_machine"] + res["test_human"] == test.size
     # Trained on domain a alone, b's humans look machine-like ('zeta'); the trusted b humans teach that away.
     # Calibrated on b's humans alone, the cut sits above 'zeta' and so above most of b's machine text.
-    assert res["plain"]["tpr"] < 0.1 and res["adapted_x20"]["tpr"] > 0.9
+    assert res["plain"]["tpr"] < 0.1 and res["adapted_x20"]["tpr"] > 0.9 and res["replay120_x20"]["tpr"] > 0.9
     assert res["adapted_x20"]["auroc"] > res["plain"]["auroc"]
+    # Without the trusted texts (r = 0) only the replay refit is new: the smaller model alone.
+    alone = run_split(feats, ARMS["ngram_idf"], rows, sp, 0, [0], reps=20, calibration=60, replays=(120,))
+    assert {k for k, v in alone.items() if isinstance(v, dict)} == {"plain", "replay120_x0"}
+    assert alone["replay120_x0"]["tpr"] < 0.1
     assert res["adapted_x20"]["fpr"] <= 0.05
 
 
