@@ -1,6 +1,6 @@
 """Calibration that adapts: the held-out side's trusted humans train the model, not only set its cut.
 
-    python -m benchmarks.transfer adapt --arms ngram_idf --repeat 1,10
+    python -m benchmarks.transfer adapt --arms ngram_idf --repeat 1,10,30 --replay 2000,4000
 
 The protocol's calibrated regime (``benchmarks.transfer.protocol``) takes 200 trusted human texts of the held-out
 side, one per article, and sets the 1% threshold on their scores. Here the same texts also train. They are split
@@ -8,10 +8,11 @@ in two halves by article; the model refitted on the training side plus one half 
 so that 100 texts weigh against the training side's ~8,000 humans) scores the other half, and the threshold is 1%
 of those out-of-fold scores. Each test row is scored by one of the two models, chosen by its article's parity, so
 threshold and test scores come from the same kind of model (cross-fitting). Side by side, on the same 200 texts:
-``plain``, the protocol's calibration (the training side's model, threshold on the 200 scores), and ``laplace``,
-the same update made without the training rows (``laplace``, below), and ``replayN``, a refit on N training rows
-drawn at random plus the trusted texts (each repeated so that they keep their share of the weight): the two ways a
-shipped model, which cannot carry its training data, could adapt on a user's machine.
+``plain``, the protocol's calibration (the training side's model, threshold on the 200 scores); and the two ways a
+shipped model, which does not carry its training data, could adapt on a user's machine: ``laplace``, the update
+made without the training rows (``laplace``, below), and ``replayN``, a refit on N training rows drawn at random
+plus the trusted texts, each repeated so that they keep their share of the weight (``--repeat 0``: the N rows
+alone, calibrated as ``plain``).
 
 Reported per held-out value: AUROC, TPR and realised FPR on the rest of the held-out side (English, polished and
 rewritten human text apart as in the protocol), 95% bootstrap intervals over test articles with the 200 texts
