@@ -53,7 +53,7 @@ from benchmarks.transfer.protocol import (
     trusted_humans,
 )
 from benchmarks.transfer.protocol_data import Rows, load_rows
-from benchmarks.transfer.protocol_report import machine, report_head, write_report
+from benchmarks.transfer.protocol_report import axis_rows, machine, report_head, write_report
 from filterkit.stage.rules import threshold_for_fpr
 
 log = logging.getLogger("transfer.adapt")
@@ -196,12 +196,9 @@ def markdown(payload: dict[str, Any]) -> str:
         "rows; intervals: 95% bootstrap over test articles, trusted texts fixed. See the module docstring of "
         "`benchmarks/transfer/adapt.py`."),
              "## Headline: mean (worst) per axis", "",
-             "| arm | axis | regime | AUROC | TPR at 1% | realised FPR |", "|---|---|---|---|---|---|"]
-    for a in payload["arms"].values():
-        for key, x in a["summary"].items():
-            axis, g = key.split("/")
-            lines.append(f"| {a['arm']} | {axis} | {g} | {x['mean_auroc']:.3f} | {x['mean_tpr']:.3f} "
-                         f"({x['min_tpr']:.3f}) | {x['mean_fpr']:.3f} ({x['max_fpr']:.3f}) |")
+             "| arm | axis | regime | AUROC | TPR at 1% | realised FPR |", "|---|---|---|---|---|---|",
+             *axis_rows(payload, lambda x: f"{x['mean_auroc']:.3f} | {x['mean_tpr']:.3f} ({x['min_tpr']:.3f}) | "
+                                           f"{x['mean_fpr']:.3f} ({x['max_fpr']:.3f})")]
     lines += ["", "## Every held-out value", "", "Cells: AUROC [CI] / TPR [CI] / FPR [CI].", "",
               "| arm | held out | test machine/human | " + " | ".join(regimes) + " |",
               "|---|---|---|" + "---|" * len(regimes)]

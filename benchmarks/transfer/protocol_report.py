@@ -124,6 +124,12 @@ def plot(payload: dict[str, Any], path: Path) -> None:
     fig.savefig(path, dpi=100)
 
 
+def axis_rows(payload: dict[str, Any], cells: Callable[[dict[str, Any]], str]) -> list[str]:
+    """A table row per arm and ``axis/regime`` key of each arm's summary: arm, axis, regime, then ``cells``."""
+    return [f"| {a['arm']} | {key.split('/')[0]} | {key.split('/')[1]} | {cells(x)} |"
+            for a in payload["arms"].values() for key, x in a["summary"].items()]
+
+
 def machine() -> dict[str, Any]:
     """Where a benchmark ran and under what load, for its report's header."""
     return {"machine": f"{platform.machine()}, {len(os.sched_getaffinity(0))} CPUs",

@@ -46,7 +46,7 @@ from benchmarks.transfer.protocol import (
     splits,
 )
 from benchmarks.transfer.protocol_data import Rows, load_rows
-from benchmarks.transfer.protocol_report import machine, report_head, write_report
+from benchmarks.transfer.protocol_report import axis_rows, machine, report_head, write_report
 from filterkit.stage.rules import threshold_for_fpr
 
 log = logging.getLogger("transfer.thresholds")
@@ -151,12 +151,9 @@ def markdown(payload: dict[str, Any]) -> str:
         f"most 2%, at most 5% in every domain of {MIN_DOMAIN_HUMANS}+ test humans). Intervals: 95% bootstrap over "
         "test articles. See the module docstring of `benchmarks/transfer/thresholds.py`."),
              "## Headline: mean (worst) per axis", "",
-             "| arm | axis | threshold | TPR | FPR (worst) | worst domain FPR |", "|---|---|---|---|---|---|"]
-    for a in payload["arms"].values():
-        for key, x in a["summary"].items():
-            axis, regime = key.split("/")
-            lines.append(f"| {a['arm']} | {axis} | {regime} | {x['mean_tpr']:.3f} ({x['min_tpr']:.3f}) | "
-                         f"{x['mean_fpr']:.3f} ({x['max_fpr']:.3f}) | {x['max_domain_fpr']:.3f} |")
+             "| arm | axis | threshold | TPR | FPR (worst) | worst domain FPR |", "|---|---|---|---|---|---|",
+             *axis_rows(payload, lambda x: f"{x['mean_tpr']:.3f} ({x['min_tpr']:.3f}) | {x['mean_fpr']:.3f} "
+                                           f"({x['max_fpr']:.3f}) | {x['max_domain_fpr']:.3f}")]
     lines += ["", "## Every held-out value", "",
               "Cells: TPR [CI] / FPR [CI]; by domain: each test domain's human FPR.", "",
               "| arm | held out | AUROC | " + " | ".join(REGIMES) + " | by domain (" + ", ".join(REGIMES) + ") |",
